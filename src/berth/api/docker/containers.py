@@ -1,0 +1,143 @@
+"""Container routes: parse → call ContainerService → serialise (docker-engine-api.md §3.5–3.11)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from berth.api.docker.backend import Backend
+from berth.api.docker.streams import frame, pump
+from berth.api.httpserver import Request, Response, Router, json_response
+from berth.errors import InvalidArgument
+
+RAW = "application/vnd.docker.raw-stream"
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+
+
+def parse_filters(text: str) -> dict[str, list[str]]:
+    """`{"k":{"v":true}}` (current) or `{"k":["v"]}` (old clients) → {k: [v, ...]}."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError as err:
+        raise InvalidArgument(f"invalid filter: {err}") from err
+    if not isinstance(raw, dict):
+        raise InvalidArgument("invalid filter")
+    result: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            result[key] = [k for k, on in value.items() if on]
+        elif isinstance(value, list):
+            result[key] = [str(v) for v in value]
+        else:
+            raise InvalidArgument(f"invalid filter for {key!r}")
+    return result
+
+
+def _timestamp(value: str) -> float:
+    if not value:
+        return 0.0
+    try:
+        return float(value)
+    except ValueError as err:
+        raise InvalidArgument(f"invalid timestamp: {value!r}") from err
+
+
+def register(router: Router, backend: Backend) -> None:
+    svc = backend.containers
+
+    async def create(req: Request) -> Response:
+        body = await req.json()
+        container = await svc.create(req.query("name") or None, body)
+        return json_response({"Id": container.id, "Warnings": []}, status=201)
+
+    async def list_(req: Request) -> Response:
+        items = svc.list(all=req.qbool("all"), limit=req.qint("limit", -1),
+                         filters=parse_filters(req.query("filters")))
+        return json_response(items)
+
+    async def inspect(req: Request) -> Response:
+        return json_response(svc.inspect(req.match["id"]))
+
+    async def start(req: Request) -> Response:
+        await req.drain_body()
+        await svc.start(req.match["id"])
+        return Response(status=204)
+
+    async def stop(req: Request) -> Response:
+        t = req.query("t") or req.query("timeout")
+        await svc.stop(req.match["id"], int(t) if t else None, req.query("signal") or None)
+        return Response(status=204)
+
+    async def restart(req: Request) -> Response:
+        t = req.query("t") or req.query("timeout")
+        await svc.restart(req.match["id"], int(t) if t else None, req.query("signal") or None)
+        return Response(status=204)
+
+    async def kill(req: Request) -> Response:
+        await svc.kill(req.match["id"], req.query("signal") or None)
+        return Response(status=204)
+
+    async def remove(req: Request) -> Response:
+        await svc.remove(req.match["id"], force=req.qbool("force"))
+        return Response(status=204)
+
+    async def wait(req: Request) -> Response | None:
+        svc.get(req.match["id"])  # 404 before the head goes out
+        stream = await req.stream(200, "application/json")
+        container = await svc.wait(req.match["id"], req.query("condition"))
+        result: dict[str, Any] = {"StatusCode": container.state.exit_code}
+        if container.state.error and req.query("condition") != "removed":
+            result["Error"] = {"Message": container.state.error}
+        await stream.write_json(result)
+        return None
+
+    async def attach(req: Request) -> Response | None:
+        container, session = await svc.attach(
+            req.match["id"], stdin=req.qbool("stdin"), stdout=req.qbool("stdout"), stderr=req.qbool("stderr"))
+        tty = bool(container.config.get("Tty"))
+        reader, writer = await req.hijack(RAW if tty else MULTIPLEXED)
+        try:
+            await pump(reader, writer, session, tty=tty, stdin=session.stdin,
+                       close_stdin_on_eof=bool(container.config.get("StdinOnce")) and not tty)
+        finally:
+            svc.detach_session(container.id, session)
+            with contextlib.suppress(Exception):
+                await session.close()
+        return None
+
+    async def logs(req: Request) -> Response | None:
+        container = svc.get(req.match["id"])
+        want_out, want_err = req.qbool("stdout"), req.qbool("stderr")
+        if not (want_out or want_err):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        tail_text = req.query("tail", "all")
+        tail = None if tail_text in ("", "all") else int(tail_text) if tail_text.lstrip("-").isdigit() else None
+        tty = bool(container.config.get("Tty"))
+        stream = await req.stream(200, RAW if tty else MULTIPLEXED)
+        async for number, data in svc.logs(container.id, follow=req.qbool("follow"),
+                                           since=_timestamp(req.query("since")),
+                                           until=_timestamp(req.query("until")),
+                                           tail=tail, timestamps=req.qbool("timestamps")):
+            if (number == 1 and want_out) or (number == 2 and want_err):
+                await stream.write(data if tty else frame(number, data))
+        return None
+
+    async def resize(req: Request) -> Response:
+        await svc.resize(req.match["id"], req.qint("h"), req.qint("w"))
+        return Response(status=200, body=b"", content_type="text/plain")
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("DELETE", "/containers/{id}", remove)

@@ -1,0 +1,193 @@
+"""Pure translation of a Docker create request + image config into what the container runs.
+
+Nothing here touches the host: it merges the image's defaults with the request the way moby
+does (Env by key, Cmd replaced by an explicit Entrypoint, Labels merged), validates names and
+limits, and turns HostConfig into runtime/network values.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from berth.errors import InvalidArgument
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
+               "merry", "nifty", "proud", "quirky", "relaxed", "sharp", "tender", "vibrant", "wise")
+_NAMES = ("albattani", "babbage", "curie", "darwin", "euler", "feynman", "galileo", "hopper",
+          "kepler", "lovelace", "mendel", "newton", "pascal", "ritchie", "shannon", "turing")
+
+
+def generate_name(taken: set[str]) -> str:
+    """A Docker-style `adjective_scientist` name not in `taken`."""
+    for _ in range(100):
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
+        if name not in taken:
+            return name
+    return f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}{random.randint(1, 99999)}"
+
+
+def validate_name(name: str) -> str:
+    """Return the name without its leading slash; InvalidArgument with Docker's wording otherwise."""
+    if not NAME_RE.match(name):
+        raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name.lstrip("/")
+
+
+def _env_key(item: str) -> str:
+    return item.split("=", 1)[0]
+
+
+def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> list[str]:
+    """Image Env first, request entries replace same-named ones (moby's ReplaceOrAppendEnvValues)."""
+    merged: dict[str, str] = {}
+    for item in (image_env or []) + (request_env or []):
+        if not isinstance(item, str):
+            raise InvalidArgument(f"invalid environment variable: {item!r}")
+        if "=" not in item:
+            continue  # `-e NAME` without value and without NAME in the client env: dropped
+        merged[_env_key(item)] = item
+    return list(merged.values())
+
+
+def _as_list(value: Any, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                          f"Config.{field} of type strslice.StrSlice")
+
+
+def merge_config(request: dict[str, Any], image_config: dict[str, Any], container_id: str) -> dict[str, Any]:
+    """The container's `Config` as `docker inspect` shows it."""
+    img = image_config or {}
+    entrypoint = _as_list(request.get("Entrypoint"), "Entrypoint")
+    cmd = _as_list(request.get("Cmd"), "Cmd")
+    if entrypoint is None:
+        entrypoint = img.get("Entrypoint")
+        if not cmd:
+            cmd = img.get("Cmd")
+    # An explicit entrypoint keeps only the request's Cmd: the image's Cmd is dropped (moby).
+    if entrypoint == [""]:
+        entrypoint = None
+    labels = dict(img.get("Labels") or {})
+    labels.update(request.get("Labels") or {})
+    exposed = dict(img.get("ExposedPorts") or {})
+    exposed.update(request.get("ExposedPorts") or {})
+    return {
+        "Hostname": request.get("Hostname") or container_id[:12],
+        "Domainname": request.get("Domainname") or "",
+        "User": request.get("User") or img.get("User") or "",
+        "AttachStdin": bool(request.get("AttachStdin")),
+        "AttachStdout": bool(request.get("AttachStdout")),
+        "AttachStderr": bool(request.get("AttachStderr")),
+        "ExposedPorts": exposed or None,
+        "Tty": bool(request.get("Tty")),
+        "OpenStdin": bool(request.get("OpenStdin")),
+        "StdinOnce": bool(request.get("StdinOnce")),
+        "Env": merge_env(img.get("Env"), _as_list(request.get("Env"), "Env")),
+        "Cmd": cmd,
+        "Image": request.get("Image") or "",
+        "Volumes": request.get("Volumes") or img.get("Volumes"),
+        "WorkingDir": request.get("WorkingDir") or img.get("WorkingDir") or "",
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": labels,
+        "StopSignal": request.get("StopSignal") or img.get("StopSignal") or None,
+        "StopTimeout": request.get("StopTimeout"),
+    }
+
+
+def process_args(config: dict[str, Any]) -> list[str]:
+    """Entrypoint + Cmd; InvalidArgument with moby's wording when both are empty."""
+    args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+    if not args:
+        raise InvalidArgument("no command specified")
+    return args
+
+
+def port_key(key: str) -> tuple[int, str]:
+    """`80/tcp` → (80, "tcp"); a bare `80` means tcp."""
+    port, _, proto = key.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp", "sctp") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidArgument(f"invalid port specification: {key!r}")
+    return int(port), proto
+
+
+def parse_host_port(value: str) -> int:
+    if value in ("", None):
+        return 0
+    text = str(value).split("-", 1)[0]
+    if not text.isdigit() or int(text) > 65535:
+        raise InvalidArgument(f"invalid port specification: {value!r}")
+    return int(text)
+
+
+def port_bindings(host_config: dict[str, Any], config: dict[str, Any]) -> list[tuple[int, str, str, int]]:
+    """(container_port, proto, host_ip, host_port) for each binding; -P publishes every exposed port."""
+    bindings = host_config.get("PortBindings") or {}
+    if not isinstance(bindings, dict):
+        raise InvalidArgument("invalid PortBindings")
+    result: list[tuple[int, str, str, int]] = []
+    for key, entries in bindings.items():
+        port, proto = port_key(key)
+        for entry in entries or [{}]:
+            entry = entry or {}
+            result.append((port, proto, entry.get("HostIp") or "", parse_host_port(entry.get("HostPort", ""))))
+    if host_config.get("PublishAllPorts"):
+        bound = {(p, pr) for p, pr, _, _ in result}
+        for key in (config.get("ExposedPorts") or {}):
+            port, proto = port_key(key)
+            if (port, proto) not in bound:
+                result.append((port, proto, "", 0))
+    return result
+
+
+def network_mode(host_config: dict[str, Any]) -> str:
+    """Docker's NetworkMode mapped to our modes; user networks arrive with the engine-depth issue."""
+    mode = host_config.get("NetworkMode") or "default"
+    if mode in ("default", "bridge"):
+        return "bridge"
+    if mode in ("none", "host"):
+        return mode
+    if mode.startswith("container:"):
+        raise InvalidArgument("container network mode is not supported yet")
+    raise InvalidArgument(f"network {mode} not found")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_memory(value: Any) -> int:
+    if value in (None, "", 0):
+        return 0
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"(\d+)([bkmg]?)b?", str(value).lower())
+    if not m:
+        raise InvalidArgument(f"invalid size: {value!r}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def validate_host_config(host_config: dict[str, Any]) -> None:
+    """Reject limits moby rejects, with its wording."""
+    memory = host_config.get("Memory") or 0
+    if memory and memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = host_config.get("MemorySwap") or 0
+    if swap > 0 and memory and swap < memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if (host_config.get("NanoCpus") or 0) < 0:
+        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+    restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
+    if restart not in ("", "no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid restart policy: unknown policy '{restart}'; use one of "
+                              "'no', 'always', 'on-failure', or 'unless-stopped'")
+    if host_config.get("AutoRemove") and restart not in ("", "no"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")

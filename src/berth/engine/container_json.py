@@ -1,0 +1,176 @@
+"""Docker JSON shapes for containers (`inspect`, `ps` items, status text). Pure functions."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime, timezone
+from typing import Any
+
+from berth.engine.container_model import ZERO_TIME, Container
+
+
+def _parse_time(text: str) -> datetime | None:
+    if not text or text == ZERO_TIME:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def human_duration(seconds: float) -> str:
+    """moby's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    st = c.state
+    if st.status in ("running", "paused"):
+        started = _parse_time(st.started_at) or now
+        text = f"Up {human_duration((now - started).total_seconds())}"
+        return text + " (Paused)" if st.status == "paused" else text
+    if st.status == "exited":
+        finished = _parse_time(st.finished_at)
+        if finished is None:
+            return "Created"
+        return f"Exited ({st.exit_code}) {human_duration((now - finished).total_seconds())} ago"
+    if st.status == "removing":
+        return "Removal In Progress"
+    if st.status == "dead":
+        return "Dead"
+    return "Created"
+
+
+def ports_json(c: Container) -> dict[str, Any]:
+    """NetworkSettings.Ports: every exposed port, with bindings when published."""
+    ports: dict[str, Any] = {key: None for key in (c.config.get("ExposedPorts") or {})}
+    if c.state.running:
+        for p in c.network.get("ports", []):
+            key = f"{p['container_port']}/{p['protocol']}"
+            ip = p["host_ip"] or "0.0.0.0"
+            ports.setdefault(key, None)
+            ports[key] = (ports[key] or []) + [{"HostIp": ip, "HostPort": str(p["host_port"])}]
+    return ports
+
+
+def ps_ports(c: Container) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    published = set()
+    if c.state.running:
+        for p in c.network.get("ports", []):
+            published.add((p["container_port"], p["protocol"]))
+            items.append({"IP": p["host_ip"] or "0.0.0.0", "PrivatePort": p["container_port"],
+                          "PublicPort": p["host_port"], "Type": p["protocol"]})
+    for key in (c.config.get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        if (int(port), proto or "tcp") not in published:
+            items.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    return items
+
+
+def _network_mode_name(c: Container) -> str:
+    mode = c.host_config.get("NetworkMode") or "default"
+    return "bridge" if mode == "default" else mode
+
+
+def _networks_json(c: Container) -> dict[str, Any]:
+    net = c.network if c.state.running else {}
+    name = _network_mode_name(c)
+    return {name: {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": net.get("mac_address", ""),
+        "DriverOpts": None, "NetworkID": name, "EndpointID": c.id if net else "",
+        "Gateway": net.get("gateway", ""), "IPAddress": net.get("ip_address", ""),
+        "IPPrefixLen": net.get("prefix_len", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "DNSNames": None,
+    }}
+
+
+def command_text(c: Container) -> str:
+    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    return " ".join(shlex.quote(a) if " " in a else a for a in args)
+
+
+def list_item(c: Container) -> dict[str, Any]:
+    created = _parse_time(c.created)
+    return {
+        "Id": c.id, "Names": [f"/{c.name}"], "Image": c.image, "ImageID": c.image_id,
+        "Command": command_text(c), "Created": int(created.timestamp()) if created else 0,
+        "Ports": ps_ports(c), "Labels": c.config.get("Labels") or {}, "State": c.state.status,
+        "Status": status_text(c), "HostConfig": {"NetworkMode": _network_mode_name(c)},
+        "NetworkSettings": {"Networks": _networks_json(c)}, "Mounts": [],
+    }
+
+
+def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
+    st = c.state
+    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    net = c.network if st.running else {}
+    return {
+        "Id": c.id, "Created": c.created, "Path": args[0] if args else "", "Args": args[1:],
+        "State": {
+            "Status": st.status, "Running": st.running, "Paused": st.status == "paused",
+            "Restarting": st.status == "restarting", "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
+            "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
+            "StartedAt": st.started_at, "FinishedAt": st.finished_at,
+        },
+        "Image": c.image_id, "ResolvConfPath": f"{root}/resolv.conf", "HostnamePath": f"{root}/hostname",
+        "HostsPath": f"{root}/hosts", "LogPath": log_path, "Name": f"/{c.name}",
+        "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": f"{root}/upper", "WorkDir": f"{root}/work",
+                                                     "MergedDir": f"{root}/rootfs"}},
+        "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": c.id if net else "", "SandboxKey": net.get("netns_path") or "",
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": ports_json(c), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": c.id if net.get("ip_address") else "", "Gateway": net.get("gateway", ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": net.get("ip_address", ""),
+            "IPPrefixLen": net.get("prefix_len", 0), "IPv6Gateway": "", "MacAddress": net.get("mac_address", ""),
+            "Networks": _networks_json(c),
+        },
+    }
+
+
+def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
+    """`docker ps -f`: id, name, status, label, ancestor, exited."""
+    def one(key: str, value: str) -> bool:
+        if key == "id":
+            return c.id.startswith(value)
+        if key == "name":
+            return value.lstrip("/") in c.name
+        if key == "status":
+            return c.state.status == value
+        if key == "label":
+            k, eq, v = value.partition("=")
+            labels = c.config.get("Labels") or {}
+            return k in labels and (not eq or labels[k] == v)
+        if key == "ancestor":
+            return value in (c.image, c.image_id) or c.image_id.startswith("sha256:" + value)
+        if key == "exited":
+            return c.state.status == "exited" and str(c.state.exit_code) == value
+        return True
+    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)

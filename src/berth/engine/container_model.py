@@ -1,0 +1,136 @@
+"""The container record, its lifecycle states, and its SQLite persistence.
+
+States (Docker's `State.Status`):
+
+    created ──start──► running ──exit──► exited ──start──► running …
+       │                  │                 │
+       └──────rm──────────┴─────rm -f───────┴──► (removed: row deleted)
+
+`removing` marks a container whose removal is under way, so a concurrent start fails cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from berth.state import Database
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"      # created | running | paused | restarting | removing | exited | dead
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused")
+
+
+@dataclass
+class Container:
+    id: str
+    name: str                       # without the leading slash
+    created: str
+    image: str                      # as the user typed it
+    image_id: str
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    networking_config: dict[str, Any] = field(default_factory=dict)
+    state: ContainerState = field(default_factory=ContainerState)
+    network: dict[str, Any] = field(default_factory=dict)   # last Attachment as a dict
+    restart_count: int = 0
+    runtime: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Container":
+        data = json.loads(text)
+        data["state"] = ContainerState(**data["state"])
+        return cls(**data)
+
+
+# --- guards (moby's wording) ------------------------------------------------------------------
+
+def check_can_remove(c: Container, force: bool) -> None:
+    if c.state.status == "removing":
+        raise Conflict(f"removal of container {c.id[:12]} is already in progress")
+    if c.state.running and not force:
+        raise Conflict(f"cannot remove container \"/{c.name}\": container is running: "
+                       "stop the container before removing or force remove")
+
+
+def check_can_exec(c: Container) -> None:
+    if c.state.status == "paused":
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    if not c.state.running:
+        raise Conflict(f"container {c.id} is not running")
+
+
+class ContainerRepository:
+    """Persists container records; names are unique (the DB enforces it)."""
+
+    _DDL = """
+    CREATE TABLE IF NOT EXISTS containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        db.ensure_schema(self._DDL)
+
+    def add(self, c: Container) -> None:
+        rows = self._db.query("SELECT id FROM containers WHERE name = ?", (c.name,))
+        if rows:
+            raise AlreadyExists(f'Conflict. The container name "/{c.name}" is already in use by container '
+                                f'"{rows[0]["id"]}". You have to remove (or rename) that container to be '
+                                "able to reuse that name.")
+        self._db.execute("INSERT INTO containers (id, name, data) VALUES (?, ?, ?)",
+                         (c.id, c.name, c.to_json()))
+
+    def save(self, c: Container) -> None:
+        self._db.execute("UPDATE containers SET name = ?, data = ? WHERE id = ?", (c.name, c.to_json(), c.id))
+
+    def delete(self, container_id: str) -> None:
+        self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def all(self) -> list[Container]:
+        return [Container.from_json(r["data"]) for r in self._db.query("SELECT data FROM containers")]
+
+    def names(self) -> set[str]:
+        return {r["name"] for r in self._db.query("SELECT name FROM containers")}
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without '/'), or unique id prefix; NotFound in Docker's wording."""
+        key = ref.lstrip("/")
+        rows = self._db.query("SELECT data FROM containers WHERE id = ? OR name = ?", (key, key))
+        if not rows and key and all(ch in "0123456789abcdef" for ch in key):
+            rows = self._db.query("SELECT data FROM containers WHERE id LIKE ?", (key + "%",))
+            if len(rows) > 1:
+                raise InvalidPrefix(f"multiple IDs found with provided prefix: {key}")
+        if not rows:
+            raise NotFound(f"No such container: {ref}")
+        return Container.from_json(rows[0]["data"])
+
+
+class InvalidPrefix(InvalidArgument):
+    """An id prefix matching several containers (moby answers 400 with this wording)."""

@@ -1,0 +1,487 @@
+"""ContainerService: Docker's container semantics over the image store, runtime and network.
+
+Concurrency rules:
+- Each container has an asyncio.Lock; start, stop, kill-to-death and remove take it, so two of
+  them never interleave on one container.
+- The exit monitor (one task per running container) never takes the lock: it cleans up and
+  then sets the container's `exited` event, which `stop` and `rm -f` wait on while holding it.
+- CNI DEL is slow (≈100–200 ms of iptables calls), so teardown of the network runs in the
+  background after the container is reported exited; a later start of the same container waits
+  for it. Daemon shutdown waits for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal as signals
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from berth.engine import container_config as cfg
+from berth.engine import container_json
+from berth.engine.attach import AttachSession
+from berth.engine.container_model import (
+    Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
+)
+from berth.engine.events import EventBus
+from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from berth.network import NetworkManager, PortMapping
+from berth.runtime import ContainerSpec, Mount, Resources, Runtime, follow_logs, read_logs
+
+log = logging.getLogger(__name__)
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
+    """`KILL`, `SIGKILL`, `9` → 9; InvalidArgument with moby's wording otherwise."""
+    if value in (None, ""):
+        return default
+    text = str(value).upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(signals.Signals[name])
+    except KeyError as err:
+        raise InvalidArgument(f"Invalid signal: {value}") from err
+
+
+def start_error_code(message: str) -> int:
+    """The exit code moby records when start fails (the CLI uses the message text)."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 128
+
+
+class ContainerService:
+    def __init__(self, *, root: Path, repo: ContainerRepository, images: Any, runtime: Runtime,
+                 network: NetworkManager, events: EventBus) -> None:
+        self._dir = root / "containers"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._repo = repo
+        self._images = images
+        self._runtime = runtime
+        self._network = network
+        self._events = events
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exited: dict[str, asyncio.Event] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
+        self._removed_waiters: dict[str, list[asyncio.Future[Container]]] = {}
+        self._pending_attach: dict[str, list[AttachSession]] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._detaching: dict[str, asyncio.Task[None]] = {}
+
+    # --- lookups ---------------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return self._repo.get(ref)
+
+    def container_dir(self, container_id: str) -> Path:
+        return self._dir / container_id
+
+    def log_path(self, container_id: str) -> Path:
+        return self.container_dir(container_id) / "ctr.log"
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def image_users(self, image_id: str) -> list[str]:
+        return [c.id for c in self._repo.all() if c.image_id == image_id]
+
+    def running_image_users(self, image_id: str) -> list[str]:
+        return [c.id for c in self._repo.all() if c.image_id == image_id and c.state.running]
+
+    # --- create ----------------------------------------------------------------------------------
+    async def create(self, name: str | None, body: Any) -> Container:
+        if not isinstance(body, dict) or not body.get("Image"):
+            raise InvalidArgument("Config cannot be empty in order to create a container")
+        host_config = body.get("HostConfig") or {}
+        if not isinstance(host_config, dict):
+            raise InvalidArgument("invalid HostConfig")
+        cfg.validate_host_config(host_config)
+        cfg.network_mode(host_config)
+        image = await asyncio.to_thread(self._images.resolve, body["Image"])
+        container_id = secrets.token_hex(32)
+        config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)
+        cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
+        name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
+        container = Container(
+            id=container_id, name=name, created=now_rfc3339(), image=body["Image"], image_id=image.id,
+            config=config, host_config=host_config, networking_config=body.get("NetworkingConfig") or {},
+        )
+        cdir = self.container_dir(container_id)
+        cdir.mkdir(parents=True)
+        try:
+            self._repo.add(container)
+        except BaseException:
+            await asyncio.to_thread(_remove_tree, cdir)
+            raise
+        self._publish(container, "create")
+        return container
+
+    # --- start -----------------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            if container.state.running:
+                raise FailedPrecondition("container already started")
+            if container.state.status == "removing":
+                raise Conflict(f"cannot start container {container.id[:12]}: removal in progress")
+            pending = self._detaching.get(container.id)
+            if pending is not None:
+                await pending
+            try:
+                await self._launch(container)
+            except BerthError as err:
+                await self._fail_start(container, err)
+                raise
+        self._publish(container, "start")
+
+    async def _launch(self, container: Container) -> None:
+        self._exited[container.id] = asyncio.Event()
+        attachment = await asyncio.to_thread(self._prepare, container)
+        container.network = attachment
+        spec = self._spec(container, attachment)
+        rootfs = self.container_dir(container.id) / "rootfs"
+        pid = await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
+        for session in self._pending_attach.pop(container.id, []):
+            try:
+                session.connect(await self._runtime.attach(container.id))
+            except BerthError:
+                session.connect(None)
+        await asyncio.to_thread(self._runtime.start, container.id)
+        container.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
+        container.runtime = self._runtime.name
+        self._repo.save(container)
+        self._monitors[container.id] = asyncio.create_task(self._monitor(container.id))
+
+    def _prepare(self, container: Container) -> dict[str, Any]:
+        """Mount the rootfs, attach the network, write hosts/hostname/resolv.conf (blocking)."""
+        image = self._images.resolve(container.image_id)
+        cdir = self.container_dir(container.id)
+        self._runtime.mount_rootfs(self._images.layer_dirs(image), cdir)
+        try:
+            mode = cfg.network_mode(container.host_config)
+            ports = [PortMapping(container_port=p, protocol=proto, host_ip=ip, host_port=hp)
+                     for p, proto, ip, hp in cfg.port_bindings(container.host_config, container.config)]
+            attachment = self._network.attach(container.id, mode, ports, name=container.name)
+        except BaseException:
+            self._runtime.unmount_rootfs(cdir)
+            raise
+        data = asdict(attachment)
+        data["ports"] = [asdict(p) for p in attachment.ports]
+        _write_etc_files(cdir, container, data)
+        return data
+
+    def _spec(self, container: Container, attachment: dict[str, Any]) -> ContainerSpec:
+        hc = container.host_config
+        c = container.config
+        cdir = self.container_dir(container.id)
+        mounts = tuple(Mount(source=str(cdir / f), destination=f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf"))
+        ulimits = tuple((u["Name"], int(u["Soft"]), int(u["Hard"])) for u in (hc.get("Ulimits") or []))
+        return ContainerSpec(
+            id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
+            cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
+            open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
+            hostname=c.get("Hostname") or container.id[:12],
+            netns_path=attachment.get("netns_path"), mounts=mounts,
+            resources=Resources(
+                memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
+                cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
+                cpu_period=int(hc.get("CpuPeriod") or 0), cpu_quota=int(hc.get("CpuQuota") or 0),
+                cpuset_cpus=hc.get("CpusetCpus") or "", pids_limit=int(hc.get("PidsLimit") or 0)),
+            readonly_rootfs=bool(hc.get("ReadonlyRootfs")), privileged=bool(hc.get("Privileged")),
+            cap_add=tuple(hc.get("CapAdd") or ()), cap_drop=tuple(hc.get("CapDrop") or ()),
+            ulimits=ulimits, annotations=tuple((c.get("Labels") or {}).items()),
+        )
+
+    async def _fail_start(self, container: Container, err: BerthError) -> None:
+        """Undo a half-done start, record the error like moby, honour AutoRemove."""
+        for session in self._pending_attach.pop(container.id, []):
+            session.connect(None)
+        await asyncio.to_thread(self._teardown_sync, container.id, True)
+        container.state = ContainerState(status="exited", exit_code=start_error_code(str(err)),
+                                         error=str(err), finished_at=now_rfc3339())
+        container.network = {}
+        self._repo.save(container)
+        self._exited.pop(container.id, asyncio.Event()).set()
+        self._resolve(self._exit_waiters, container)
+        if container.host_config.get("AutoRemove"):
+            await self._remove_record(container)
+
+    def _teardown_sync(self, container_id: str, with_network: bool) -> None:
+        self._runtime.delete(container_id)
+        self._runtime.unmount_rootfs(self.container_dir(container_id))
+        if with_network:
+            self._network.detach(container_id)
+
+    # --- exit ------------------------------------------------------------------------------------
+    async def _monitor(self, container_id: str) -> None:
+        try:
+            code = await self._runtime.wait_exit(container_id)
+        except asyncio.CancelledError:
+            return
+        except Exception:  # noqa: BLE001 - a monitor must never die silently
+            log.exception("waiting for container %s failed", container_id[:12])
+            code = 255
+        await self._handle_exit(container_id, code)
+
+    async def _handle_exit(self, container_id: str, code: int) -> None:
+        self._monitors.pop(container_id, None)
+        try:
+            container = self.get(container_id)
+        except NotFound:
+            return
+        await asyncio.to_thread(self._teardown_sync, container_id, False)
+        self._detaching[container_id] = asyncio.create_task(self._detach_network(container_id))
+        container.state = ContainerState(
+            status="exited", exit_code=code, started_at=container.state.started_at,
+            finished_at=now_rfc3339(), oom_killed=self._runtime_oom(container_id))
+        self._repo.save(container)
+        self._publish(container, "die", exitCode=str(code))
+        self._exited.get(container_id, asyncio.Event()).set()
+        self._resolve(self._exit_waiters, container)
+        if container.host_config.get("AutoRemove"):
+            async with self._lock(container_id):
+                await self._remove_record(container)
+
+    def _runtime_oom(self, container_id: str) -> bool:
+        probe = getattr(self._runtime, "oom_killed", None)
+        return bool(probe(container_id)) if probe else False
+
+    async def _detach_network(self, container_id: str) -> None:
+        try:
+            await asyncio.to_thread(self._network.detach, container_id)
+        except Exception:  # noqa: BLE001 - logged; cleanup_stale retries at next start
+            log.exception("network teardown of %s failed", container_id[:12])
+        finally:
+            self._detaching.pop(container_id, None)
+
+    # --- stop / kill / restart ---------------------------------------------------------------------
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            if not container.state.running:
+                raise FailedPrecondition("container already stopped")
+            await self._stop_locked(container, timeout, signal)
+
+    async def _stop_locked(self, container: Container, timeout: int | None, signal: str | None) -> None:
+        sig = parse_signal(signal or container.config.get("StopSignal"), signals.SIGTERM)
+        if timeout is None:
+            timeout = container.config.get("StopTimeout")
+            timeout = 10 if timeout is None else int(timeout)
+        exited = self._exited.setdefault(container.id, asyncio.Event())
+        await asyncio.to_thread(self._runtime.kill, container.id, sig)
+        try:
+            await asyncio.wait_for(exited.wait(), timeout if timeout >= 0 else None)
+        except asyncio.TimeoutError:
+            await asyncio.to_thread(self._runtime.kill, container.id, signals.SIGKILL)
+            await exited.wait()
+
+    async def kill(self, ref: str, signal: str | None) -> None:
+        container = self.get(ref)
+        sig = parse_signal(signal)
+        if not container.state.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
+        await asyncio.to_thread(self._runtime.kill, container.id, sig)
+        if sig == signals.SIGKILL:
+            await self._exited.setdefault(container.id, asyncio.Event()).wait()
+        self._publish(container, "kill", signal=str(sig))
+
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            if container.state.running:
+                await self._stop_locked(container, timeout, signal)
+        await self.start(container.id)
+        self._publish(container, "restart")
+
+    # --- remove ----------------------------------------------------------------------------------
+    async def remove(self, ref: str, *, force: bool = False) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            check_can_remove(container, force)
+            if container.state.running:
+                await self._stop_locked(container, 0, "KILL")
+                container = self.get(container.id)
+            await self._remove_record(container)
+
+    async def _remove_record(self, container: Container) -> None:
+        if not self._has(container.id):
+            return
+        container.state.status = "removing"
+        self._repo.save(container)
+        pending = self._detaching.get(container.id)
+        await asyncio.to_thread(self._teardown_sync, container.id, pending is None)
+        await asyncio.to_thread(_remove_tree, self.container_dir(container.id))
+        self._repo.delete(container.id)
+        self._locks.pop(container.id, None)
+        self._exited.pop(container.id, None)
+        self._publish(container, "destroy")
+        self._resolve(self._removed_waiters, container)
+
+    def _has(self, container_id: str) -> bool:
+        try:
+            self._repo.get(container_id)
+            return True
+        except NotFound:
+            return False
+
+    # --- wait ------------------------------------------------------------------------------------
+    async def wait(self, ref: str, condition: str = "not-running") -> Container:
+        """Resolve per Docker's conditions; the caller already flushed its response head."""
+        container = self.get(ref)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Container] = loop.create_future()
+        if condition in ("", "not-running"):
+            if not container.state.running:
+                return container
+            self._exit_waiters.setdefault(container.id, []).append(future)
+        elif condition == "next-exit":
+            self._exit_waiters.setdefault(container.id, []).append(future)
+        elif condition == "removed":
+            self._removed_waiters.setdefault(container.id, []).append(future)
+        else:
+            raise InvalidArgument(f"invalid condition: \"{condition}\"")
+        return await future
+
+    def _resolve(self, waiters: dict[str, list[asyncio.Future[Container]]], container: Container) -> None:
+        for future in waiters.pop(container.id, []):
+            if not future.done():
+                future.set_result(container)
+
+    # --- attach, logs, resize ------------------------------------------------------------------------
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> tuple[Container, AttachSession]:
+        container = self.get(ref)
+        session = AttachSession(stdin=stdin and bool(container.config.get("OpenStdin")), stdout=stdout, stderr=stderr)
+        if container.state.running:
+            session.connect(await self._runtime.attach(container.id))
+        else:
+            self._pending_attach.setdefault(container.id, []).append(session)
+        return container, session
+
+    def detach_session(self, container_id: str, session: AttachSession) -> None:
+        sessions = self._pending_attach.get(container_id, [])
+        if session in sessions:
+            sessions.remove(session)
+
+    async def logs(self, ref: str, *, follow: bool, since: float, until: float, tail: int | None,
+                   timestamps: bool) -> AsyncIterator[tuple[int, bytes]]:
+        container = self.get(ref)
+        path = self.log_path(container.id)
+        if follow and container.state.running:
+            def stopped() -> bool:
+                try:
+                    return not self.get(container.id).state.running
+                except NotFound:
+                    return True
+            async for item in follow_logs(path, since=since, tail=tail, timestamps=timestamps, stopped=stopped):
+                yield item
+            return
+        if not path.exists():
+            return
+        for item in await asyncio.to_thread(
+                lambda: list(read_logs(path, since=since, until=until, tail=tail, timestamps=timestamps))):
+            yield item
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        container = self.get(ref)
+        if not container.state.running:
+            raise Conflict(f"Container {container.id} is not running")
+        if container.config.get("Tty"):
+            await asyncio.to_thread(self._runtime.resize, container.id, height, width)
+
+    # --- listing and inspect -----------------------------------------------------------------------
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        containers = sorted(self._repo.all(), key=lambda c: c.created, reverse=True)
+        if not all and limit <= 0:
+            containers = [c for c in containers if c.state.running]
+        containers = [c for c in containers if container_json.matches_filters(c, filters)]
+        if limit > 0:
+            containers = containers[:limit]
+        return [container_json.list_item(c) for c in containers]
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        c = self.get(ref)
+        return container_json.inspect(c, root=str(self.container_dir(c.id)), log_path=str(self.log_path(c.id)))
+
+    # --- daemon lifecycle --------------------------------------------------------------------------
+    async def restore(self) -> None:
+        """Adopt containers that kept running while no daemon ran; settle the ones that exited."""
+        live: set[str] = set()
+        for container in self._repo.all():
+            if container.state.status == "removing":
+                await self._remove_record(container)
+                continue
+            if not container.state.running:
+                continue
+            if await asyncio.to_thread(self._runtime.is_running, container.id):
+                live.add(container.id)
+                self._exited[container.id] = asyncio.Event()
+                await asyncio.to_thread(self._network.reserve_ports, container.id)
+                self._monitors[container.id] = asyncio.create_task(self._monitor(container.id))
+            else:
+                code = await asyncio.to_thread(self._runtime.exit_code, container.id)
+                await self._handle_exit(container.id, 255 if code is None else code)
+        await asyncio.to_thread(self._network.cleanup_stale, live)
+
+    async def close(self) -> None:
+        """Stop watching (containers keep running under conmon); finish pending network teardown."""
+        for task in self._monitors.values():
+            task.cancel()
+        if self._detaching:
+            await asyncio.gather(*self._detaching.values(), return_exceptions=True)
+
+    def _publish(self, container: Container, action: str, **extra: str) -> None:
+        attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
+        attrs.update(extra)
+        self._events.publish("container", action, container.id, attrs)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_etc_files(cdir: Path, container: Container, net: dict[str, Any]) -> None:
+    hostname = container.config.get("Hostname") or container.id[:12]
+    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
+             "ff02::2\tip6-allrouters"]
+    if net.get("ip_address"):
+        hosts.append(f"{net['ip_address']}\t{hostname}")
+    if net.get("mode") == "host":
+        hosts = Path("/etc/hosts").read_text().splitlines() if Path("/etc/hosts").exists() else hosts
+    _atomic_write(cdir / "hosts", "\n".join(hosts) + "\n")
+    _atomic_write(cdir / "hostname", hostname + "\n")
+    _atomic_write(cdir / "resolv.conf", _resolv_conf(net.get("mode") == "host"))
+
+
+def _resolv_conf(host_network: bool) -> str:
+    """The host's resolv.conf; loopback nameservers are unreachable from a container netns, so drop them."""
+    try:
+        lines = Path("/etc/resolv.conf").read_text().splitlines()
+    except OSError:
+        lines = []
+    if not host_network:
+        lines = [ln for ln in lines if not (ln.startswith("nameserver") and
+                                           (" 127." in ln or " ::1" in ln))]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,60 @@
+"""Docker-style events: a bounded history plus live subscribers (`GET /events`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+Event = dict[str, Any]
+
+
+class EventBus:
+    """Publishes events to every subscriber queue and keeps the last `history` for `since`."""
+
+    def __init__(self, history: int = 1000) -> None:
+        self._history: deque[Event] = deque(maxlen=history)
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
+        now = time.time_ns()
+        event: Event = {
+            "Type": type_, "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": attributes},
+            "scope": "local", "time": now // 1_000_000_000, "timeNano": now,
+        }
+        if type_ == "container":  # the pre-1.22 fields the CLI still reads for formatting
+            event.update({"status": action, "id": actor_id, "from": attributes.get("image", "")})
+        self._history.append(event)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def since(self, since_ns: int) -> list[Event]:
+        return [e for e in self._history if e["timeNano"] >= since_ns]
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self._subscribers.discard(queue)
+
+
+def matches(event: Event, filters: dict[str, list[str]]) -> bool:
+    """Docker event filters: type, event/action, container (id or name), image, label."""
+    attrs = event["Actor"]["Attributes"]
+    checks = {
+        "type": lambda v: event["Type"] == v,
+        "event": lambda v: event["Action"].split(":")[0] == v,
+        "container": lambda v: event["Type"] == "container" and (
+            event["Actor"]["ID"].startswith(v) or attrs.get("name") == v),
+        "image": lambda v: attrs.get("image") == v,
+        "label": lambda v: attrs.get(v.split("=", 1)[0]) == v.split("=", 1)[1] if "=" in v else v in attrs,
+    }
+    for key, values in filters.items():
+        check = checks.get(key)
+        if check is not None and values and not any(check(v) for v in values):
+            return False
+    return True

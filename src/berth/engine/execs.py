@@ -1,0 +1,115 @@
+"""Exec instances (`docker exec`): created against a running container, started once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.engine.container_model import check_can_exec
+from berth.engine.containers import ContainerService
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.runtime import ExecSpec, Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    spec: ExecSpec
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    detach_keys: str = ""
+    running: bool = False
+    started: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: Any = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ExecService:
+    def __init__(self, *, containers: ContainerService, runtime: Runtime) -> None:
+        self._containers = containers
+        self._runtime = runtime
+        self._execs: dict[str, ExecInstance] = {}
+
+    def create(self, ref: str, body: Any) -> str:
+        container = self._containers.get(ref)
+        if not isinstance(body, dict):
+            raise InvalidArgument("Config cannot be empty in order to create an exec")
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd or not isinstance(cmd, list):
+            raise InvalidArgument("No exec command specified")
+        check_can_exec(container)
+        env = list(container.config.get("Env") or [])
+        env += [e for e in (body.get("Env") or []) if isinstance(e, str)]
+        console = body.get("ConsoleSize") or [0, 0]
+        spec = ExecSpec(
+            args=tuple(str(a) for a in cmd), env=tuple(env),
+            user=body.get("User") or container.config.get("User") or "",
+            cwd=body.get("WorkingDir") or container.config.get("WorkingDir") or "",
+            tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")),
+            privileged=bool(body.get("Privileged")), height=int(console[0] or 0), width=int(console[1] or 0),
+        )
+        exec_id = secrets.token_hex(32)
+        self._execs[exec_id] = ExecInstance(
+            id=exec_id, container_id=container.id, spec=spec, attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
+            detach_keys=body.get("DetachKeys") or "")
+        return exec_id
+
+    def get(self, exec_id: str) -> ExecInstance:
+        instance = self._execs.get(exec_id)
+        if instance is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return instance
+
+    async def start(self, exec_id: str) -> ExecInstance:
+        instance = self.get(exec_id)
+        if instance.started:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        check_can_exec(self._containers.get(instance.container_id))
+        instance.started = True
+        instance.process = await self._runtime.exec(instance.container_id, instance.spec)
+        instance.pid = instance.process.pid
+        instance.running = True
+        asyncio.create_task(self._reap(instance))
+        return instance
+
+    async def _reap(self, instance: ExecInstance) -> None:
+        try:
+            instance.exit_code = await instance.process.wait()
+        except Exception:  # noqa: BLE001
+            log.exception("exec %s failed", instance.id[:12])
+            instance.exit_code = 126
+        instance.running = False
+        instance.done.set()
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        instance = self.get(exec_id)
+        if instance.process is None:
+            raise Conflict(f"Exec {exec_id} is not running")
+        await asyncio.to_thread(instance.process.resize, height, width)
+
+    def inspect(self, exec_id: str) -> dict[str, Any]:
+        i = self.get(exec_id)
+        s = i.spec
+        return {
+            "ID": i.id, "Running": i.running, "ExitCode": i.exit_code, "CanRemove": not i.running,
+            "DetachKeys": i.detach_keys, "OpenStdin": i.attach_stdin, "OpenStdout": i.attach_stdout,
+            "OpenStderr": i.attach_stderr, "ContainerID": i.container_id, "Pid": i.pid,
+            "ProcessConfig": {"tty": s.tty, "entrypoint": s.args[0], "arguments": list(s.args[1:]),
+                              "privileged": s.privileged, "user": s.user},
+        }
+
+    def forget_container(self, container_id: str) -> None:
+        for exec_id in [e for e, i in self._execs.items() if i.container_id == container_id]:
+            del self._execs[exec_id]

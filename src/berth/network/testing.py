@@ -1,0 +1,104 @@
+"""Test kit: fakes at the network package's side-effect boundaries.
+
+    plugins = FakePlugins()
+    mgr = NetworkManager(state_dir=..., run_dir=..., executor=plugins, netns_ops=FakeNetns())
+    mgr.attach("c1", "bridge", [])
+    assert [c.plugin for c in plugins.calls] == ["bridge", "portmap", "firewall"]
+
+No root, no plugins, no namespaces; port reservations still bind real sockets, so tests should
+publish on 127.0.0.1 with host port 0 or a port they know to be free.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from berth.errors import Unavailable
+
+
+@dataclass(frozen=True)
+class PluginCall:
+    plugin: str  # binary name, e.g. "bridge"
+    command: str  # ADD | DEL | CHECK
+    env: dict[str, str]
+    config: dict[str, Any]  # the parsed stdin
+
+
+@dataclass
+class FakePlugins:
+    """A PluginExecutor that records every call and answers like bridge/portmap/firewall.
+
+    `fail[(plugin, command)] = msg` makes that call raise Unavailable with the plugin's msg.
+    """
+
+    calls: list[PluginCall] = field(default_factory=list)
+    fail: dict[tuple[str, str], str] = field(default_factory=dict)
+    leases: dict[str, str] = field(default_factory=dict)  # container id -> ip
+    _next_host: int = 2
+
+    def __call__(self, path: str, env: Mapping[str, str], stdin: bytes) -> bytes:
+        plugin, command = os.path.basename(path), env["CNI_COMMAND"]
+        config = json.loads(stdin)
+        self.calls.append(PluginCall(plugin, command, dict(env), config))
+        if (plugin, command) in self.fail:
+            raise Unavailable(f"CNI plugin {plugin}: {self.fail[plugin, command]}")
+        if command == "DEL":
+            if plugin == "bridge":
+                self.leases.pop(env["CNI_CONTAINERID"], None)
+            return b""
+        if plugin == "bridge":
+            return json.dumps(self._bridge_result(env, config)).encode()
+        return json.dumps(config["prevResult"]).encode()
+
+    def commands(self) -> list[tuple[str, str]]:
+        """(plugin, command) of every call so far, in order."""
+        return [(c.plugin, c.command) for c in self.calls]
+
+    def _bridge_result(self, env: Mapping[str, str], config: dict[str, Any]) -> dict[str, Any]:
+        span = config["ipam"]["ranges"][0][0]
+        network = ipaddress.ip_network(span["subnet"])
+        ip = str(network[self._next_host])
+        self._next_host += 1
+        self.leases[env["CNI_CONTAINERID"]] = ip
+        return {
+            "cniVersion": config["cniVersion"],
+            "interfaces": [
+                {"name": config["bridge"], "mac": "02:00:00:00:00:01"},
+                {"name": "veth0", "mac": "02:00:00:00:00:02"},
+                {
+                    "name": env["CNI_IFNAME"],
+                    "mac": "02:00:00:00:00:03",
+                    "sandbox": env["CNI_NETNS"],
+                },
+            ],
+            "ips": [
+                {"interface": 2, "address": f"{ip}/{network.prefixlen}", "gateway": span["gateway"]}
+            ],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dns": {},
+        }
+
+
+@dataclass
+class FakeNetns:
+    """NetnsOps with plain files: `live` holds the paths that count as mounted namespaces."""
+
+    live: set[Path] = field(default_factory=set)
+
+    def create(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=False)
+        self.live.add(path)
+
+    def remove(self, path: Path) -> None:
+        self.live.discard(path)
+        path.unlink(missing_ok=True)
+
+    def is_mounted(self, path: Path) -> bool:
+        return path in self.live

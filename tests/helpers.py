@@ -1,0 +1,191 @@
+"""Test helpers: a private berth daemon on a temp root, and a raw HTTP client for its socket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BERTH = str(Path(sys.executable).parent / "berth")
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def api(sock: str, method: str, path: str, body: Any = None, raw: bytes | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One request; returns (status, parsed JSON or raw bytes)."""
+    conn = UnixHTTPConnection(sock)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    payload = resp.read()
+    conn.close()
+    try:
+        return resp.status, json.loads(payload) if payload else None
+    except ValueError:
+        return resp.status, payload
+
+
+@dataclass
+class BerthDaemon:
+    """A berth daemon on its own root, run root, socket, bridge and subnet."""
+
+    base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="berth-test-")))
+    bridge: str = field(default_factory=lambda: "bt" + secrets.token_hex(3))
+    subnet: str = field(default_factory=lambda: f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}.0/24")
+    runtime: str = "auto"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.base / "root"
+
+    @property
+    def run_root(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def sock(self) -> str:
+        return str(self.base / "docker.sock")
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env["DOCKER_CONFIG"] = str(self.base / "docker-config")
+        return env
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.base / "daemon.log", "ab")
+        self.proc = subprocess.Popen(
+            [BERTH, "daemon", "--root", str(self.root), "--run-root", str(self.run_root),
+             "--docker-host", self.host, "--bridge-name", self.bridge, "--bridge-subnet", self.subnet,
+             "--runtime", self.runtime, "--log-level", "debug"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited early:\n{self.log()}")
+            try:
+                if api(self.sock, "GET", "/_ping")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon not ready:\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.base / "daemon.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def bootstrap_busybox(self) -> str:
+        status, body = api(self.sock, "POST", "/berth/images/bootstrap?name=busybox&tag=latest")
+        assert status == 200, body
+        return body["Id"]
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([DOCKER, *args], env=self.env, input=input.decode() if input else None,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def remove_all_containers(self) -> None:
+        try:
+            status, items = api(self.sock, "GET", "/containers/json?all=1")
+        except OSError:
+            return
+        for item in items or []:
+            api(self.sock, "DELETE", f"/containers/{item['Id']}?force=1")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def destroy(self) -> None:
+        """Stop everything this daemon made: containers, daemon, conmons, mounts, bridge, dirs."""
+        self.remove_all_containers()
+        self.stop()
+        kill_conmons_under(self.base)
+        from berth.network import BridgeConfig, NetworkManager
+
+        bridge = BridgeConfig(network_name=self.bridge, bridge=self.bridge, subnet=self.subnet,
+                              gateway=self.subnet.rsplit(".", 1)[0] + ".1")
+        NetworkManager(state_dir=self.root / "network", run_dir=self.run_root / "netns", bridge=bridge).destroy()
+        unmount_under(self.base)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def conmons_under(base: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"conmon") and any(str(base).encode() in a for a in cmd):
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_conmons_under(base: Path) -> None:
+    for pid in conmons_under(base):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def mounts_under(base: Path) -> list[str]:
+    with open("/proc/self/mounts") as f:
+        return [line.split()[1] for line in f if line.split()[1].startswith(str(base))]
+
+
+def unmount_under(base: Path) -> None:
+    for target in sorted(mounts_under(base), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)

@@ -1,0 +1,160 @@
+"""Real CNI plugins, namespaces and iptables on a private test bridge (needs root)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.errors import Conflict
+from berth.network import Attachment, BridgeConfig, NetworkManager, PortMapping
+from berth.network._cniconfig import chain_name
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not Path("/usr/lib/cni/bridge").exists(), reason="needs CNI plugins"),
+]
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
+@pytest.fixture(params=[0, 1], ids=["direct", "spare"])
+def net(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[NetworkManager, BridgeConfig]]:
+    tag = secrets.token_hex(3)
+    third = int(tag[:2], 16) % 200 + 20
+    cfg = BridgeConfig(
+        network_name=f"bt-{tag}",
+        bridge=f"bt-{tag}",
+        subnet=f"10.123.{third}.0/24",
+        gateway=f"10.123.{third}.1",
+    )
+    mgr = manager(tmp_path, cfg, spares=request.param)
+    yield mgr, cfg
+    mgr.destroy()
+    assert cfg.bridge not in sh("ip", "-o", "link")
+
+
+def manager(tmp_path: Path, cfg: BridgeConfig, spares: int = 0) -> NetworkManager:
+    mgr = NetworkManager(
+        state_dir=tmp_path / "state", run_dir=tmp_path / "run", bridge=cfg, spares=spares
+    )
+    mgr.cleanup_stale(set())  # as the daemon does at start; also starts the pool
+    wait_for_spares(mgr)
+    return mgr
+
+
+def cid() -> str:
+    return "t" + secrets.token_hex(16)
+
+
+def assert_gone(
+    mgr: NetworkManager, cfg: BridgeConfig, container_id: str, att: Attachment, veths: int = 0
+) -> None:
+    """Nothing of the container is left: rules, chains, veth, lease, netns, record."""
+    netns = Path(att.netns_path or "")
+    cni_id = netns.name  # the container id, or the spare's id it claimed
+    rules = sh("iptables-save")
+    assert container_id not in rules and cni_id not in rules
+    assert chain_name("CNI-", cfg.network_name, cni_id) not in rules
+    assert chain_name("CNI-DN-", cfg.network_name, cni_id) not in rules
+    spares = wait_for_spares(mgr)
+    assert len(sh("ip", "-o", "link", "show", "master", cfg.bridge).splitlines()) == veths + spares
+    leases = netns.parent.parent.parent / "state" / "ipam" / cfg.network_name
+    assert all(cni_id not in p.read_text() for p in leases.glob("10.*"))
+    assert not netns.exists()
+    assert cni_id not in sh("ip", "netns", "list")
+    assert mgr.attachment(container_id) is None
+
+
+def wait_for_spares(mgr: NetworkManager) -> int:
+    """Wait until the pool is full (its filler idle); returns the number of spares."""
+    size = mgr._pool._size
+    deadline = time.monotonic() + 5
+    while mgr._pool.ready() < size:
+        assert time.monotonic() < deadline, "spare pool did not fill"
+        time.sleep(0.01)
+    return size
+
+
+def http_get(url: str, deadline: float) -> int:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return int(resp.status)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_published_port_reaches_httpd_in_the_netns(net, tmp_path: Path) -> None:
+    mgr, cfg = net
+    web = tmp_path / "www"
+    web.mkdir()
+    (web / "index.html").write_text("hello\n")
+    first = cid()
+    att = mgr.attach(first, "bridge", [PortMapping(80, "tcp", "", 0)], name="web")
+    port = att.ports[0].host_port
+    assert port > 0 and att.ip_address.startswith(cfg.subnet.rsplit(".", 2)[0])
+    httpd = subprocess.Popen(
+        ["nsenter", f"--net={att.netns_path}", BUSYBOX, "httpd", "-f", "-p", "80", "-h", str(web)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        assert http_get(f"http://127.0.0.1:{port}/", deadline) == 200
+        assert http_get(f"http://{att.ip_address}/", deadline) == 200
+        with pytest.raises(
+            Conflict, match=f"Bind for 0.0.0.0:{port} failed: port is already allocated"
+        ):
+            mgr.attach(cid(), "bridge", [PortMapping(8080, "tcp", "", port)], name="web2")
+    finally:
+        httpd.kill()
+        httpd.wait()
+    cni_id = Path(att.netns_path or "").name  # the container id, or the spare's id it claimed
+    assert chain_name("CNI-DN-", cfg.network_name, cni_id) in sh("iptables-save")
+    mgr.detach(first)
+    assert_gone(mgr, cfg, first, att)
+    mgr.detach(first)  # idempotent
+
+
+def test_none_mode_has_only_loopback_up(net, tmp_path: Path) -> None:
+    mgr, _ = net
+    container = cid()
+    att = mgr.attach(container, "none", [])
+    links = sh("nsenter", f"--net={att.netns_path}", "ip", "-o", "link").splitlines()
+    assert len(links) == 1 and ": lo:" in links[0] and "UP" in links[0]
+    mgr.detach(container)
+    assert not Path(att.netns_path or "x").exists()
+
+
+def test_cleanup_stale_removes_crash_leftovers(net, tmp_path: Path) -> None:
+    mgr, cfg = net
+    live, dead = cid(), cid()
+    live_att = mgr.attach(live, "bridge", [])
+    dead_att = mgr.attach(dead, "bridge", [PortMapping(80, "tcp", "127.0.0.1", 0)])
+    wait_for_spares(mgr)
+    mgr._pool.close()  # the daemon "crashed": unclaimed spares and dead's state are left over
+    mgr._ports.release_all()
+    restarted = NetworkManager(state_dir=tmp_path / "state", run_dir=tmp_path / "run", bridge=cfg)
+    restarted.reserve_ports(live)
+    restarted.cleanup_stale({live})
+    assert_gone(restarted, cfg, dead, dead_att, veths=1)
+    assert restarted.attachment(live) == live_att
+    restarted.detach(live)
+    assert_gone(restarted, cfg, live, live_att)

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from berth.errors import Unavailable
+from berth.network import BridgeConfig
+from berth.network._cni import CniRunner
+from berth.network._cniconfig import bridge_conflist
+from berth.network.testing import FakePlugins
+
+CONF = bridge_conflist(BridgeConfig(subnet="10.123.5.0/24", gateway="10.123.5.1"), Path("/ipam"))
+RT = {"portMappings": [{"hostPort": 18080, "containerPort": 80, "protocol": "tcp"}]}
+
+
+def test_add_chains_results_through_the_list() -> None:
+    plugins = FakePlugins()
+    result = CniRunner(plugins, "/cni").add(CONF, "c1", "/ns/c1", RT)
+    assert plugins.commands() == [("bridge", "ADD"), ("portmap", "ADD"), ("firewall", "ADD")]
+    bridge_result = plugins.calls[0]
+    assert plugins.calls[1].config["prevResult"]["ips"][0]["address"] == "10.123.5.2/24"
+    assert plugins.calls[2].config["prevResult"] == plugins.calls[1].config["prevResult"]
+    assert result["ips"][0]["address"] == "10.123.5.2/24"
+    assert bridge_result.env["CNI_PATH"] == "/cni"
+
+
+def test_delete_runs_in_reverse_with_cached_result_and_runtime_config() -> None:
+    plugins = FakePlugins()
+    runner = CniRunner(plugins, "/cni")
+    result = runner.add(CONF, "c1", "/ns/c1", RT)
+    plugins.calls.clear()
+    runner.delete(CONF, "c1", "/ns/c1", RT, result)
+    assert plugins.commands() == [("firewall", "DEL"), ("portmap", "DEL"), ("bridge", "DEL")]
+    assert all(c.config["prevResult"] == result for c in plugins.calls)
+    assert plugins.calls[1].config["runtimeConfig"] == RT
+
+
+def test_failed_add_deletes_what_was_tried_in_reverse() -> None:
+    plugins = FakePlugins(fail={("portmap", "ADD"): "port 18080 busy"})
+    with pytest.raises(Unavailable, match="CNI plugin portmap: port 18080 busy"):
+        CniRunner(plugins, "/cni").add(CONF, "c1", "/ns/c1", RT)
+    assert plugins.commands() == [
+        ("bridge", "ADD"),
+        ("portmap", "ADD"),
+        ("portmap", "DEL"),
+        ("bridge", "DEL"),
+    ]
+    assert plugins.calls[3].config["prevResult"]["ips"][0]["address"] == "10.123.5.2/24"
+
+
+def test_delete_tries_every_plugin_and_reports_failures() -> None:
+    plugins = FakePlugins(fail={("firewall", "DEL"): "iptables busy"})
+    with pytest.raises(Unavailable, match="iptables busy"):
+        CniRunner(plugins, "/cni").delete(CONF, "c1", "", RT, None)
+    assert plugins.commands() == [("firewall", "DEL"), ("portmap", "DEL"), ("bridge", "DEL")]
+    assert "prevResult" not in plugins.calls[0].config
+    assert plugins.calls[0].env["CNI_NETNS"] == ""
+
+
+def test_never_uses_check() -> None:
+    plugins = FakePlugins()
+    runner = CniRunner(plugins, "/cni")
+    runner.delete(CONF, "c1", "/ns", RT, runner.add(CONF, "c1", "/ns", RT))
+    assert all(c.command != "CHECK" for c in plugins.calls)
