@@ -53,6 +53,7 @@ class Daemon:
         self._take_lock()
         self.db = Database(c.root / "state.db")
         self.image_store = ImageStore(c.root, self.db)
+        self.image_store.recover()
         self.runtime = Runtime(run_dir=c.run_root / "runtime", runtime=c.runtime)
         log.info("OCI runtime: %s (%s)", self.runtime.name, self.runtime.selection_reason)
         bridge = BridgeConfig(network_name=c.network_name, bridge=c.bridge_name,

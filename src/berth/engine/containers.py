@@ -29,6 +29,7 @@ from berth.engine.container_model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
 )
 from berth.engine.events import EventBus
+from berth.images import ImageUser
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from berth.network import NetworkManager, PortMapping
 from berth.runtime import ContainerSpec, Mount, Resources, Runtime, follow_logs, read_logs
@@ -91,11 +92,10 @@ class ContainerService:
     def _lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
 
-    def image_users(self, image_id: str) -> list[str]:
-        return [c.id for c in self._repo.all() if c.image_id == image_id]
-
-    def running_image_users(self, image_id: str) -> list[str]:
-        return [c.id for c in self._repo.all() if c.image_id == image_id and c.state.running]
+    def image_users(self, image_id: str) -> list[ImageUser]:
+        """Containers built on an image, for `docker rmi`'s in-use checks."""
+        return [ImageUser(container_id=c.id, running=c.state.running)
+                for c in self._repo.all() if c.image_id == image_id]
 
     # --- create ----------------------------------------------------------------------------------
     async def create(self, name: str | None, body: Any) -> Container:
