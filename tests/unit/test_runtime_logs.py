@@ -1,0 +1,108 @@
+"""k8s-file log parsing: partial lines, since/until/tail, timestamps, follow."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from berth.runtime import follow_logs, read_logs
+from berth.runtime.logs import format_timestamp, parse_timestamp
+
+T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
+
+LOG = (
+    "2023-11-14T22:13:20.000000001+00:00 stdout F first\n"
+    "2023-11-14T22:13:21.5+00:00 stderr P par\n"
+    "2023-11-14T22:13:21.6+00:00 stdout F second\n"
+    "2023-11-14T22:13:21.7+00:00 stderr F tial\n"
+    "2023-11-14T23:13:22.000000000+01:00 stdout F third\n"
+    "garbage line\n"
+    "2023-11-14T22:13:23Z stdout F \n"
+)
+
+
+def write(tmp_path: Path, text: str = LOG) -> Path:
+    path = tmp_path / "ctr.log"
+    path.write_text(text)
+    return path
+
+
+def test_timestamps_parse_with_offsets_and_nanos() -> None:
+    assert parse_timestamp("2023-11-14T22:13:20.000000001+00:00") == T0 * 10**9 + 1
+    assert parse_timestamp("2023-11-14T23:13:20+01:00") == T0 * 10**9
+    assert parse_timestamp("2023-11-14T22:13:20.5Z") == T0 * 10**9 + 500_000_000
+    assert format_timestamp(T0 * 10**9 + 1) == "2023-11-14T22:13:20.000000001Z"
+
+
+def test_partial_lines_are_joined_per_stream(tmp_path: Path) -> None:
+    assert list(read_logs(write(tmp_path))) == [
+        (1, b"first\n"),
+        (1, b"second\n"),
+        (2, b"partial\n"),
+        (1, b"third\n"),
+        (1, b"\n"),
+    ]
+
+
+def test_since_until_are_inclusive(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    assert [line for _, line in read_logs(path, since=T0 + 1.55)] == [b"second\n", b"third\n", b"\n"]
+    # A joined line carries its first part's time (21.5), though it completes later.
+    assert [line for _, line in read_logs(path, until=T0 + 1.6)] == [b"first\n", b"second\n", b"partial\n"]
+    assert [line for _, line in read_logs(path, since=T0 + 2, until=T0 + 2)] == [b"third\n"]
+
+
+def test_tail(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    assert [line for _, line in read_logs(path, tail=2)] == [b"third\n", b"\n"]
+    assert list(read_logs(path, tail=0)) == []
+    assert len(list(read_logs(path, tail=-1))) == 5
+
+
+def test_timestamps_prefix_is_fixed_width_utc(tmp_path: Path) -> None:
+    lines = [line for _, line in read_logs(write(tmp_path), timestamps=True)]
+    assert lines[0] == b"2023-11-14T22:13:20.000000001Z first\n"
+    assert lines[2] == b"2023-11-14T22:13:21.500000000Z partial\n"  # first part's time
+    assert lines[3] == b"2023-11-14T22:13:22.000000000Z third\n"
+
+
+def test_missing_file_reads_empty(tmp_path: Path) -> None:
+    assert list(read_logs(tmp_path / "none.log")) == []
+
+
+def test_follow_yields_new_lines_then_ends_when_stopped(tmp_path: Path) -> None:
+    path = write(tmp_path, "2023-11-14T22:13:20Z stdout F old\n")
+    stopped = False
+
+    async def scenario() -> list[bytes]:
+        nonlocal stopped
+        got: list[bytes] = []
+
+        async def writer() -> None:
+            nonlocal stopped
+            await asyncio.sleep(0.05)
+            with path.open("a") as f:
+                f.write("2023-11-14T22:13:21Z stdout P ne")
+                f.flush()
+                await asyncio.sleep(0.05)
+                f.write("w\n2023-11-14T22:13:21Z stdout F\n")
+                f.write("2023-11-14T22:13:22Z stderr F last\n")
+            stopped = True
+
+        task = asyncio.create_task(writer())
+        async for _, line in follow_logs(path, stopped=lambda: stopped):
+            got.append(line)
+        await task
+        return got
+
+    lines = asyncio.run(asyncio.wait_for(scenario(), 5))
+    assert lines == [b"old\n", b"new\n", b"last\n"]
+
+
+def test_follow_with_tail_and_since(tmp_path: Path) -> None:
+    path = write(tmp_path)
+
+    async def scenario() -> list[bytes]:
+        return [line async for _, line in follow_logs(path, since=T0 + 1, tail=1, stopped=lambda: True)]
+
+    assert asyncio.run(scenario()) == [b"\n"]
