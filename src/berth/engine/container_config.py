@@ -191,3 +191,22 @@ def validate_host_config(host_config: dict[str, Any]) -> None:
                               "'no', 'always', 'on-failure', or 'unless-stopped'")
     if host_config.get("AutoRemove") and restart not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+
+
+def normalize_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig as moby stores it: defaults filled in, `default` network mode named `bridge`.
+
+    The log driver is reported as json-file: our k8s-file logs answer the same `logs` API, and
+    clients (docker-py's `containers.run`) read container output only for json-file/journald.
+    """
+    result = dict(host_config)
+    log_config = dict(result.get("LogConfig") or {})
+    if not log_config.get("Type"):
+        log_config = {"Type": "json-file", "Config": log_config.get("Config") or {}}
+    result["LogConfig"] = log_config
+    if (result.get("NetworkMode") or "default") == "default":
+        result["NetworkMode"] = "bridge"
+    result.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    result.setdefault("PortBindings", {})
+    result.setdefault("AutoRemove", False)
+    return result

@@ -104,6 +104,7 @@ class ContainerService:
         host_config = body.get("HostConfig") or {}
         if not isinstance(host_config, dict):
             raise InvalidArgument("invalid HostConfig")
+        host_config = cfg.normalize_host_config(host_config)
         cfg.validate_host_config(host_config)
         cfg.network_mode(host_config)
         image = await asyncio.to_thread(self._images.resolve, body["Image"])
