@@ -61,9 +61,12 @@ def test_run_stdin_pipe(daemon: BerthDaemon) -> None:
 
 
 def test_run_missing_executable_exits_127(daemon: BerthDaemon) -> None:
+    before = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
     result = daemon.docker("run", "--rm", "busybox", "/nonexistent")
     assert result.returncode == 127, result.stderr
-    assert daemon.docker("ps", "-aq").stdout.strip() == "" or True
+    assert "executable file not found" in result.stderr or "no such file" in result.stderr.lower()
+    # AutoRemove also applies when start fails: nothing new is left behind.
+    assert set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split()) == before
 
 
 def test_web_server_flow(daemon: BerthDaemon) -> None:
