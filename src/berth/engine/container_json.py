@@ -57,6 +57,9 @@ def status_text(c: Container, now: datetime | None = None) -> str:
         return f"Exited ({st.exit_code}) {human_duration((now - finished).total_seconds())} ago"
     if st.status == "removing":
         return "Removal In Progress"
+    if st.status == "restarting":
+        finished = _parse_time(st.finished_at) or now
+        return f"Restarting ({st.exit_code}) {human_duration((now - finished).total_seconds())} ago"
     if st.status == "dead":
         return "Dead"
     return "Created"

@@ -55,6 +55,8 @@ class Container:
     network: dict[str, Any] = field(default_factory=dict)   # last Attachment as a dict
     restart_count: int = 0
     runtime: str = ""
+    manually_stopped: bool = False   # docker stop/kill: suspends always/unless-stopped restarts
+    mounts: list[dict[str, Any]] = field(default_factory=list)   # berth.volumes.MountPoint records
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -109,6 +111,17 @@ class ContainerRepository:
 
     def save(self, c: Container) -> None:
         self._db.execute("UPDATE containers SET name = ?, data = ? WHERE id = ?", (c.name, c.to_json(), c.id))
+
+    def rename(self, c: Container, new_name: str) -> None:
+        """Atomic rename; AlreadyExists (409) with moby's wording when the name is taken."""
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT id FROM containers WHERE name = ?", (new_name,)).fetchone()
+            if row is not None:
+                raise AlreadyExists(f'Conflict. The container name "/{new_name}" is already in use by '
+                                    f'container "{row["id"]}". You have to remove (or rename) that '
+                                    "container to be able to reuse that name.")
+            c.name = new_name
+            conn.execute("UPDATE containers SET name = ?, data = ? WHERE id = ?", (new_name, c.to_json(), c.id))
 
     def delete(self, container_id: str) -> None:
         self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))

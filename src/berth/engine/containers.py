@@ -29,6 +29,7 @@ from berth.engine.container_model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
 )
 from berth.engine.events import EventBus
+from berth.engine.restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
 from berth.images import ImageUser
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from berth.network import NetworkManager, PortMapping
@@ -78,6 +79,9 @@ class ContainerService:
         self._pending_attach: dict[str, list[AttachSession]] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
         self._detaching: dict[str, asyncio.Task[None]] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}   # pending policy restarts (back-off)
+        self._backoff: dict[str, float] = {}                 # last restart delay per container
+        self._exit_on_next: set[str] = set()                 # stop/kill: the next exit is final
 
     # --- lookups ---------------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -138,6 +142,10 @@ class ContainerService:
             pending = self._detaching.get(container.id)
             if pending is not None:
                 await pending
+            self._cancel_restart(container.id)
+            container.manually_stopped = False
+            container.restart_count = 0
+            self._backoff.pop(container.id, None)
             try:
                 await self._launch(container)
             except BerthError as err:
@@ -249,9 +257,57 @@ class ContainerService:
         self._publish(container, "die", exitCode=str(code))
         self._exited.get(container_id, asyncio.Event()).set()
         self._resolve(self._exit_waiters, container)
+        if self._wants_restart(container, code):
+            self._schedule_restart(container)
+            return
         if container.host_config.get("AutoRemove"):
             async with self._lock(container_id):
                 await self._remove_record(container)
+
+    def _wants_restart(self, container: Container, code: int) -> bool:
+        if container.id in self._exit_on_next:
+            self._exit_on_next.discard(container.id)
+            return False
+        return should_restart(RestartPolicy.from_host_config(container.host_config), exit_code=code,
+                              manually_stopped=container.manually_stopped,
+                              restart_count=container.restart_count)
+
+    def _schedule_restart(self, container: Container) -> None:
+        run_seconds = _seconds_between(container.state.started_at, container.state.finished_at)
+        delay = next_delay(self._backoff.get(container.id, 0.0), run_seconds)
+        self._backoff[container.id] = delay
+        container.state.status = "restarting"
+        self._repo.save(container)
+        self._restarts[container.id] = asyncio.create_task(self._restart_later(container.id, delay))
+
+    async def _restart_later(self, container_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(container_id):
+            self._restarts.pop(container_id, None)
+            try:
+                container = self.get(container_id)
+            except NotFound:
+                return
+            if container.state.status != "restarting":
+                return
+            pending = self._detaching.get(container_id)
+            if pending is not None:
+                await pending
+            container.restart_count += 1
+            try:
+                await self._launch(container)
+            except BerthError as err:
+                log.warning("restart of %s failed: %s", container_id[:12], err)
+                await self._fail_start(container, err)
+                return
+        self._publish(container, "start")
+
+    def _cancel_restart(self, container_id: str) -> bool:
+        task = self._restarts.pop(container_id, None)
+        if task is None:
+            return False
+        task.cancel()
+        return True
 
     def _runtime_oom(self, container_id: str) -> bool:
         probe = getattr(self._runtime, "oom_killed", None)
@@ -270,8 +326,16 @@ class ContainerService:
         container = self.get(ref)
         async with self._lock(container.id):
             container = self.get(container.id)
+            if container.state.status == "restarting":
+                self._cancel_restart(container.id)
+                container.state.status = "exited"
+                container.manually_stopped = True
+                self._repo.save(container)
+                return
             if not container.state.running:
                 raise FailedPrecondition("container already stopped")
+            container.manually_stopped = True
+            self._repo.save(container)
             await self._stop_locked(container, timeout, signal)
 
     async def _stop_locked(self, container: Container, timeout: int | None, signal: str | None) -> None:
@@ -280,6 +344,7 @@ class ContainerService:
             timeout = container.config.get("StopTimeout")
             timeout = 10 if timeout is None else int(timeout)
         exited = self._exited.setdefault(container.id, asyncio.Event())
+        self._exit_on_next.add(container.id)
         await asyncio.to_thread(self._runtime.kill, container.id, sig)
         try:
             await asyncio.wait_for(exited.wait(), timeout if timeout >= 0 else None)
@@ -292,6 +357,12 @@ class ContainerService:
         sig = parse_signal(signal)
         if not container.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
+        stop_signal = parse_signal(container.config.get("StopSignal"), signals.SIGTERM)
+        if sig in (signals.SIGKILL, stop_signal):
+            self._exit_on_next.add(container.id)  # moby's ExitOnNext: no policy restart for this exit
+        if sig not in _NON_FATAL:
+            container.manually_stopped = True
+            self._repo.save(container)
         await asyncio.to_thread(self._runtime.kill, container.id, sig)
         if sig == signals.SIGKILL:
             await self._exited.setdefault(container.id, asyncio.Event()).wait()
@@ -312,6 +383,7 @@ class ContainerService:
         async with self._lock(container.id):
             container = self.get(container.id)
             check_can_remove(container, force)
+            self._cancel_restart(container.id)
             if container.state.running:
                 await self._stop_locked(container, 0, "KILL")
                 container = self.get(container.id)
@@ -328,6 +400,8 @@ class ContainerService:
         self._repo.delete(container.id)
         self._locks.pop(container.id, None)
         self._exited.pop(container.id, None)
+        self._backoff.pop(container.id, None)
+        self._exit_on_next.discard(container.id)
         self._publish(container, "destroy")
         self._resolve(self._removed_waiters, container)
 
@@ -402,11 +476,86 @@ class ContainerService:
         if container.config.get("Tty"):
             await asyncio.to_thread(self._runtime.resize, container.id, height, width)
 
+    # --- pause, rename, top, prune ------------------------------------------------------------------
+    async def pause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            if container.state.status == "paused":
+                raise Conflict(f"Container {container.id} is already paused")
+            if not container.state.running:
+                raise Conflict(f"Container {container.id} is not running")
+            await asyncio.to_thread(self._runtime.pause, container.id)
+            container.state.status = "paused"
+            self._repo.save(container)
+        self._publish(container, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            if container.state.status != "paused":
+                raise Conflict(f"Container {container.id} is not paused")
+            await asyncio.to_thread(self._runtime.resume, container.id)
+            container.state.status = "running"
+            self._repo.save(container)
+        self._publish(container, "unpause")
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        if not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        name = cfg.validate_name(new_name)
+        if name == container.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        old_name = container.name
+        self._repo.rename(container, name)
+        self._publish(container, "rename", oldName=f"/{old_name}")
+
+    def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        """`docker top`: ps output limited to the container's processes."""
+        import subprocess
+
+        container = self.get(ref)
+        if not container.state.running:
+            raise Conflict(f"Container {container.id} is not running")
+        pids = set(self._runtime.processes(container.id))
+        args = ps_args.split() if ps_args else ["-ef"]
+        out = subprocess.run(["ps", *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise InvalidArgument(f"Error running ps: {out.stderr.strip()}")
+        lines = out.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidArgument("Couldn't find PID field in ps output")
+        pid_at = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pid_at and fields[pid_at].isdigit() and int(fields[pid_at]) in pids:
+                rows.append(fields)
+        return {"Titles": titles, "Processes": rows}
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """Remove every stopped container (label/until filters honoured)."""
+        deleted = []
+        for container in self._repo.all():
+            if container.state.status not in ("exited", "created", "dead"):
+                continue
+            if not container_json.matches_filters(container, {k: v for k, v in filters.items() if k == "label"}):
+                continue
+            try:
+                await self.remove(container.id)
+                deleted.append(container.id)
+            except BerthError:
+                continue
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
     # --- listing and inspect -----------------------------------------------------------------------
     def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         containers = sorted(self._repo.all(), key=lambda c: c.created, reverse=True)
         if not all and limit <= 0:
-            containers = [c for c in containers if c.state.running]
+            containers = [c for c in containers if c.state.running or c.state.status == "restarting"]
         containers = [c for c in containers if container_json.matches_filters(c, filters)]
         if limit > 0:
             containers = containers[:limit]
@@ -418,27 +567,46 @@ class ContainerService:
 
     # --- daemon lifecycle --------------------------------------------------------------------------
     async def restore(self) -> None:
-        """Adopt containers that kept running while no daemon ran; settle the ones that exited."""
-        live: set[str] = set()
+        """Adopt containers that kept running while no daemon ran; settle the ones that exited.
+
+        Network leftovers are cleaned before anything starts, so a fresh attachment is never
+        mistaken for a crash leftover.
+        """
+        live: list[Container] = []
+        exited: list[tuple[Container, int | None]] = []
         for container in self._repo.all():
             if container.state.status == "removing":
                 await self._remove_record(container)
+            elif container.state.running:
+                if await asyncio.to_thread(self._runtime.is_running, container.id):
+                    live.append(container)
+                else:
+                    exited.append((container, await asyncio.to_thread(self._runtime.exit_code, container.id)))
+        await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in live})
+        for container in live:
+            self._exited[container.id] = asyncio.Event()
+            await asyncio.to_thread(self._network.reserve_ports, container.id)
+            self._monitors[container.id] = asyncio.create_task(self._monitor(container.id))
+        for container, code in exited:
+            await self._handle_exit(container.id, 255 if code is None else code)
+        await self._start_with_daemon({c.id for c in live} | {c.id for c, _ in exited})
+
+    async def _start_with_daemon(self, settled: set[str]) -> None:
+        """Restart policies at daemon start: `always`/`unless-stopped` containers run again."""
+        for container in self._repo.all():
+            if container.id in settled or container.id in self._restarts:
                 continue
-            if not container.state.running:
-                continue
-            if await asyncio.to_thread(self._runtime.is_running, container.id):
-                live.add(container.id)
-                self._exited[container.id] = asyncio.Event()
-                await asyncio.to_thread(self._network.reserve_ports, container.id)
-                self._monitors[container.id] = asyncio.create_task(self._monitor(container.id))
-            else:
-                code = await asyncio.to_thread(self._runtime.exit_code, container.id)
-                await self._handle_exit(container.id, 255 if code is None else code)
-        await asyncio.to_thread(self._network.cleanup_stale, live)
+            policy = RestartPolicy.from_host_config(container.host_config)
+            if container.state.status == "restarting" or (
+                    container.state.status == "exited"
+                    and starts_with_daemon(policy, manually_stopped=container.manually_stopped)):
+                container.state.status = "restarting"
+                self._repo.save(container)
+                self._restarts[container.id] = asyncio.create_task(self._restart_later(container.id, 0))
 
     async def close(self) -> None:
         """Stop watching (containers keep running under conmon); finish pending network teardown."""
-        for task in self._monitors.values():
+        for task in list(self._monitors.values()) + list(self._restarts.values()):
             task.cancel()
         if self._detaching:
             await asyncio.gather(*self._detaching.values(), return_exceptions=True)
@@ -447,6 +615,20 @@ class ContainerService:
         attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
         attrs.update(extra)
         self._events.publish("container", action, container.id, attrs)
+
+
+_NON_FATAL = {signals.SIGWINCH, signals.SIGCONT, signals.SIGCHLD, signals.SIGURG}
+
+
+def _seconds_between(start: str, end: str) -> float:
+    from datetime import datetime
+
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (b - a).total_seconds())
 
 
 def _remove_tree(path: Path) -> None:

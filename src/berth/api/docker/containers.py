@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from berth.api.docker.backend import Backend
 from berth.api.docker.streams import frame, pump
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.engine import stats as stats_mod
 from berth.errors import InvalidArgument
 
 RAW = "application/vnd.docker.raw-stream"
@@ -129,6 +131,49 @@ def register(router: Router, backend: Backend) -> None:
         await svc.resize(req.match["id"], req.qint("h"), req.qint("w"))
         return Response(status=200, body=b"", content_type="text/plain")
 
+    async def pause(req: Request) -> Response:
+        await svc.pause(req.match["id"])
+        return Response(status=204)
+
+    async def unpause(req: Request) -> Response:
+        await svc.unpause(req.match["id"])
+        return Response(status=204)
+
+    async def rename(req: Request) -> Response:
+        await svc.rename(req.match["id"], req.query("name"))
+        return Response(status=204)
+
+    async def top(req: Request) -> Response:
+        return json_response(await asyncio.to_thread(svc.top, req.match["id"], req.query("ps_args")))
+
+    async def prune(req: Request) -> Response:
+        return json_response(await svc.prune(parse_filters(req.query("filters"))))
+
+    async def stats(req: Request) -> Response | None:
+        container = svc.get(req.match["id"])
+        streaming = req.qbool("stream", True) and not req.qbool("one-shot")
+        out = await req.stream(200, "application/json")
+        previous = None
+        while True:
+            container = svc.get(container.id)
+            current = await asyncio.to_thread(
+                stats_mod.sample, container.id, container.name, container.state.pid if container.state.running else 0)
+            if previous is None and not req.qbool("one-shot"):
+                previous = current
+                await asyncio.sleep(0.5 if not streaming else 1.0)
+                continue
+            await out.write_json(stats_mod.with_previous(current, previous))
+            if not streaming or not container.state.running:
+                return None
+            previous = current
+            await asyncio.sleep(1.0)
+
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("GET", "/containers/{id}/top", top)
+    router.add("GET", "/containers/{id}/stats", stats)
+    router.add("POST", "/containers/prune", prune)
     router.add("POST", "/containers/create", create)
     router.add("GET", "/containers/json", list_)
     router.add("GET", "/containers/{id}/json", inspect)

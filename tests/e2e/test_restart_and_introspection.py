@@ -1,0 +1,137 @@
+"""Restart policies, live restore with three containers, pause/rename/top/stats/prune."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import DOCKER, BerthDaemon, conmons_under
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture()
+def private() -> Iterator[BerthDaemon]:
+    d = BerthDaemon()
+    try:
+        d.start()
+        d.bootstrap_busybox()
+        yield d
+    finally:
+        d.destroy()
+
+
+def state_of(d: BerthDaemon, ref: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(d.docker("inspect", ref, check=True).stdout)[0]
+
+
+def wait_until(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_on_failure_restarts_exactly_n_times(daemon: BerthDaemon) -> None:
+    cid = daemon.docker("run", "-d", "--restart", "on-failure:3", "busybox", "sh", "-c", "echo run; exit 1",
+                        check=True).stdout.strip()
+    try:
+        wait_until(lambda: (s := state_of(daemon, cid))["State"]["Status"] == "exited" and s["RestartCount"] == 3)
+        time.sleep(1.0)  # a fourth restart would have happened by now (back-off is 0.8 s)
+        info = state_of(daemon, cid)
+        assert info["RestartCount"] == 3 and info["State"]["ExitCode"] == 1
+        assert daemon.docker("logs", cid).stdout == "run\n" * 4
+    finally:
+        daemon.docker("rm", "-f", cid)
+
+
+def test_on_failure_does_not_restart_success(daemon: BerthDaemon) -> None:
+    cid = daemon.docker("run", "-d", "--restart", "on-failure", "busybox", "true", check=True).stdout.strip()
+    try:
+        wait_until(lambda: state_of(daemon, cid)["State"]["Status"] == "exited")
+        time.sleep(0.5)
+        assert state_of(daemon, cid)["RestartCount"] == 0
+    finally:
+        daemon.docker("rm", "-f", cid)
+
+
+def test_always_restarts_until_stopped(daemon: BerthDaemon) -> None:
+    cid = daemon.docker("run", "-d", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0",
+                        check=True).stdout.strip()
+    try:
+        wait_until(lambda: state_of(daemon, cid)["RestartCount"] >= 2)
+        assert daemon.docker("stop", "-t", "1", cid).returncode == 0
+        time.sleep(0.8)
+        info = state_of(daemon, cid)
+        assert info["State"]["Running"] is False and info["State"]["Status"] == "exited"
+    finally:
+        daemon.docker("rm", "-f", cid)
+
+
+def test_always_survives_daemon_restart_and_unless_stopped_respects_stop(private: BerthDaemon) -> None:
+    always = private.docker("run", "-d", "--restart", "always", "busybox", "sleep", "300", check=True).stdout.strip()
+    stopped = private.docker("run", "-d", "--restart", "unless-stopped", "busybox", "sleep", "300",
+                             check=True).stdout.strip()
+    private.docker("stop", "-t", "0", stopped, check=True)
+    private.kill()
+    for pid in conmons_under(private.base):  # the host "reboots": containers die with the daemon down
+        subprocess.run(["kill", "-9", str(pid)])
+    time.sleep(0.5)
+    private.start()
+    wait_until(lambda: state_of(private, always)["State"]["Running"] is True)
+    assert state_of(private, stopped)["State"]["Running"] is False
+    private.docker("rm", "-f", always, stopped, check=True)
+
+
+def test_live_restore_three_containers(private: BerthDaemon) -> None:
+    web = private.docker("run", "-d", "--name", "lr-web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+                         check=True).stdout.strip()
+    talker = private.docker("run", "-d", "--name", "lr-talk", "busybox", "sh", "-c",
+                            "while true; do echo tick; sleep 0.2; done", check=True).stdout.strip()
+    short = private.docker("run", "-d", "--name", "lr-short", "busybox", "sh", "-c", "sleep 1; exit 5",
+                           check=True).stdout.strip()
+    private.kill()
+    time.sleep(1.5)
+    private.start()
+
+    assert state_of(private, short)["State"]["ExitCode"] == 5
+    assert state_of(private, short)["State"]["Running"] is False
+    running = set(private.docker("ps", "-q", "--no-trunc").stdout.split())
+    assert {web, talker} <= running and short not in running
+
+    follow = subprocess.Popen([DOCKER, "logs", "-f", "--tail", "1", talker], env=private.env,
+                              stdout=subprocess.PIPE, text=True)
+    assert follow.stdout is not None and follow.stdout.readline() == "tick\n"
+    assert private.docker("exec", web, "echo", "still-here").stdout == "still-here\n"
+    assert private.docker("stop", "-t", "1", talker).returncode == 0
+    assert follow.wait(timeout=10) == 0
+    private.docker("rm", "-f", web, talker, short, check=True)
+    wait_until(lambda: not conmons_under(private.base))
+
+
+def test_pause_rename_top_stats_prune(daemon: BerthDaemon) -> None:
+    cid = daemon.docker("run", "-d", "--name", "intro", "busybox", "sleep", "300", check=True).stdout.strip()
+    try:
+        assert daemon.docker("pause", "intro").returncode == 0
+        assert state_of(daemon, cid)["State"]["Paused"] is True
+        assert "(Paused)" in daemon.docker("ps", "--filter", "name=intro", "--format", "{{.Status}}").stdout
+        assert daemon.docker("unpause", "intro").returncode == 0
+        assert daemon.docker("rename", "intro", "intro2").returncode == 0
+        assert state_of(daemon, cid)["Name"] == "/intro2"
+        top = daemon.docker("top", "intro2", check=True).stdout
+        assert "sleep 300" in top
+        stats = daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "intro2", check=True)
+        assert stats.stdout.startswith("intro2 ")
+    finally:
+        daemon.docker("rm", "-f", cid)
+    exited = daemon.docker("run", "-d", "busybox", "true", check=True).stdout.strip()
+    wait_until(lambda: state_of(daemon, exited)["State"]["Status"] == "exited")
+    out = daemon.docker("container", "prune", "-f", check=True).stdout
+    assert exited in out
+    assert daemon.docker("inspect", exited).returncode == 1
