@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := .venv
 APT_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
-                python3 python3-venv python3-dev skopeo umoci jq curl procps util-linux
+                python3 python3-venv python3-dev skopeo umoci jq curl procps util-linux \
+                docker-compose \
+                docker-registry
 ROOT ?= /var/lib/berth
 RUN_ROOT ?= /run/berth
 DOCKER_HOST_SOCK ?= unix:///run/berth/docker.sock

@@ -57,6 +57,9 @@ class BerthDaemon:
     bridge: str = field(default_factory=lambda: "bt" + secrets.token_hex(3))
     subnet: str = field(default_factory=lambda: f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}.0/24")
     runtime: str = "auto"
+    # Extra `berth daemon` flags. The registry is off unless a test passes --registry-addr
+    # (daemons running side by side would otherwise all fight for 127.0.0.1:5000).
+    extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,7 +90,7 @@ class BerthDaemon:
         self.proc = subprocess.Popen(
             [BERTH, "daemon", "--root", str(self.root), "--run-root", str(self.run_root),
              "--docker-host", self.host, "--bridge-name", self.bridge, "--bridge-subnet", self.subnet,
-             "--runtime", self.runtime, "--log-level", "debug"],
+             "--runtime", self.runtime, "--log-level", "debug", *self._registry_default(), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + timeout
@@ -101,6 +104,13 @@ class BerthDaemon:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"daemon not ready:\n{self.log()}")
+
+    def _registry_default(self) -> list[str]:
+        """The registry and the AWS endpoint are off unless a test asks for them (fixed ports collide)."""
+        off = [] if any(a.startswith("--registry-addr") for a in self.extra_args) else ["--registry-addr", "off"]
+        if not any(a.startswith("--aws-addr") for a in self.extra_args):
+            off += ["--aws-addr", "off"]
+        return off
 
     def log(self) -> str:
         path = self.base / "daemon.log"
@@ -154,6 +164,11 @@ class BerthDaemon:
 
         bridge = BridgeConfig(network_name=self.bridge, bridge=self.bridge, subnet=self.subnet,
                               gateway=self.subnet.rsplit(".", 1)[0] + ".1")
+        from berth.network import EndpointManager, NetworkRegistry
+
+        # user networks: endpoints DEL first (needs the netns), then their bridges
+        EndpointManager(state_dir=self.root / "network", ipam_dir=self.root / "network" / "ipam").cleanup_stale(set())
+        NetworkRegistry(state_dir=self.root / "network").destroy()
         NetworkManager(state_dir=self.root / "network", run_dir=self.run_root / "netns", bridge=bridge).destroy()
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -189,3 +204,10 @@ def mounts_under(base: Path) -> list[str]:
 def unmount_under(base: Path) -> None:
     for target in sorted(mounts_under(base), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a test daemon's registry)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

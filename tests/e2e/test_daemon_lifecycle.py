@@ -28,7 +28,10 @@ def private() -> Iterator[BerthDaemon]:
 
 def _netns_files(d: BerthDaemon) -> list[str]:
     netns = d.run_root / "netns"
-    return sorted(p.name for p in netns.rglob("*") if p.is_file()) if netns.exists() else []
+    if not netns.exists():
+        return []
+    # Spare namespaces (pre-attached for fast starts) belong to the daemon, not to a container.
+    return sorted(p.name for p in netns.rglob("*") if p.is_file() and not p.name.startswith("spare-"))
 
 
 def _get(url: str) -> int:

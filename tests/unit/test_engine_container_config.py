@@ -70,8 +70,9 @@ def test_network_modes() -> None:
     assert cfg.network_mode({}) == "bridge"
     assert cfg.network_mode({"NetworkMode": "none"}) == "none"
     assert cfg.network_mode({"NetworkMode": "host"}) == "host"
-    with pytest.raises(InvalidArgument, match="network nosuch not found"):
-        cfg.network_mode({"NetworkMode": "nosuch"})
+    assert cfg.network_mode({"NetworkMode": "mynet"}) == "mynet"  # a user network
+    with pytest.raises(InvalidArgument, match="container network mode"):
+        cfg.network_mode({"NetworkMode": "container:abc"})
 
 
 def test_host_config_limits() -> None:

@@ -4,11 +4,18 @@ import berth.network
 def test_public_surface() -> None:
     assert sorted(berth.network.__all__) == [
         "Attachment",
+        "BUILTIN",
         "BridgeConfig",
+        "Endpoint",
+        "EndpointManager",
         "NetworkManager",
+        "NetworkRegistry",
         "PortMapping",
+        "UserNetwork",
         "parse_port_spec",
         "remove_shared_chains",
     ]
     for name in berth.network.__all__:
+        if name == "BUILTIN":
+            continue
         assert getattr(berth.network, name).__module__.startswith("berth.network")

@@ -8,6 +8,7 @@ import pytest
 
 from berth.errors import InvalidArgument, Unavailable
 from berth.runtime import select_runtime
+from berth.runtime.cgroupfix import wrapper_script
 from berth.runtime.conmon import ConmonPaths, SyncReader, container_argv, exec_argv
 from berth.runtime.errtext import create_error_text, exec_error_text, exec_failure_code
 from berth.runtime.rootfs import overlay_options
@@ -23,20 +24,58 @@ def test_auto_prefers_crun_when_cgroup2_owns_nothing() -> None:
 
 
 def test_auto_falls_back_to_runc_and_says_why() -> None:
-    choice = select_runtime("auto", unified_controllers="hugetlb", which=BOTH)
-    assert choice.name == "runc"
+    choice = select_runtime("auto", unified_controllers="hugetlb", which=BOTH)  # mask fails
+    assert (choice.name, choice.cgroup_fix) == ("runc", "none")
     assert "hugetlb" in choice.reason and "prepare_host_for_crun" in choice.reason
+    assert "masking it in a private mount namespace failed" in choice.reason
+    off = select_runtime("auto", unified_controllers="hugetlb", which=BOTH, cgroup_fix="none",
+                         mask_works=lambda: True)
+    assert off.name == "runc" and "--crun-cgroup-fix none" in off.reason
+
+
+def test_auto_picks_crun_with_the_mask_fix_when_it_works_and_says_so() -> None:
+    choice = select_runtime("auto", unified_controllers="hugetlb", which=BOTH, mask_works=lambda: True)
+    assert (choice.name, choice.path, choice.cgroup_fix) == ("crun", "/usr/bin/crun", "mask")
+    assert "cgroup mask fix" in choice.reason and "hugetlb" in choice.reason
+    assert "--crun-cgroup-fix none" in choice.reason  # how to turn it off
+
+
+def test_mask_is_not_probed_when_crun_runs_as_is() -> None:
+    def probe() -> bool:
+        raise AssertionError("probed")
+
+    for controllers in ("", None):
+        choice = select_runtime("auto", unified_controllers=controllers, which=BOTH, mask_works=probe)
+        assert (choice.name, choice.cgroup_fix) == ("crun", "none")
+    assert select_runtime("runc", unified_controllers="hugetlb", which=BOTH, mask_works=probe).name == "runc"
 
 
 def test_explicit_choice_and_errors() -> None:
-    assert select_runtime("crun", unified_controllers="hugetlb", which=BOTH).name == "crun"
+    masked = select_runtime("crun", unified_controllers="hugetlb", which=BOTH, mask_works=lambda: True)
+    assert (masked.name, masked.cgroup_fix) == ("crun", "mask")
+    plain = select_runtime("crun", unified_controllers="hugetlb", which=BOTH, cgroup_fix="none")
+    assert (plain.name, plain.cgroup_fix) == ("crun", "none")
+    with pytest.raises(Unavailable, match="cannot be masked"):
+        select_runtime("crun", unified_controllers="hugetlb", which=BOTH)
     with pytest.raises(InvalidArgument):
         select_runtime("kata", unified_controllers="", which=BOTH)
+    with pytest.raises(InvalidArgument):
+        select_runtime("auto", unified_controllers="", which=BOTH, cgroup_fix="hugetlb-v1")
     with pytest.raises(Unavailable):
         select_runtime("runc", unified_controllers="", which=lambda _: None)
     only_crun = {"crun": "/usr/bin/crun"}.get
     with pytest.raises(Unavailable, match="runc is not installed"):
         select_runtime("auto", unified_controllers="hugetlb", which=only_crun)
+
+
+def test_mask_wrapper_script_execs_crun_with_the_controller_list_masked() -> None:
+    tools = {"unshare": "/usr/bin/unshare", "mount": "/usr/bin/mount", "sh": "/bin/sh"}
+    script = wrapper_script("/usr/bin/crun", tools, Path("/sys/fs/cgroup/unified/cgroup.controllers"))
+    assert script.startswith("#!/bin/sh\n")
+    last = script.splitlines()[-1]
+    assert last.startswith("exec /usr/bin/unshare --mount --propagation private /bin/sh -c ")
+    assert "/usr/bin/mount --bind /dev/null \"$0\" && exec /usr/bin/crun \"$@\"" in last
+    assert last.endswith(' /sys/fs/cgroup/unified/cgroup.controllers "$@"')
 
 
 RUNC_NOT_FOUND = (

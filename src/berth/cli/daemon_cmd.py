@@ -15,11 +15,39 @@ def add_daemon_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--docker-host", action="append", default=None, metavar="unix://PATH",
                    help="where to serve the Docker API (repeatable; default unix:///run/berth/docker.sock)")
     p.add_argument("--runtime", choices=("auto", "crun", "runc"), default="auto",
-                   help="OCI runtime; auto = crun when the host's cgroup layout allows it, else runc")
+                   help="OCI runtime; auto = crun when the host's cgroup layout allows it "
+                        "(with --crun-cgroup-fix), else runc")
+    p.add_argument("--crun-cgroup-fix", choices=("auto", "mask", "none"), default="auto",
+                   help="on hybrid cgroup hosts crun refuses to run while cgroup2 owns a controller; "
+                        "mask (auto: when it works) runs every crun call in a private mount namespace "
+                        "with that controller list hidden; none disables it (auto then picks runc)")
+    p.add_argument("--network-spares", type=int, default=2, metavar="N",
+                   help="bridge network namespaces attached ahead of time to speed up starts "
+                        "(default 2; 0 disables)")
+    p.add_argument("--publish-via", choices=("iptables", "portmap"), default="iptables",
+                   help="how published ports become DNAT rules: one iptables-restore batch per "
+                        "container (default) or the CNI portmap plugin")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]|CIDR",
+                   help="registry reached without TLS verification, or over plain HTTP "
+                        "(repeatable; loopback registries always are)")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL",
+                   help="pull-through mirror tried before Docker Hub (repeatable)")
+    p.add_argument("--registry-addr", default="127.0.0.1:5000", metavar="HOST:PORT|off",
+                   help="where the built-in OCI registry listens (default 127.0.0.1:5000; off disables it)")
+    p.add_argument("--registry-htpasswd", default=None, metavar="FILE",
+                   help="htpasswd file (bcrypt, `htpasswd -B`) with the registry's users")
+    p.add_argument("--registry-anonymous-pull", choices=("true", "false"), default="true",
+                   help="let clients without credentials pull from the registry (default true)")
+    p.add_argument("--registry-anonymous-push", choices=("true", "false"), default="false",
+                   help="let clients without credentials push to the registry (default false)")
+    p.add_argument("--aws-addr", default="127.0.0.1:4566", metavar="HOST:PORT|off",
+                   help="where the AWS APIs (ECR, ECS) listen (default 127.0.0.1:4566; off disables them)")
     p.add_argument("--bridge-name", default="berth0", help="Linux bridge of the default network")
     p.add_argument("--bridge-subnet", default="10.88.0.0/16", help="subnet of the default network")
     p.add_argument("--network-name", default=None, help="CNI network name (default: berth, or the bridge name)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("-G", "--group", default="", metavar="NAME|GID",
+                   help="group that may use the API unix sockets (mode 0660; default: root only)")
     p.set_defaults(func=_run)
 
 
@@ -31,7 +59,15 @@ def _run(args: argparse.Namespace) -> int:
     config = DaemonConfig(
         root=Path(args.root).resolve(), run_root=Path(args.run_root).resolve(),
         docker_hosts=tuple(args.docker_host or ["unix:///run/berth/docker.sock"]),
-        runtime=args.runtime, bridge_name=args.bridge_name, bridge_subnet=args.bridge_subnet,
-        network_name=network_name, log_level=args.log_level,
+        runtime=args.runtime, crun_cgroup_fix=args.crun_cgroup_fix,
+        network_spares=max(0, args.network_spares), network_ports_via=args.publish_via,
+        bridge_name=args.bridge_name, bridge_subnet=args.bridge_subnet,
+        network_name=network_name, log_level=args.log_level, socket_group=args.group,
+        insecure_registries=tuple(args.insecure_registry), registry_mirrors=tuple(args.registry_mirror),
+        registry_addr=args.registry_addr,
+        registry_htpasswd=Path(args.registry_htpasswd).resolve() if args.registry_htpasswd else None,
+        registry_anonymous_pull=args.registry_anonymous_pull == "true",
+        registry_anonymous_push=args.registry_anonymous_push == "true",
+        aws_addr=args.aws_addr,
     )
     return run(config)

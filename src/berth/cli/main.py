@@ -17,6 +17,7 @@ import requests
 from docker.errors import APIError, DockerException
 
 from berth.cli import containers, images, run, system
+from berth.cli import build
 from berth.cli.client import DEFAULT_HOST, resolve_host
 from berth.cli.failures import CliError, cannot_connect, daemon_message
 from berth.cli.parser import Parser
@@ -31,7 +32,7 @@ The daemon is found as docker finds its own: -H/--host, then DOCKER_HOST, then
 
 # Order shown in `berth --help`.
 TOP_LEVEL: tuple[Verb, ...] = (
-    run.VERBS[0], run.VERBS[1], *containers.VERBS, *images.VERBS, *system.VERBS,
+    run.VERBS[0], run.VERBS[1], *containers.VERBS, *images.VERBS, *build.VERBS, *system.VERBS,
 )
 
 
@@ -80,6 +81,9 @@ def build_parser() -> Parser:
     _add_image_group(subparsers)
     _add_container_group(subparsers)
     _add_daemon(subparsers)
+    from berth.cli.registry import add_registry_parser
+
+    add_registry_parser(subparsers)
     return parser
 
 

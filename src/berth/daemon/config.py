@@ -15,10 +15,22 @@ class DaemonConfig:
     run_root: Path = Path("/run/berth")
     docker_hosts: tuple[str, ...] = ("unix:///run/berth/docker.sock",)
     runtime: str = "auto"
+    insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR, besides loopback
+    registry_mirrors: tuple[str, ...] = ()     # http(s) URLs tried before Docker Hub on pulls
+    registry_addr: str = "127.0.0.1:5000"      # the built-in registry's HOST:PORT, or "off"
+    registry_htpasswd: Path | None = None      # bcrypt htpasswd file of registry users
+    registry_anonymous_pull: bool = True
+    registry_anonymous_push: bool = False
+    aws_addr: str = "127.0.0.1:4566"           # the AWS APIs' HOST:PORT (ECR, ECS), or "off"
+    ecr_lifecycle_interval: float = 300.0      # seconds between lifecycle-policy sweeps
+    crun_cgroup_fix: str = "auto"  # auto | mask | none: Fix B for crun on hybrid cgroup hosts
+    network_spares: int = 2  # bridge namespaces attached ahead of time (network/_pool.py)
+    network_ports_via: str = "iptables"  # iptables (one batch, network/_portrules.py) | portmap
     bridge_name: str = "berth0"
     bridge_subnet: str = "10.88.0.0/16"
     network_name: str = "berth"
     cgroup_parent: str = "berth"
+    socket_group: str = ""  # group allowed on the API unix sockets (mode 0660); "" = root only
     log_level: str = "info"
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import grp
 import logging
 import os
 import platform
@@ -16,17 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from berth import __version__
+from berth.api import aws
+from berth.api.aws.ecr import ecr_service
 from berth.api.docker.backend import Backend
 from berth.api.docker.server import ENGINE_VERSION, make_server
+from berth.builder import Builder
 from berth.daemon.config import DaemonConfig, parse_host
 from berth.engine.container_model import ContainerRepository
 from berth.engine.containers import ContainerService
+from berth.engine.distribution import DistributionConfig, DistributionService
+from berth.ecr import EcrService, EcrTokens
+from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
 from berth.errors import Unavailable
 from berth.images import ImageStore
-from berth.network import BridgeConfig, NetworkManager
+from berth.images.distribution import RegistryHosts
+from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry
+from berth.engine.archive import ArchiveService
+from berth.engine.networks import NetworkService
+from berth.engine.volumes import VolumeService
+from berth.volumes import VolumeStore
+from berth.registry import RegistryConfig, RegistryServer, parse_listen_addr
 from berth.runtime import Runtime
 from berth.state import Database
 
@@ -54,21 +67,39 @@ class Daemon:
         self.db = Database(c.root / "state.db")
         self.image_store = ImageStore(c.root, self.db)
         self.image_store.recover()
-        self.runtime = Runtime(run_dir=c.run_root / "runtime", runtime=c.runtime)
+        self.runtime = Runtime(run_dir=c.run_root / "runtime", runtime=c.runtime,
+                               cgroup_fix=c.crun_cgroup_fix)
         log.info("OCI runtime: %s (%s)", self.runtime.name, self.runtime.selection_reason)
         bridge = BridgeConfig(network_name=c.network_name, bridge=c.bridge_name,
                               subnet=c.bridge_subnet, gateway=c.bridge_gateway)
         self.network = NetworkManager(state_dir=c.root / "network", run_dir=c.run_root / "netns",
-                                      bridge=bridge)
+                                      bridge=bridge, spares=c.network_spares,
+                                      ports_via=c.network_ports_via)
         self.events = EventBus()
+        repo = ContainerRepository(self.db)
+        self.volumes = VolumeService(VolumeStore(c.root, self.db),
+                                     users=lambda: [(ct.id, ct.mounts) for ct in repo.all()])
+        self.networks = NetworkService(
+            manager=self.network, registry=NetworkRegistry(state_dir=c.root / "network", reserved=(bridge.subnet,)),
+            endpoints=EndpointManager(state_dir=c.root / "network", ipam_dir=c.root / "network" / "ipam"),
+            repo=repo, containers_dir=c.root / "containers", bridge=bridge)
         self.containers = ContainerService(
-            root=c.root, repo=ContainerRepository(self.db), images=self.image_store,
-            runtime=self.runtime, network=self.network, events=self.events)
+            root=c.root, repo=repo, images=self.image_store,
+            runtime=self.runtime, network=self.networks, events=self.events, volumes=self.volumes)
+        self.archive = ArchiveService(containers=self.containers, images=self.image_store, runtime=self.runtime,
+                                      tmp_dir=c.root / "tmp")
         self.execs = ExecService(containers=self.containers, runtime=self.runtime)
         self.images = ImageService(self.image_store)
-        return Backend(containers=self.containers, execs=self.execs, images=self.images,
+        self.distribution = DistributionService(self.image_store, self.db, DistributionConfig(
+            hosts=RegistryHosts(insecure=c.insecure_registries, mirrors=c.registry_mirrors),
+            tmp_dir=c.root / "tmp"))
+        self.builder = Builder(images=self.image_store, db=self.db, runtime=self.runtime, network=self.network,
+                               work_root=c.root / "tmp" / "builds", architecture=_architecture())
+        self.builder.recover()
+        return Backend(builder=self.builder, containers=self.containers, execs=self.execs, images=self.images,
                        image_store=self.image_store, events=self.events, info=self.info,
-                       tmp_dir=str(c.root / "tmp"))
+                       tmp_dir=str(c.root / "tmp"), distribution=self.distribution,
+                       volumes=self.volumes, networks=self.networks, archive=self.archive)
 
     def info(self) -> dict[str, Any]:
         containers = self.containers.list(all=True, limit=-1, filters={})
@@ -85,12 +116,61 @@ class Daemon:
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["k8s-file"]},
             "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "1",
             "DockerRootDir": str(self.config.root), "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"]},
+            "RegistryConfig": {"IndexConfigs": {}, "Mirrors": list(self.config.registry_mirrors),
+                               "InsecureRegistryCIDRs": self.distribution.hosts.insecure_cidrs()},
             "Runtimes": {self.runtime.name: {"path": self.runtime.name}},
             "DefaultRuntime": self.runtime.name, "SecurityOptions": ["name=seccomp,profile=builtin"],
             "ExperimentalBuild": False, "LiveRestoreEnabled": True, "Swarm": {"LocalNodeState": "inactive"},
             "Labels": [f"berth.version={__version__}"], "Warnings": [],
         }
+
+    async def _start_registry(self) -> RegistryServer | None:
+        """The OCI registry role; its blobs hardlink the engine's where both hold a digest."""
+        c = self.config
+        listen = parse_listen_addr(c.registry_addr)
+        if listen is None:
+            return None
+        # ECR's GetAuthorizationToken passwords log `AWS` in to this registry.
+        self.ecr_tokens = EcrTokens.from_file(c.root / "ecr" / "token.key")
+        registry = RegistryServer(RegistryConfig(
+            root=c.root / "registry", shared_blob_dirs=(c.root / "blobs" / "sha256",), htpasswd=c.registry_htpasswd,
+            anonymous_pull=c.registry_anonymous_pull, anonymous_push=c.registry_anonymous_push),
+            extra_authenticators=[self.ecr_tokens])
+        try:
+            await registry.start(*listen)
+        except OSError as err:
+            await registry.close()
+            raise Unavailable(f"registry: cannot listen on {c.registry_addr}: {err.strerror or err}") from err
+        self.registry = registry
+        host = listen[0] if listen[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        self.ecr = EcrService(self.db, RegistryImages(registry.registry), self.ecr_tokens, f"{host}:{registry.port}")
+        return registry
+
+    async def _start_aws(self, registry: RegistryServer | None) -> aws.AwsServer | None:
+        """The AWS endpoint: ECR when the registry runs (ECS and ELBv2 register here too)."""
+        c = self.config
+        listen = aws.parse_listen_addr(c.aws_addr)
+        if listen is None:
+            return None
+        self.aws_api = aws.AwsApi()
+        if registry is not None:
+            self.aws_api.add_json_service(ecr_service(self.ecr))
+        server = aws.AwsServer(self.aws_api)
+        try:
+            await server.start(*listen)
+        except OSError as err:
+            await server.close()
+            raise Unavailable(f"AWS APIs: cannot listen on {c.aws_addr}: {err.strerror or err}") from err
+        return server
+
+    async def _ecr_lifecycle(self) -> None:
+        """ECR applies lifecycle policies in the background; so do we, every interval."""
+        while True:
+            await asyncio.sleep(self.config.ecr_lifecycle_interval)
+            try:
+                await asyncio.to_thread(self.ecr.apply_lifecycle)
+            except Exception:  # noqa: BLE001 - one failed sweep must not end the loop
+                log.exception("ECR lifecycle sweep failed")
 
     async def serve(self) -> None:
         backend = self.build()
@@ -100,9 +180,13 @@ class Daemon:
             kind, where = parse_host(spec)
             if kind == "unix":
                 Path(str(where)).parent.mkdir(parents=True, exist_ok=True)
-                await server.listen_unix(str(where))
+                await server.listen_unix(str(where), mode=0o660)
+                _give_socket_to_group(str(where), self.config.socket_group)
             else:
                 await server.listen_tcp(kind.split(":", 1)[1], int(where))
+        registry = await self._start_registry()
+        aws_server = await self._start_aws(registry)
+        sweeper = asyncio.create_task(self._ecr_lifecycle()) if registry is not None else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,9 +196,33 @@ class Daemon:
         await stop.wait()
         log.info("shutting down")
         await server.close()
+        if sweeper is not None:
+            sweeper.cancel()
+        if aws_server is not None:
+            await aws_server.close()
+        if registry is not None:
+            await registry.close()
         await self.containers.close()
+        await asyncio.to_thread(self.network.close)  # unclaimed spare namespaces
+        await self.builder.close()
         self.db.close()
         (self.config.run_root / "berth.pid").unlink(missing_ok=True)
+
+
+def _give_socket_to_group(path: str, group: str) -> None:
+    """root:root 0660 by default, like dockerd without a docker group; `--group` opens it to one."""
+    if not group:
+        return
+    try:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError as err:
+        raise Unavailable(f"can't find group {group!r} for the API socket {path}") from err
+    os.chown(path, 0, gid)
+
+
+def _architecture() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 
 def _os_name() -> str:

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from berth.engine.container_model import ZERO_TIME, Container
+from berth.engine.network_json import container_networks
+from berth.volumes import MountPoint
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -98,15 +100,11 @@ def _network_mode_name(c: Container) -> str:
 
 
 def _networks_json(c: Container) -> dict[str, Any]:
-    net = c.network if c.state.running else {}
-    name = _network_mode_name(c)
-    return {name: {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": net.get("mac_address", ""),
-        "DriverOpts": None, "NetworkID": name, "EndpointID": c.id if net else "",
-        "Gateway": net.get("gateway", ""), "IPAddress": net.get("ip_address", ""),
-        "IPPrefixLen": net.get("prefix_len", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "DNSNames": None,
-    }}
+    return container_networks(c)  # every network, user networks included (network_json.py)
+
+
+def mounts_json(c: Container) -> list[dict[str, Any]]:
+    return [MountPoint.from_record(m).inspect_json() for m in c.mounts]
 
 
 def command_text(c: Container) -> str:
@@ -121,7 +119,7 @@ def list_item(c: Container) -> dict[str, Any]:
         "Command": command_text(c), "Created": int(created.timestamp()) if created else 0,
         "Ports": ps_ports(c), "Labels": c.config.get("Labels") or {}, "State": c.state.status,
         "Status": status_text(c), "HostConfig": {"NetworkMode": _network_mode_name(c)},
-        "NetworkSettings": {"Networks": _networks_json(c)}, "Mounts": [],
+        "NetworkSettings": {"Networks": _networks_json(c)}, "Mounts": mounts_json(c),
     }
 
 
@@ -144,7 +142,7 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
         "HostConfig": c.host_config,
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": f"{root}/upper", "WorkDir": f"{root}/work",
                                                      "MergedDir": f"{root}/rootfs"}},
-        "Mounts": [],
+        "Mounts": mounts_json(c),
         "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if net else "", "SandboxKey": net.get("netns_path") or "",

@@ -18,11 +18,12 @@ import os
 import secrets
 import signal as signals
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from berth.engine import container_config as cfg
+from berth.engine import container_limits as limits
+from berth.engine import container_security as security
 from berth.engine import container_json
 from berth.engine.attach import AttachSession
 from berth.engine.container_model import (
@@ -32,8 +33,8 @@ from berth.engine.events import EventBus
 from berth.engine.restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
 from berth.images import ImageUser
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound
-from berth.network import NetworkManager, PortMapping
-from berth.runtime import ContainerSpec, Mount, Resources, Runtime, follow_logs, read_logs
+from berth.network import PortMapping
+from berth.runtime import ContainerSpec, Mount, Runtime, follow_logs, read_logs
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def start_error_code(message: str) -> int:
 
 class ContainerService:
     def __init__(self, *, root: Path, repo: ContainerRepository, images: Any, runtime: Runtime,
-                 network: NetworkManager, events: EventBus) -> None:
+                 network: Any, events: EventBus, volumes: Any = None) -> None:
+        # network: berth.engine.networks.NetworkService; volumes: berth.engine.volumes.VolumeService
         self._dir = root / "containers"
         self._dir.mkdir(parents=True, exist_ok=True)
         self._repo = repo
@@ -72,6 +74,7 @@ class ContainerService:
         self._runtime = runtime
         self._network = network
         self._events = events
+        self._volumes = volumes
         self._locks: dict[str, asyncio.Lock] = {}
         self._exited: dict[str, asyncio.Event] = {}
         self._exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
@@ -110,15 +113,22 @@ class ContainerService:
             raise InvalidArgument("invalid HostConfig")
         host_config = cfg.normalize_host_config(host_config)
         cfg.validate_host_config(host_config)
+        host_config = limits.normalize(host_config)
+        limits.validate(host_config, self._host_limits())
+        await asyncio.to_thread(security.validate, host_config)  # stats --device paths
         cfg.network_mode(host_config)
         image = await asyncio.to_thread(self._images.resolve, body["Image"])
         container_id = secrets.token_hex(32)
         config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
+        networking_config = body.get("NetworkingConfig") or {}
+        await asyncio.to_thread(self._network.validate_create, host_config, networking_config)
+        mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config,
+                                         image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
             id=container_id, name=name, created=now_rfc3339(), image=body["Image"], image_id=image.id,
-            config=config, host_config=host_config, networking_config=body.get("NetworkingConfig") or {},
+            config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
         )
         cdir = self.container_dir(container_id)
         cdir.mkdir(parents=True)
@@ -129,6 +139,10 @@ class ContainerService:
             raise
         self._publish(container, "create")
         return container
+
+    def _mount_lookup(self, ref: str) -> tuple[str, list[dict[str, Any]]]:
+        container = self.get(ref)
+        return container.id, container.mounts
 
     # --- start -----------------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
@@ -175,25 +189,25 @@ class ContainerService:
         """Mount the rootfs, attach the network, write hosts/hostname/resolv.conf (blocking)."""
         image = self._images.resolve(container.image_id)
         cdir = self.container_dir(container.id)
-        self._runtime.mount_rootfs(self._images.layer_dirs(image), cdir)
+        rootfs = self._runtime.mount_rootfs(self._images.layer_dirs(image), cdir)
         try:
-            mode = cfg.network_mode(container.host_config)
+            if self._volumes is not None:
+                self._volumes.copy_up(container.mounts, rootfs)
             ports = [PortMapping(container_port=p, protocol=proto, host_ip=ip, host_port=hp)
                      for p, proto, ip, hp in cfg.port_bindings(container.host_config, container.config)]
-            attachment = self._network.attach(container.id, mode, ports, name=container.name)
+            # attaches every network and writes hosts/hostname/resolv.conf (engine/networks.py)
+            return self._network.attach_container(container, ports, cdir)
         except BaseException:
             self._runtime.unmount_rootfs(cdir)
             raise
-        data = asdict(attachment)
-        data["ports"] = [asdict(p) for p in attachment.ports]
-        _write_etc_files(cdir, container, data)
-        return data
 
     def _spec(self, container: Container, attachment: dict[str, Any]) -> ContainerSpec:
         hc = container.host_config
         c = container.config
         cdir = self.container_dir(container.id)
         mounts = tuple(Mount(source=str(cdir / f), destination=f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf"))
+        if self._volumes is not None:
+            mounts += self._volumes.runtime_mounts(container.mounts)
         ulimits = tuple((u["Name"], int(u["Soft"]), int(u["Hard"])) for u in (hc.get("Ulimits") or []))
         return ContainerSpec(
             id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
@@ -201,15 +215,12 @@ class ContainerService:
             open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
             hostname=c.get("Hostname") or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
-            resources=Resources(
-                memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
-                cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
-                cpu_period=int(hc.get("CpuPeriod") or 0), cpu_quota=int(hc.get("CpuQuota") or 0),
-                cpuset_cpus=hc.get("CpusetCpus") or "", pids_limit=int(hc.get("PidsLimit") or 0)),
-            readonly_rootfs=bool(hc.get("ReadonlyRootfs")), privileged=bool(hc.get("Privileged")),
-            cap_add=tuple(hc.get("CapAdd") or ()), cap_drop=tuple(hc.get("CapDrop") or ()),
-            ulimits=ulimits, annotations=tuple((c.get("Labels") or {}).items()),
+            resources=limits.resources(hc), ulimits=ulimits,
+            annotations=tuple((c.get("Labels") or {}).items()), **security.spec_fields(hc),
         )
+
+    def _host_limits(self) -> limits.HostLimits:
+        return limits.HostLimits.current(getattr(self._runtime, "hard_limits", {}))
 
     async def _fail_start(self, container: Container, err: BerthError) -> None:
         """Undo a half-done start, record the error like moby, honour AutoRemove."""
@@ -248,11 +259,12 @@ class ContainerService:
             container = self.get(container_id)
         except NotFound:
             return
+        oom_killed = self._runtime_oom(container_id)  # before teardown removes conmon's marker
         await asyncio.to_thread(self._teardown_sync, container_id, False)
         self._detaching[container_id] = asyncio.create_task(self._detach_network(container_id))
         container.state = ContainerState(
             status="exited", exit_code=code, started_at=container.state.started_at,
-            finished_at=now_rfc3339(), oom_killed=self._runtime_oom(container_id))
+            finished_at=now_rfc3339(), oom_killed=oom_killed)
         self._repo.save(container)
         self._publish(container, "die", exitCode=str(code))
         self._exited.get(container_id, asyncio.Event()).set()
@@ -377,8 +389,24 @@ class ContainerService:
         await self.start(container.id)
         self._publish(container, "restart")
 
+    # --- update ----------------------------------------------------------------------------------
+    async def update(self, ref: str, body: Any) -> list[str]:
+        """`docker update`: new limits into HostConfig, and into the cgroup while it runs."""
+        container = self.get(ref)
+        async with self._lock(container.id):
+            container = self.get(container.id)
+            host_config = limits.merge_update(container.host_config, body)
+            cfg.validate_host_config(host_config)
+            limits.validate(host_config, self._host_limits())
+            if container.state.running:
+                await asyncio.to_thread(self._runtime.update, container.id, limits.resources(host_config))
+            container.host_config = host_config
+            self._repo.save(container)
+        self._publish(container, "update")
+        return []
+
     # --- remove ----------------------------------------------------------------------------------
-    async def remove(self, ref: str, *, force: bool = False) -> None:
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)
         async with self._lock(container.id):
             container = self.get(container.id)
@@ -387,9 +415,9 @@ class ContainerService:
             if container.state.running:
                 await self._stop_locked(container, 0, "KILL")
                 container = self.get(container.id)
-            await self._remove_record(container)
+            await self._remove_record(container, volumes=volumes)
 
-    async def _remove_record(self, container: Container) -> None:
+    async def _remove_record(self, container: Container, *, volumes: bool = False) -> None:
         if not self._has(container.id):
             return
         container.state.status = "removing"
@@ -398,6 +426,8 @@ class ContainerService:
         await asyncio.to_thread(self._teardown_sync, container.id, pending is None)
         await asyncio.to_thread(_remove_tree, self.container_dir(container.id))
         self._repo.delete(container.id)
+        if self._volumes is not None and (volumes or container.host_config.get("AutoRemove")):
+            await asyncio.to_thread(self._volumes.remove_anonymous, container.mounts, container.id)
         self._locks.pop(container.id, None)
         self._exited.pop(container.id, None)
         self._backoff.pop(container.id, None)
@@ -636,35 +666,3 @@ def _remove_tree(path: Path) -> None:
 
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _write_etc_files(cdir: Path, container: Container, net: dict[str, Any]) -> None:
-    hostname = container.config.get("Hostname") or container.id[:12]
-    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
-             "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
-             "ff02::2\tip6-allrouters"]
-    if net.get("ip_address"):
-        hosts.append(f"{net['ip_address']}\t{hostname}")
-    if net.get("mode") == "host":
-        hosts = Path("/etc/hosts").read_text().splitlines() if Path("/etc/hosts").exists() else hosts
-    _atomic_write(cdir / "hosts", "\n".join(hosts) + "\n")
-    _atomic_write(cdir / "hostname", hostname + "\n")
-    _atomic_write(cdir / "resolv.conf", _resolv_conf(net.get("mode") == "host"))
-
-
-def _resolv_conf(host_network: bool) -> str:
-    """The host's resolv.conf; loopback nameservers are unreachable from a container netns, so drop them."""
-    try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
-    except OSError:
-        lines = []
-    if not host_network:
-        lines = [ln for ln in lines if not (ln.startswith("nameserver") and
-                                           (" 127." in ln or " ::1" in ln))]
-    return "\n".join(lines) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

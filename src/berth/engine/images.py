@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from berth.errors import InvalidArgument, NotFound
+from berth.engine.image_prune import prune_images
 from berth.images import Image, ImageStore, ImageUser
 from berth.types import parse_reference
 
@@ -117,6 +118,10 @@ class ImageService:
                users: Callable[[str], Sequence[ImageUser | str]]) -> list[dict[str, str]]:
         """`DELETE /images/{name}`."""
         return self.store.delete(name, force=force, prune=not noprune, users=users)
+
+    def prune(self, filters: Filters, users: Callable[[str], Sequence[ImageUser | str]]) -> dict[str, Any]:
+        """`POST /images/prune`: {"ImagesDeleted": [...], "SpaceReclaimed": bytes}."""
+        return prune_images(self.store, {k: list(v) for k, v in filters.items()}, users)
 
     def load(self, stream: BinaryIO, quiet: bool = False) -> list[str]:
         """`POST /images/load`: the "Loaded image: ..." lines (the API frames them as a stream)."""

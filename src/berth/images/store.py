@@ -363,18 +363,26 @@ class ImageStore:
         return image
 
     def add_image(self, config: dict[str, Any], layer_tars: builtins.list[Path], reference: str | None, *,
-                  parent: str = "") -> Image:
+                  parent: str = "", base_layers: Sequence[str] = ()) -> Image:
         """Create an image from a config and layer tars (the builder's entry point).
 
-        `config.rootfs.diff_ids` is filled in from the tars (and checked if already present).
+        `base_layers` are diff_ids already in the store that go below the new tars (a build
+        step's parent layers, so they are not copied again). `config.rootfs.diff_ids` is
+        filled in (and checked if already present).
+
+        Raises:
+            NotFound: a base layer is not in the store.
         """
         refs = (parse_reference(reference),) if reference else ()
+        for diff_id in base_layers:
+            if not self._blobs.has(Digest(diff_id)):
+                raise NotFound(f"layer {diff_id} not found")
         with contextlib.ExitStack() as writers:
             layers = []
             for path in layer_tars:
                 with path.open("rb") as src:
                     layers.append(stage_layer(self._blobs, src, writers.enter_context(self._blobs.writer())))
-            diff_ids = [str(layer.diff_id) for layer in layers]
+            diff_ids = [*base_layers, *(str(layer.diff_id) for layer in layers)]
             existing = (config.get("rootfs") or {}).get("diff_ids")
             if existing is not None and list(existing) != diff_ids:
                 raise InvalidArgument("config rootfs.diff_ids do not match the layer tars")
@@ -382,6 +390,50 @@ class ImageStore:
             new = _NewImage(_json_bytes(config), tuple(diff_ids), refs, parent)
             image, _ = self._commit([new], layers)[0]
         return image
+
+    def add_pulled(self, config: bytes, layers: Sequence[Path | None], references: Sequence[str], *,
+                   staged: Callable[[int], None] | None = None) -> Image:
+        """Commit a pulled image (the distribution client's entry point).
+
+        `config` is kept byte for byte (its digest is the image id). `layers` holds one downloaded
+        blob per config diff_id, lowest first, compressed or not, or None for a layer stored
+        already. `references` may mix tags and `repo@sha256:..` digests. `staged(i)` is called
+        after layer i is unpacked into staging (for progress).
+
+        Raises:
+            InvalidArgument: a layer does not match its diff_id, or the counts differ.
+        """
+        diff_ids = _config_diff_ids(config)
+        if len(diff_ids) != len(layers):
+            raise InvalidArgument(
+                f"invalid manifest, layers length mismatch: expected {len(diff_ids)}, got {len(layers)}")
+        refs = tuple(parse_reference(r) for r in references)
+        with contextlib.ExitStack() as writers:
+            new_layers: builtins.list[StagedLayer] = []
+            for i, (path, expected) in enumerate(zip(layers, diff_ids)):
+                if path is not None and not self.has_layer(expected):
+                    with path.open("rb") as src:
+                        layer = stage_layer(self._blobs, src, writers.enter_context(self._blobs.writer()))
+                    if str(layer.diff_id) != expected:
+                        raise InvalidArgument(
+                            f"invalid diffID for layer {i}: expected {expected!r}, got {str(layer.diff_id)!r}")
+                    new_layers.append(layer)
+                if staged is not None:
+                    staged(i)
+            image, _ = self._commit([_NewImage(config, tuple(diff_ids), refs)], new_layers)[0]
+        return image
+
+    def has_layer(self, diff_id: str) -> bool:
+        """True when the layer's (uncompressed) blob is stored, so a pull can skip it."""
+        return self._blobs.has(Digest(diff_id))
+
+    def add_digest_reference(self, image_id: str, reference: str) -> None:
+        """Record `repo@sha256:..` for an image (after a push), shown as one of its RepoDigests."""
+        ref = parse_reference(reference)
+        if not ref.digest:
+            raise InvalidArgument(f"{reference!r} is not a digest reference")
+        with self._lock, self._db.transaction() as conn:
+            self._index.set_tag(conn, _tag_row(ref, image_id))
 
     def bootstrap_busybox(self, reference: str = "busybox:latest") -> Image:
         """Create (or re-tag) the busybox image built from the host's /bin/busybox."""

@@ -18,8 +18,17 @@ IFNAME = "eth0"
 JSON = dict[str, Any]
 
 
-def bridge_conflist(cfg: BridgeConfig, ipam_dir: Path) -> JSON:
-    """The network list for the default bridge; host-local keeps leases under `ipam_dir`."""
+def bridge_conflist(cfg: BridgeConfig, ipam_dir: Path, *, with_portmap: bool = True) -> JSON:
+    """The network list for the default bridge; host-local keeps leases under `ipam_dir`.
+
+    Without portmap when published ports are written by _portrules.py instead."""
+    conflist = _bridge_conflist(cfg, ipam_dir)
+    if not with_portmap:
+        conflist["plugins"] = [p for p in conflist["plugins"] if p["type"] != "portmap"]
+    return conflist
+
+
+def _bridge_conflist(cfg: BridgeConfig, ipam_dir: Path) -> JSON:
     return {
         "cniVersion": CNI_VERSION,
         "name": cfg.network_name,

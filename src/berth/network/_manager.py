@@ -27,6 +27,8 @@ from berth.network._cniresult import container_address
 from berth.network._ipam import lease_owners
 from berth.network._netns import BindMountedNetns, NetnsOps, list_netns
 from berth.network._pool import SparePool
+from berth.network._portrules import PortRules, Runner
+from berth.network._portrules import run as run_iptables
 from berth.network._ports import PortConflict, PortReservations
 from berth.network._store import Record, RecordStore
 from berth.network._types import Attachment, BridgeConfig, PortMapping
@@ -34,6 +36,7 @@ from berth.network._types import Attachment, BridgeConfig, PortMapping
 log = logging.getLogger(__name__)
 
 MODES = ("bridge", "none", "host")
+PORTS_VIA = ("portmap", "iptables")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # How long an attach waits for a background detach that still holds a port it wants.
 DETACH_WAIT_SECONDS = 30.0
@@ -73,9 +76,18 @@ class NetworkManager:
         executor: PluginExecutor = run_plugin,
         netns_ops: NetnsOps | None = None,
         spares: int = 0,
+        ports_via: str = "portmap",
+        iptables: Runner = run_iptables,
     ) -> None:
         """`spares` > 0 keeps that many bridge namespaces attached ahead of time (see _pool.py);
-        `executor` and `netns_ops` are seams for tests (berth.network.testing)."""
+        `ports_via` = "iptables" publishes ports with one iptables-restore batch per ADD and DEL
+        (_portrules.py) instead of the portmap plugin, and frees a detaching container's host
+        ports as soon as its DNAT rules are gone; `executor`, `netns_ops` and `iptables` are
+        seams for tests (berth.network.testing)."""
+        if ports_via not in PORTS_VIA:
+            raise InvalidArgument(f"ports_via must be one of {PORTS_VIA}, not {ports_via!r}")
+        self._ports_via = ports_via
+        self._port_rules = PortRules(bridge.network_name, bridge.bridge, runner=iptables)
         self._cfg = bridge
         self._ipam_dir = Path(state_dir) / "ipam"
         self._records = RecordStore(Path(state_dir) / "attachments")
@@ -152,8 +164,8 @@ class NetworkManager:
     def _cni_add(
         self, container_id: str, name: str, netns: Path, ports: tuple[PortMapping, ...]
     ) -> Attachment:
-        conflist = bridge_conflist(self._cfg, self._ipam_dir)
-        record = Record("bridge", name, str(netns), ports, conflist)
+        conflist = self._conflist()
+        record = Record("bridge", name, str(netns), ports, conflist, ports_via=self._ports_via)
         # Written before ADD (not fsynced) so a crash mid-ADD still leaves enough to DEL.
         self._records.save(container_id, record, durable=False)
         rt_config = runtime_config(ports)
@@ -161,6 +173,7 @@ class NetworkManager:
         try:
             record = replace(record, result=result)
             attachment = _attachment(record)
+            self._add_port_rules(container_id, record)
             self._records.save(container_id, record)
         except BaseException:
             self._cni.delete(conflist, container_id, str(netns), rt_config, result)
@@ -178,7 +191,9 @@ class NetworkManager:
         record = replace(spare_record, name=name, ports=ports, cni_id=spare)
         try:
             self._records.save(container_id, record)  # before ADD: DEL must see the ports
-            if ports:
+            if ports and record.ports_via == "iptables":
+                self._add_port_rules(spare, record)
+            elif ports:
                 index = _plugin_index(conflist, "portmap")
                 rt_config = runtime_config(ports)
                 self._cni.add_one(conflist, index, spare, netns, record.result, rt_config)
@@ -186,6 +201,15 @@ class NetworkManager:
             self._teardown(container_id, record)
             raise
         return _attachment(record)
+
+    def _conflist(self) -> JSON:
+        return bridge_conflist(self._cfg, self._ipam_dir, with_portmap=self._ports_via == "portmap")
+
+    def _add_port_rules(self, cni_id: str, record: Record) -> None:
+        if record.ports_via != "iptables" or not record.ports or record.result is None:
+            return
+        address = container_address(record.result)
+        self._port_rules.add(cni_id, f"{address.ip}/{address.prefix_len}", record.ports)
 
     def _make_spare(self, cni_id: str) -> None:
         self._attach_netns(cni_id, "bridge", "", ())
@@ -267,6 +291,11 @@ class NetworkManager:
             path = str(netns) if self._netns.is_mounted(netns) else ""
             rt_config = runtime_config(record.ports)
             cni_id = record.cni_id or container_id
+            if record.ports_via == "iptables" and record.ports:
+                # Our DNAT rules go first, and with them the reason to hold the host ports:
+                # a new container may publish them while the slow plugin DELs still run.
+                self._port_rules.remove(cni_id, record.ports)
+                self._ports.release(container_id)
             self._cni.delete(record.conflist, cni_id, path, rt_config, record.result)
         self._netns.remove(netns)
         self._ports.release(container_id)
@@ -322,9 +351,18 @@ class NetworkManager:
         leases = lease_owners(self._ipam_dir / self._cfg.network_name)
         if container_id not in leases:
             return None
-        return Record("bridge", conflist=bridge_conflist(self._cfg, self._ipam_dir))
+        return Record("bridge", conflist=self._conflist(), ports_via=self._ports_via)
 
     # -- whole network --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop making spares and tear down the unclaimed ones (daemon shutdown); attached
+        containers keep their networks."""
+        for spare in self._pool.close():
+            try:
+                self._detach(spare, self._records.load)
+            except BerthError as err:
+                log.warning("teardown of spare network namespace %s failed: %s", spare, err)
 
     def destroy(self, *, shared_chains: bool = True) -> None:
         """Detach everything still attached, remove the bridge and the leases; with

@@ -30,6 +30,7 @@ class Record:
     conflist: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     cni_id: str = ""  # CNI_CONTAINERID of the ADD when not the container id (a claimed spare)
+    ports_via: str = "portmap"  # "portmap" (plugin in the conflist) | "iptables" (_portrules.py)
 
 
 class RecordStore:

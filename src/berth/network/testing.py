@@ -14,7 +14,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,27 @@ class FakeNetns:
 
     def is_mounted(self, path: Path) -> bool:
         return path in self.live
+
+
+@dataclass
+class FakeIptables:
+    """A `_portrules.Runner` that records iptables-restore batches and answers iptables-save.
+
+    `fail_restores` > 0 makes that many next restores fail (as when a shared chain is missing);
+    `saved` is what `iptables-save -t nat` prints.
+    """
+
+    calls: list[tuple[list[str], str]] = field(default_factory=list)
+    fail_restores: int = 0
+    saved: str = ""
+
+    def __call__(self, argv: Sequence[str], stdin: str) -> subprocess.CompletedProcess[str]:
+        self.calls.append((list(argv), stdin))
+        if argv[0] == "iptables-restore" and self.fail_restores > 0:
+            self.fail_restores -= 1
+            return subprocess.CompletedProcess(list(argv), 2, "", "Chain 'X' does not exist")
+        out = self.saved if argv[0] == "iptables-save" else ""
+        return subprocess.CompletedProcess(list(argv), 0, out, "")
+
+    def batches(self) -> list[str]:
+        return [stdin for argv, stdin in self.calls if argv[0] == "iptables-restore"]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.runtime import seccomp
+from berth.runtime.devices import DeviceNode, device_nodes, host_devices
 from berth.runtime.spec import ContainerSpec, ExecSpec, Mount, Resources
 from berth.runtime.users import ExecUser, resolve_user_in_rootfs
 
@@ -80,7 +82,7 @@ def build_oci_spec(
         "process": _process(spec, user, caps, limits),
         "mounts": _mounts(spec),
         "annotations": dict(spec.annotations),
-        "linux": _linux(spec),
+        "linux": _linux(spec, caps),
     }
 
 
@@ -120,7 +122,7 @@ def _process(
         "env": _container_env(spec, user),
         "cwd": spec.cwd or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": False,  # Docker's default
+        "noNewPrivileges": spec.no_new_privileges,  # Docker's default: False
         "oomScoreAdj": 0,  # conmon runs at -1000; the container must not inherit that
     }
     rlimits = clamp_rlimits(spec.ulimits, limits)
@@ -264,16 +266,40 @@ def _oci_mount(mount: Mount) -> dict[str, Any]:
 # -- linux -----------------------------------------------------------------------------------
 
 
-def _linux(spec: ContainerSpec) -> dict[str, Any]:
+def _linux(spec: ContainerSpec, caps: list[str]) -> dict[str, Any]:
+    devices = container_devices(spec)
     linux: dict[str, Any] = {
         "namespaces": _namespaces(spec),
-        "resources": resources(spec.resources, privileged=spec.privileged),
+        "resources": resources(spec.resources, privileged=spec.privileged, devices=devices),
         "cgroupsPath": cgroups_path(spec.cgroup_parent, spec.id),
     }
+    if devices:
+        linux["devices"] = [d.oci_device() for d in devices]
     if not spec.privileged:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        linux["maskedPaths"] = list(MASKED_PATHS if spec.masked_paths is None else spec.masked_paths)
+        linux["readonlyPaths"] = list(READONLY_PATHS if spec.readonly_paths is None else spec.readonly_paths)
+    profile = seccomp_profile(spec)
+    if profile is not None:
+        linux["seccomp"] = seccomp.resolve(profile, caps=caps)
     return linux
+
+
+def seccomp_profile(spec: ContainerSpec) -> seccomp.Profile | None:
+    """Docker's rules: privileged or `seccomp=unconfined` run without a filter."""
+    if spec.privileged or spec.seccomp_profile == "unconfined":
+        return None
+    if spec.seccomp_profile in ("", "default", "builtin"):
+        return seccomp.default_profile()
+    return seccomp.parse_profile(spec.seccomp_profile)
+
+
+def container_devices(spec: ContainerSpec) -> list[DeviceNode]:
+    """Host devices for `--privileged`, then each `--device` (a later node wins its path)."""
+    nodes = host_devices() if spec.privileged else []
+    for d in spec.devices:
+        nodes += device_nodes(d.on_host, d.in_container or d.on_host, d.permissions or "rwm")
+    by_path = {n.path: n for n in nodes}
+    return list(by_path.values())
 
 
 def cgroups_path(parent: str, container_id: str) -> str:
@@ -323,8 +349,12 @@ def device_rules(privileged: bool) -> list[dict[str, Any]]:
     ]
 
 
-def resources(res: Resources, *, privileged: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"devices": device_rules(privileged)}
+def resources(res: Resources, *, privileged: bool = False,
+              devices: list[DeviceNode] | None = None) -> dict[str, Any]:
+    rules = device_rules(privileged)
+    if not privileged:
+        rules += [d.cgroup_rule() for d in devices or ()]
+    out: dict[str, Any] = {"devices": rules}
     if res.memory > 0:
         # Docker: MemorySwap 0 means "twice the memory"; -1 means unlimited swap.
         swap = res.memory_swap if res.memory_swap != 0 else 2 * res.memory
@@ -334,6 +364,17 @@ def resources(res: Resources, *, privileged: bool = False) -> dict[str, Any]:
         out["cpu"] = cpu
     if res.pids_limit > 0:
         out["pids"] = {"limit": res.pids_limit}
+    return out
+
+
+def update_resources(res: Resources) -> dict[str, Any]:
+    """The document for `<runtime> update --resources -`: every limit `res` sets (no devices).
+
+    pids is always sent: -1 ("max") lifts a limit that an update removed.
+    """
+    out = resources(res)
+    del out["devices"]
+    out["pids"] = {"limit": res.pids_limit if res.pids_limit > 0 else -1}
     return out
 
 

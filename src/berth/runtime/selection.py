@@ -5,7 +5,10 @@ crun 1.8 refuses to run on a hybrid cgroup host whose cgroup2 mount still owns a
 that controller is hugetlb. runc works as is, at about 3x crun's cost.
 
 Policy for runtime="auto": crun when /sys/fs/cgroup/unified/cgroup.controllers is empty or
-absent, else runc. The reason is returned as text so the daemon can log it at start.
+absent. When it lists a controller, crun with "Fix B" (cgroup_fix="mask": every crun call runs
+in a private mount namespace with that file masked, see cgroupfix.py) if the mask works here,
+else runc. cgroup_fix="none" disables Fix B (then auto picks runc on such hosts). The reason is
+returned as text so the daemon logs what it applies and why.
 
 `prepare_host_for_crun()` applies "Fix A" (mount hugetlb as a cgroup v1 hierarchy, which
 empties the cgroup2 controller list until reboot); `undo_prepare_host()` reverts it. Neither
@@ -29,11 +32,15 @@ UNIFIED_CONTROLLERS = Path("/sys/fs/cgroup/unified/cgroup.controllers")
 HUGETLB_V1 = Path("/sys/fs/cgroup/hugetlb")
 
 
+CGROUP_FIXES = ("auto", "mask", "none")
+
+
 @dataclass(frozen=True)
 class RuntimeChoice:
     name: str  # "crun" | "runc"
     path: str  # absolute path of the binary
     reason: str
+    cgroup_fix: str = "none"  # "mask": run crun through the Fix B wrapper (cgroupfix.py)
 
 
 def read_unified_controllers(path: Path = UNIFIED_CONTROLLERS) -> str | None:
@@ -49,31 +56,72 @@ def select_runtime(
     *,
     unified_controllers: str | None,
     which: Callable[[str], str | None] = shutil.which,
+    cgroup_fix: str = "auto",
+    mask_works: Callable[[], bool] = lambda: False,
 ) -> RuntimeChoice:
-    """Pure policy: map "auto" | "crun" | "runc" to a binary and a human-readable reason."""
+    """Pure policy: map "auto" | "crun" | "runc" (+ cgroup_fix "auto" | "mask" | "none") to a
+    binary, whether crun needs the mask, and a human-readable reason.
+
+    `mask_works` probes Fix B; it is only called when crun would otherwise be refused.
+    """
     if requested not in ("auto", "crun", "runc"):
         raise InvalidArgument(f"unknown OCI runtime {requested!r} (want auto, crun or runc)")
-    if requested != "auto":
-        return _explicit(requested, which)
-    crun, runc = which("crun"), which("runc")
-    if unified_controllers:
-        if runc is None:
+    if cgroup_fix not in CGROUP_FIXES:
+        raise InvalidArgument(f"unknown crun cgroup fix {cgroup_fix!r} (want auto, mask or none)")
+    if requested == "runc":
+        return _explicit("runc", which)
+    crun = which("crun")
+    if requested == "crun":
+        if crun is None:
+            raise Unavailable("OCI runtime crun is not installed")
+        if not unified_controllers or cgroup_fix == "none":
+            return RuntimeChoice("crun", crun, "using crun: chosen explicitly")
+        if not mask_works():
             raise Unavailable(
-                f"runc is not installed and crun cannot run here: cgroup2 still owns "
-                f"controllers ({unified_controllers}); apply prepare_host_for_crun()"
+                f"crun cannot run here: {UNIFIED_CONTROLLERS} lists '{unified_controllers}' and "
+                f"it cannot be masked in a private mount namespace (use --runtime runc)"
             )
-        return RuntimeChoice(
-            "runc", runc,
-            f"using runc: crun cannot run on this hybrid cgroup host because "
-            f"{UNIFIED_CONTROLLERS} lists '{unified_controllers}' "
-            f"(prepare_host_for_crun() would enable crun)",
-        )  # fmt: skip
-    if crun is not None:
-        state = "absent" if unified_controllers is None else "empty"
-        return RuntimeChoice("crun", crun, f"using crun: {UNIFIED_CONTROLLERS} is {state}")
-    if runc is not None:
-        return RuntimeChoice("runc", runc, "using runc: crun is not installed")
-    raise Unavailable("neither crun nor runc is installed")
+        return _masked(crun, unified_controllers, "chosen explicitly")
+    if not unified_controllers:
+        if crun is not None:
+            state = "absent" if unified_controllers is None else "empty"
+            return RuntimeChoice("crun", crun, f"using crun: {UNIFIED_CONTROLLERS} is {state}")
+        return _runc_or_fail(which, "using runc: crun is not installed")
+    if crun is not None and cgroup_fix != "none" and mask_works():
+        return _masked(crun, unified_controllers, "auto")
+    why = (
+        "the mask fix is disabled (--crun-cgroup-fix none)" if cgroup_fix == "none"
+        else "crun is not installed" if crun is None
+        else "masking it in a private mount namespace failed"
+    )  # fmt: skip
+    return _runc_or_fail(
+        which,
+        f"using runc: crun cannot run on this hybrid cgroup host as is because "
+        f"{UNIFIED_CONTROLLERS} lists '{unified_controllers}', and {why} "
+        f"(prepare_host_for_crun() would enable crun)",
+        f"runc is not installed and crun cannot run here: cgroup2 still owns controllers "
+        f"({unified_controllers}); apply prepare_host_for_crun()",
+    )
+
+
+def _masked(crun: str, controllers: str, how: str) -> RuntimeChoice:
+    return RuntimeChoice(
+        "crun", crun,
+        f"using crun ({how}) with the cgroup mask fix: {UNIFIED_CONTROLLERS} lists "
+        f"'{controllers}', which crun refuses on a hybrid cgroup host, so every crun call runs in "
+        f"a private mount namespace where /dev/null hides that file (host-notes §3 Fix B; "
+        f"--crun-cgroup-fix none disables it)",
+        cgroup_fix="mask",
+    )  # fmt: skip
+
+
+def _runc_or_fail(
+    which: Callable[[str], str | None], reason: str, missing: str = "neither crun nor runc is installed"
+) -> RuntimeChoice:
+    runc = which("runc")
+    if runc is None:
+        raise Unavailable(missing)
+    return RuntimeChoice("runc", runc, reason)
 
 
 def _explicit(name: str, which: Callable[[str], str | None]) -> RuntimeChoice:

@@ -30,6 +30,15 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class DeviceMapping:
+    """`--device on_host[:in_container[:permissions]]`."""
+
+    on_host: str
+    in_container: str
+    permissions: str = "rwm"
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything the OCI spec of one container is derived from."""
 
@@ -52,6 +61,11 @@ class ContainerSpec:
     ulimits: tuple[tuple[str, int, int], ...] = ()  # (name like "nofile", soft, hard)
     cgroup_parent: str = "berth"
     annotations: tuple[tuple[str, str], ...] = ()
+    no_new_privileges: bool = False
+    seccomp_profile: str = ""  # "" = Docker's default, "unconfined", or a Docker-format JSON profile
+    devices: tuple[DeviceMapping, ...] = ()
+    masked_paths: tuple[str, ...] | None = None  # None = Docker's defaults
+    readonly_paths: tuple[str, ...] | None = None  # None = Docker's defaults
 
 
 @dataclass(frozen=True)

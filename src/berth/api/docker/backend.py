@@ -20,3 +20,8 @@ class Backend:
     events: "EventBus"
     info: Callable[[], dict[str, Any]]
     tmp_dir: str              # where request bodies (load/import) are spooled
+    builder: Any = None       # berth.builder.Builder (POST /build); None when not wired
+    distribution: Any = None  # berth.engine.distribution.DistributionService (pull, push, login)
+    volumes: Any = None       # berth.engine.volumes.VolumeService
+    networks: Any = None      # berth.engine.networks.NetworkService
+    archive: Any = None       # berth.engine.archive.ArchiveService (cp, diff, commit)

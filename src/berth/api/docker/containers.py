@@ -83,7 +83,7 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def remove(req: Request) -> Response:
-        await svc.remove(req.match["id"], force=req.qbool("force"))
+        await svc.remove(req.match["id"], force=req.qbool("force"), volumes=req.qbool("v"))
         return Response(status=204)
 
     async def wait(req: Request) -> Response | None:
@@ -139,6 +139,10 @@ def register(router: Router, backend: Backend) -> None:
         await svc.unpause(req.match["id"])
         return Response(status=204)
 
+    async def update(req: Request) -> Response:
+        warnings = await svc.update(req.match["id"], await req.json())
+        return json_response({"Warnings": warnings})
+
     async def rename(req: Request) -> Response:
         await svc.rename(req.match["id"], req.query("name"))
         return Response(status=204)
@@ -171,6 +175,7 @@ def register(router: Router, backend: Backend) -> None:
     router.add("POST", "/containers/{id}/pause", pause)
     router.add("POST", "/containers/{id}/unpause", unpause)
     router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/update", update)
     router.add("GET", "/containers/{id}/top", top)
     router.add("GET", "/containers/{id}/stats", stats)
     router.add("POST", "/containers/prune", prune)

@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from berth.api.docker import distribution
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
@@ -94,11 +95,8 @@ def register(router: Router, backend: Backend) -> None:
             stream = await req.stream(200, "application/json")
             await stream.write_json({"status": image_id})
             return None
-        image = req.query("fromImage")
-        if image:
-            name = image + (f":{req.query('tag')}" if req.query("tag") else "")
-            raise NotFound(f"pull access denied for {image}, repository does not exist or may require "
-                           f"'docker login': no registry is reachable for {name}")
+        if req.query("fromImage"):
+            return await distribution.pull(req, backend)
         raise NotFound("fromImage or fromSrc is required")
 
     async def bootstrap(req: Request) -> Response:
@@ -106,6 +104,11 @@ def register(router: Router, backend: Backend) -> None:
         image = await asyncio.to_thread(backend.image_store.bootstrap_busybox, reference)
         return json_response({"Id": image.id})
 
+    async def prune(req: Request) -> Response:
+        filters = parse_filters(req.query("filters"))
+        return json_response(await asyncio.to_thread(svc.prune, filters, containers.image_users))
+
+    router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/load", load)
     router.add("GET", "/images/get", save)

@@ -7,7 +7,9 @@ import platform
 import re
 
 from berth import __version__
-from berth.api.docker import containers, exec as exec_routes, images, system
+from berth.api.docker import containers, distribution, exec as exec_routes, images, system
+from berth.api.docker import archive, networks, volumes
+from berth.api.docker import build as build_routes
 from berth.api.docker.backend import Backend
 from berth.api.httpserver import HttpServer, Request, Response, Router, json_response
 from berth.errors import (
@@ -48,8 +50,13 @@ def build_router(backend: Backend) -> Router:
     router = Router()
     system.register(router, backend)
     exec_routes.register(router, backend)
+    distribution.register(router, backend)
     images.register(router, backend)
     containers.register(router, backend)
+    volumes.register(router, backend)
+    networks.register(router, backend)
+    archive.register(router, backend)
+    build_routes.register(router, backend)
     return router
 
 

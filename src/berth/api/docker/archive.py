@@ -1,0 +1,66 @@
+"""Archive routes: `docker cp` (HEAD/GET/PUT /containers/{id}/archive), `docker diff`, `docker commit`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+from berth.api.docker.backend import Backend
+from berth.api.docker.images import _spool
+from berth.api.httpserver import Request, Response, Router, json_response
+from berth.engine.archive import stat_header
+from berth.errors import InvalidArgument
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+def register(router: Router, backend: Backend) -> None:
+    svc = backend.archive
+
+    async def get_archive(req: Request) -> Response | None:
+        path = req.query("path")
+        if req.method == "HEAD":
+            info = await svc.stat(req.match["id"], path)
+            return Response(status=200, body=b"", headers={STAT_HEADER: stat_header(info)})
+        info, tar_path = await svc.get(req.match["id"], path)
+        try:
+            stream = await req.stream(200, "application/x-tar", {STAT_HEADER: stat_header(info)})
+            with open(tar_path, "rb") as f:
+                while piece := await asyncio.to_thread(f.read, 1 << 20):
+                    await stream.write(piece)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tar_path)
+        return None
+
+    async def put_archive(req: Request) -> Response:
+        path = req.query("path")
+        if not path:
+            raise InvalidArgument("Path cannot be empty")
+        tar_path = await _spool(req, backend.tmp_dir)
+        try:
+            await svc.put(req.match["id"], path, tar_path,
+                          no_overwrite_dir_non_dir=req.qbool("noOverwriteDirNonDir"),
+                          copy_uid_gid=req.qbool("copyUIDGID"))
+        finally:
+            tar_path.unlink(missing_ok=True)
+        return Response(status=200, body=b"", content_type="text/plain")
+
+    async def changes(req: Request) -> Response:
+        return json_response(await asyncio.to_thread(svc.diff, req.match["id"]))
+
+    async def commit(req: Request) -> Response:
+        body = await req.json()
+        repo, tag = req.query("repo"), req.query("tag")
+        reference = f"{repo}:{tag}" if repo and tag else (repo or None)
+        image_id = await asyncio.to_thread(
+            svc.commit, req.query("container"), reference=reference, comment=req.query("comment"),
+            author=req.query("author"), changes_=req.query_all.get("changes") or [],
+            config=body if isinstance(body, dict) else None)
+        return json_response({"Id": image_id}, status=201)
+
+    router.add("GET", "/containers/{id}/archive", get_archive)
+    router.add("PUT", "/containers/{id}/archive", put_archive)
+    router.add("GET", "/containers/{id}/changes", changes)
+    router.add("POST", "/commit", commit)

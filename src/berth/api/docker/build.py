@@ -1,0 +1,112 @@
+"""`POST /build` (docker-engine-api.md §3.3): the legacy builder's JSON stream.
+
+The context body is spooled to a temp file, then the builder runs. Messages stream as they
+happen; the response starts with the first one, so a Dockerfile that does not parse is a plain
+400 ("Error response from daemon: ..."), while a failure after output began is an
+`errorDetail` whose `code` the CLI exits with (a RUN step's exit status).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from berth.api.docker.backend import Backend
+from berth.api.httpserver import Request, Response, Router, StreamWriter
+from berth.builder import BuildOptions, StepFailed
+from berth.errors import BerthError, InvalidArgument, Unavailable
+
+
+def parse_options(req: Request) -> BuildOptions:
+    """Query parameters -> BuildOptions; JSON-valued ones are checked here, at the edge."""
+    return BuildOptions(
+        dockerfile=req.query("dockerfile") or "Dockerfile",
+        tags=tuple(t for t in req.query_all.get("t", []) if t),
+        build_args=_json_map(req, "buildargs"),
+        labels={k: str(v) for k, v in _json_map(req, "labels").items()},
+        target=req.query("target"),
+        no_cache=req.qbool("nocache"),
+        pull=req.qbool("pull"),
+        cache_from=tuple(_json_list(req, "cachefrom")),
+        quiet=req.qbool("q"),
+        network_mode=req.query("networkmode"),
+        platform=req.query("platform"),
+    )
+
+
+def _json_map(req: Request, name: str) -> dict[str, Any]:
+    value = _json(req, name, {})
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {name}: expected a JSON object")
+    return value
+
+
+def _json_list(req: Request, name: str) -> list[str]:
+    value = _json(req, name, [])
+    if not isinstance(value, list):
+        raise InvalidArgument(f"invalid {name}: expected a JSON list")
+    return [str(v) for v in value]
+
+
+def _json(req: Request, name: str, default: Any) -> Any:
+    raw = req.query(name)
+    if not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise InvalidArgument(f"invalid {name}: {err}") from err
+
+
+async def _spool(req: Request, tmp_dir: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="context-", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for piece in req.iter_body():
+                f.write(piece)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+class _LazyStream:
+    """Starts the 200 response with the first message (errors before it stay plain HTTP errors)."""
+
+    def __init__(self, req: Request) -> None:
+        self._req = req
+        self.stream: StreamWriter | None = None
+
+    async def emit(self, message: dict[str, Any]) -> None:
+        if self.stream is None:
+            self.stream = await self._req.stream(200, "application/json")
+        await self.stream.write_json(message)
+
+    async def error(self, message: str, code: int) -> None:
+        await self.emit({"errorDetail": {"code": code, "message": message}, "error": message})
+
+
+def register(router: Router, backend: Backend) -> None:
+    async def build(req: Request) -> Response | None:
+        builder = backend.builder
+        if builder is None:
+            raise Unavailable("the builder is not enabled in this daemon")
+        options = parse_options(req)
+        path = await _spool(req, backend.tmp_dir)
+        out = _LazyStream(req)
+        try:
+            await builder.build(options, path, out.emit)
+        except StepFailed as err:
+            await out.error(str(err), err.code)
+        except BerthError as err:
+            if out.stream is None:
+                raise
+            await out.error(str(err), 1)
+        finally:
+            path.unlink(missing_ok=True)
+        return None
+
+    router.add("POST", "/build", build)

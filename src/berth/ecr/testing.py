@@ -1,0 +1,75 @@
+"""Test kit: an in-memory ImageRegistry with a settable clock.
+
+    registry = MemoryImages()
+    ecr = EcrService(Database(":memory:"), registry, EcrTokens(b"k"), "127.0.0.1:5000")
+    registry.push("app", "v1", b'{"layers": []}')       # what a docker push would leave behind
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from berth.ecr._errors import ImageNotFound
+from berth.ecr._model import StoredImage
+from berth.ecr._registry import TagGuard
+from berth.types import Digest
+
+
+@dataclass
+class MemoryImages:
+    now: float = 1_700_000_000.0
+    repos: dict[str, dict[str, tuple[bytes, str, float]]] = field(default_factory=dict)  # repo -> digest -> ...
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)                       # repo -> tag -> digest
+    guards: list[TagGuard] = field(default_factory=list)
+
+    def push(self, name: str, tag: str | None, data: bytes, media_type: str = "application/vnd.oci.image.manifest.v1+json",
+             at: float | None = None) -> str:
+        """A push through the registry's HTTP API: guards run first."""
+        digest = str(Digest.of(data))
+        if tag:
+            for guard in self.guards:
+                guard(name, tag, digest)
+        self.repos.setdefault(name, {})[digest] = (data, media_type, self.now if at is None else at)
+        if tag:
+            self.tags.setdefault(name, {})[tag] = digest
+        return digest
+
+    def ensure_repository(self, name: str) -> None:
+        self.repos.setdefault(name, {})
+
+    def delete_repository(self, name: str) -> None:
+        self.repos.pop(name, None)
+        self.tags.pop(name, None)
+
+    def images(self, name: str) -> list[StoredImage]:
+        out = []
+        for digest, (data, media_type, pushed) in sorted(self.repos.get(name, {}).items(), key=lambda kv: kv[1][2]):
+            doc = json.loads(data) if data.strip().startswith(b"{") else {}
+            size = sum(int(d.get("size", 0)) for d in [doc.get("config") or {}, *(doc.get("layers") or [])])
+            tags = tuple(sorted(t for t, d in self.tags.get(name, {}).items() if d == digest))
+            out.append(StoredImage(digest, media_type, str((doc.get("config") or {}).get("mediaType", "")), size,
+                                   pushed, tags, len(data)))
+        return out
+
+    def manifest(self, name: str, reference: str) -> tuple[bytes, str, str] | None:
+        digest = self.tags.get(name, {}).get(reference, reference)
+        found = self.repos.get(name, {}).get(digest)
+        return (found[0], found[1], digest) if found else None
+
+    def put_manifest(self, name: str, tag: str | None, data: bytes, media_type: str | None) -> str:
+        return self.push(name, tag, data, media_type or "application/vnd.oci.image.manifest.v1+json")
+
+    def delete_manifest(self, name: str, digest: str) -> None:
+        if self.repos.get(name, {}).pop(digest, None) is None:
+            raise ImageNotFound(digest)
+        self.tags[name] = {t: d for t, d in self.tags.get(name, {}).items() if d != digest}
+
+    def delete_tag(self, name: str, tag: str) -> None:
+        self.tags.get(name, {}).pop(tag, None)
+
+    def resolve_tag(self, name: str, tag: str) -> str | None:
+        return self.tags.get(name, {}).get(tag)
+
+    def set_tag_guard(self, guard: TagGuard) -> None:
+        self.guards.append(guard)

@@ -1,0 +1,439 @@
+"""NetworkService: Docker's network semantics over NetworkManager, NetworkRegistry, EndpointManager.
+
+A container's networks:
+
+    NetworkMode bridge|host|none      NetworkManager alone (as before user networks existed)
+    NetworkMode <user network>        NetworkManager makes a "none" netns (lo only), then
+                                      EndpointManager adds eth0 on the user network (+ ports)
+    EndpointsConfig / network connect further user networks: eth1, eth2, ...
+
+Name resolution: containers on a user network find each other by container name, network alias
+(compose's service name), short id, and their own --link aliases, through the managed hosts
+files of engine/etc_files.py. Every join (start, connect) and leave (exit, disconnect, rm)
+rewrites the hosts file of each member of the networks involved. The default bridge has no name
+resolution except --link, as in Docker.
+
+Why hosts files and not an embedded DNS server: it works with every libc (the busybox image
+is a static binary), needs no daemon while containers run (live restore keeps working), and
+never sends a query anywhere. What it cannot do is answer for names on networks a container
+is not on (correct) or round-robin aliases shared by several containers (one line each).
+
+Container records are read and saved through the repository; the ContainerService calls
+`attach_container`/`detach` around the container's life. Blocking; run in threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from berth.engine import etc_files
+from berth.engine.container_model import Container, ContainerRepository
+from berth.engine.network_json import (
+    builtin_json, endpoint_record, endpoint_settings, member_json, network_json,
+)
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.network import (
+    BUILTIN, Attachment, BridgeConfig, Endpoint, EndpointManager, NetworkManager, NetworkRegistry,
+    PortMapping, UserNetwork,
+)
+
+log = logging.getLogger(__name__)
+
+_BUILTIN_NAMES = (*BUILTIN, "default")  # the CLI names the default network "default" in EndpointsConfig
+
+
+def builtin_id(name: str, bridge: BridgeConfig) -> str:
+    """Stable ids for the predefined networks (a daemon on another bridge gets other ids)."""
+    return hashlib.sha256(f"berth/{bridge.network_name}/{name}".encode()).hexdigest()
+
+
+def _mode(container: Container) -> str:
+    mode = container.host_config.get("NetworkMode") or "bridge"
+    return "bridge" if mode == "default" else mode
+
+
+class NetworkService:
+    def __init__(self, *, manager: NetworkManager, registry: NetworkRegistry, endpoints: EndpointManager,
+                 repo: ContainerRepository, containers_dir: Path, bridge: BridgeConfig,
+                 created: str = "0001-01-01T00:00:00Z") -> None:
+        self.manager = manager
+        self.registry = registry
+        self.endpoints = endpoints
+        self._repo = repo
+        self._containers_dir = containers_dir
+        self._bridge = bridge
+        self._created = created
+        self._hosts_lock = threading.Lock()  # one hosts rewrite pass at a time
+
+    # === the container's life ======================================================================
+    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any]) -> None:
+        """InvalidArgument `network X not found` for any network the container names that does not exist.
+
+        Network ids and id prefixes are replaced by names in both dicts (in place), so the
+        records name each network one way.
+        """
+        mode = host_config.get("NetworkMode") or "bridge"
+        if mode not in ("default", *BUILTIN) and not mode.startswith("container:"):
+            host_config["NetworkMode"] = self._find_for_create(mode).name
+        configs = networking_config.get("EndpointsConfig") or {}
+        for name in list(configs):
+            if name not in _BUILTIN_NAMES:
+                canonical = self._find_for_create(name).name
+                configs[canonical] = configs.pop(name)
+            elif ((configs[name] or {}).get("IPAMConfig") or {}).get("IPv4Address"):
+                raise InvalidArgument("user specified IP address is supported on user defined networks only")
+        for entry in host_config.get("ExtraHosts") or []:
+            etc_files.parse_extra_host(entry)
+
+    def _find_for_create(self, ref: str) -> UserNetwork:
+        """Docker's message, but as a 400: the CLI answers any 404 from create by pulling the
+        image and retrying, which would reach out to a registry for a typo in --network."""
+        try:
+            return self.registry.get(ref)
+        except NotFound as err:
+            raise InvalidArgument(str(err)) from err
+
+    def attach_container(self, container: Container, ports: list[PortMapping], cdir: Path) -> dict[str, Any]:
+        """Wire every network of the container and write its /etc files; returns what the
+        container record keeps as `network`. Leaves nothing behind on failure."""
+        mode = _mode(container)
+        user_nets = self._user_networks(container, mode)
+        base_mode = mode if mode in BUILTIN else "none"
+        ports = [_normalise(p) for p in ports]
+        attachment = self.manager.attach(container.id, base_mode, ports if base_mode == "bridge" else [],
+                                         name=container.name)
+        try:
+            endpoints = self._add_endpoints(container, attachment, user_nets, ports, base_mode)
+            data = self._attachment_data(attachment, endpoints, mode)
+            self._write_files(container, cdir, data, mode)
+        except BaseException:
+            self.endpoints.remove_all(container.id)
+            self.manager.detach(container.id)
+            raise
+        self._refresh({e.network_id for e in endpoints}, skip=container.id)
+        return data
+
+    def _user_networks(self, container: Container, mode: str) -> list[tuple[UserNetwork, dict[str, Any]]]:
+        configs = (container.networking_config or {}).get("EndpointsConfig") or {}
+        found: list[tuple[UserNetwork, dict[str, Any]]] = []
+        if mode not in BUILTIN:
+            net = self.registry.get(mode)
+            found.append((net, _config_for(configs, net)))
+        if mode in ("host", "none"):
+            return found
+        for name in configs:
+            if name in _BUILTIN_NAMES:
+                continue
+            net = self.registry.get(name)
+            if all(net.id != n.id for n, _ in found):
+                found.append((net, _config_for(configs, net)))
+        return found
+
+    def _add_endpoints(self, container: Container, attachment: Attachment,
+                       user_nets: list[tuple[UserNetwork, dict[str, Any]]], ports: list[PortMapping],
+                       base_mode: str) -> list[Endpoint]:
+        endpoints: list[Endpoint] = []
+        offset = 0 if base_mode == "none" else 1
+        for index, (net, conf) in enumerate(user_nets):
+            primary = index == 0 and base_mode == "none"
+            endpoints.append(self.endpoints.add(
+                container.id, attachment.netns_path or "", net, f"eth{index + offset}",
+                name=container.name, aliases=_aliases(container, conf), primary=primary,
+                ports=tuple(ports) if primary else (), ip=_fixed_ip(net, conf)))
+        return endpoints
+
+    def _attachment_data(self, attachment: Attachment, endpoints: list[Endpoint], mode: str) -> dict[str, Any]:
+        data = asdict(attachment)
+        data["ports"] = [asdict(p) for p in attachment.ports]
+        if mode not in BUILTIN and endpoints:
+            first = endpoints[0]
+            data.update(mode="bridge", ip_address=first.ip_address, prefix_len=first.prefix_len,
+                        gateway=first.gateway, mac_address=first.mac_address,
+                        ports=[asdict(p) for p in first.ports])
+        data["endpoints"] = {e.network_name: endpoint_record(e) for e in endpoints}
+        return data
+
+    def detach(self, container_id: str) -> None:
+        """CNI DEL of every endpoint, then the netns; peers' hosts files forget the container."""
+        removed = self.endpoints.remove_all(container_id)
+        self.manager.detach(container_id)
+        self._refresh({e.network_id for e in removed})
+
+    def reserve_ports(self, container_id: str) -> None:
+        self.manager.reserve_ports(container_id)
+        self.endpoints.reserve_ports(container_id)
+
+    def cleanup_stale(self, live_ids: set[str]) -> None:
+        self.endpoints.cleanup_stale(live_ids)  # DEL needs the netns, which the manager removes
+        self.manager.cleanup_stale(live_ids)
+
+    # === /etc files ================================================================================
+    def _write_files(self, container: Container, cdir: Path, data: dict[str, Any], mode: str) -> None:
+        config, hc = container.config, container.host_config
+        hostname = config.get("Hostname") or container.id[:12]
+        resolv = etc_files.resolv_conf(etc_files.host_file("/etc/resolv.conf"), host_network=mode == "host",
+                                       **etc_files.dns_settings(hc))
+        if mode == "host":
+            base = etc_files.host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"
+            extra = etc_files.hosts_base(hostname=hostname, domainname="", own_ip="",
+                                         extra_hosts=hc.get("ExtraHosts") or [], links=[])
+            base += extra.split("\n".join(etc_files.LOCALHOST) + "\n", 1)[-1]
+        else:
+            base = etc_files.hosts_base(
+                hostname=hostname, domainname=config.get("Domainname") or "", own_ip=data.get("ip_address", ""),
+                extra_hosts=hc.get("ExtraHosts") or [], links=self._link_lines(container, data),
+                gateway=data.get("gateway", ""))
+        etc_files.write_etc_files(cdir, hostname=hostname, base=base, peers=self._peer_text(container.id),
+                                  resolv=resolv)
+
+    def _link_lines(self, container: Container, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """`--link target:alias` → (target ip, "alias target_short_id target_name")."""
+        lines = []
+        shared = {ep["network_id"] for ep in (data.get("endpoints") or {}).values()}
+        for link in container.host_config.get("Links") or []:
+            target_ref, alias = _split_link(link)
+            try:
+                target = self._repo.get(target_ref)
+            except NotFound as err:
+                raise InvalidArgument(f"could not get container for {target_ref}") from err
+            if not target.state.running:
+                raise InvalidArgument(f"Cannot link to a non running container: /{target.name} AS "
+                                      f"/{container.name}/{alias}")
+            ip = self._ip_towards(target, shared)
+            if ip:
+                names = " ".join(dict.fromkeys([alias, target.id[:12], target.name]))
+                lines.append((ip, names))
+        return lines
+
+    def _ip_towards(self, target: Container, shared: set[str]) -> str:
+        for network_id in shared:
+            endpoint = self.endpoints.get(target.id, network_id)
+            if endpoint is not None:
+                return endpoint.ip_address
+        return str(target.network.get("ip_address") or "")
+
+    def _peer_text(self, container_id: str) -> str:
+        peers = []
+        for network_id in {e.network_id for e in self.endpoints.of_container(container_id)}:
+            for member in self.endpoints.members(network_id):
+                if member.container_id != container_id:
+                    peers.append((member.ip_address, [member.name, *member.aliases, member.container_id[:12]]))
+        return etc_files.peer_lines(sorted(peers))
+
+    def _refresh(self, network_ids: set[str], skip: str = "") -> None:
+        """Rewrite (in place) the hosts file of every member of these networks."""
+        with self._hosts_lock:
+            members = {m.container_id for n in network_ids for m in self.endpoints.members(n)} - {skip}
+            for container_id in members:
+                cdir = self._containers_dir / container_id
+                base = etc_files.host_file(str(cdir / "hosts.base"))
+                if base:
+                    etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id))
+
+    # === Docker API ================================================================================
+    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        body = body or {}
+        name = body.get("Name") or ""
+        if not name:
+            raise InvalidArgument("network name is required")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            raise NotFound(f"could not find plugin {driver} in v1 plugin registry: plugin not found")
+        ipam = body.get("IPAM") or {}
+        pools = ipam.get("Config") or []
+        if len(pools) > 1:
+            raise InvalidArgument("only one IPv4 subnet per network is supported")
+        pool = pools[0] if pools else {}
+        net = self.registry.create(
+            name, subnet=pool.get("Subnet") or "", gateway=pool.get("Gateway") or "",
+            ip_range=pool.get("IPRange") or "", internal=bool(body.get("Internal")),
+            attachable=bool(body.get("Attachable")), labels=body.get("Labels") or {},
+            options=body.get("Options") or {}, ipam_options=ipam.get("Options") or {})
+        return {"Id": net.id, "Warning": ""}
+
+    def list_json(self, filters: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        items = [self._builtin(name) for name in BUILTIN] + [
+            network_json(n, self.endpoints.members(n.id)) for n in self.registry.list()]
+        return [i for i in items if _matches(i, filters)]
+
+    def inspect_json(self, ref: str) -> dict[str, Any]:
+        for name in BUILTIN:
+            if ref == name or (len(ref) >= 1 and builtin_id(name, self._bridge).startswith(ref)):
+                return self._builtin(name)
+        net = self.registry.get(ref)
+        return network_json(net, self.endpoints.members(net.id))
+
+    def remove(self, ref: str) -> None:
+        if ref in BUILTIN:
+            raise InvalidArgument(f"{ref} is a pre-defined network and cannot be removed")
+        net = self.registry.get(ref)
+        members = self._active_members(net)
+        if members:
+            names = ", ".join(f'name:"{m.name}" id:"{m.container_id[:12]}"' for m in members)
+            raise Conflict(f"error while removing network: network {net.name} has active endpoints ({names})")
+        self.registry.remove(net)
+        self.endpoints.forget_network(net.id)
+
+    def prune(self, filters: Mapping[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for net in self.registry.list():
+            if self._active_members(net) or not _matches(network_json(net, []), filters):
+                continue
+            self.registry.remove(net)
+            deleted.append(net.name)
+        return {"NetworksDeleted": deleted or None}
+
+    def connect(self, ref: str, container_ref: str, endpoint_config: Mapping[str, Any] | None) -> None:
+        net = self._connectable(ref)
+        container = self._repo.get(container_ref)
+        mode = _mode(container)
+        if mode in ("host", "none"):
+            raise InvalidArgument(f"container cannot be disconnected from host network or connected to "
+                                  f"host network" if mode == "host" else
+                                  "container cannot be connected to multiple networks with one of the "
+                                  "networks in private (none) mode")
+        conf = dict(endpoint_config or {})
+        configs = container.networking_config.setdefault("EndpointsConfig", {})
+        if container.state.running:
+            if self.endpoints.get(container.id, net.id) is not None:
+                raise Conflict(f"endpoint with name {container.name} already exists in network {net.name}")
+            used = {e.ifname for e in self.endpoints.of_container(container.id)}
+            if mode == "bridge":
+                used.add("eth0")
+            ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+            endpoint = self.endpoints.add(container.id, container.network.get("netns_path") or "", net, ifname,
+                                          name=container.name, aliases=_aliases(container, conf), primary=False,
+                                          ip=_fixed_ip(net, conf))
+            container.network.setdefault("endpoints", {})[net.name] = endpoint_record(endpoint)
+        configs.pop(net.id, None)
+        configs[net.name] = {**(configs.get(net.name) or {}), **conf}
+        self._repo.save(container)
+        if container.state.running:
+            self._refresh({net.id})
+
+    def disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
+        net = self._connectable(ref)
+        container = self._repo.get(container_ref)
+        configs = container.networking_config.setdefault("EndpointsConfig", {})
+        configured = net.name in configs or net.id in configs or _mode(container) in (net.name, net.id)
+        endpoint = self.endpoints.get(container.id, net.id)
+        if not configured and endpoint is None and not force:
+            raise InvalidArgument(f"container {container.id} is not connected to network {net.name}")
+        if endpoint is not None:
+            self.endpoints.remove(container.id, net.id)
+            (container.network.get("endpoints") or {}).pop(net.name, None)
+        configs.pop(net.name, None)
+        configs.pop(net.id, None)
+        self._repo.save(container)
+        self._refresh({net.id})
+        if endpoint is not None:
+            self._refresh_one(container.id)
+
+    def _refresh_one(self, container_id: str) -> None:
+        with self._hosts_lock:
+            cdir = self._containers_dir / container_id
+            base = etc_files.host_file(str(cdir / "hosts.base"))
+            if base:
+                etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id))
+
+    def _active_members(self, net: UserNetwork) -> list[Endpoint]:
+        """Endpoints of running containers. Those of exited or removed containers are only
+        waiting for the background teardown (engine/containers.py); DEL them now."""
+        active = []
+        for member in self.endpoints.members(net.id):
+            try:
+                running = self._repo.get(member.container_id).state.running
+            except NotFound:
+                running = False
+            if running:
+                active.append(member)
+            else:
+                self.endpoints.remove(member.container_id, net.id)
+        return active
+
+    def _connectable(self, ref: str) -> UserNetwork:
+        if ref in BUILTIN:
+            raise InvalidArgument(f"connecting containers to or from the predefined network {ref} "
+                                  "while they exist is not supported")
+        return self.registry.get(ref)
+
+    # === helpers ===================================================================================
+    def _builtin(self, name: str) -> dict[str, Any]:
+        members = {}
+        if name == "bridge":
+            for c in self._repo.all():
+                if c.state.running and _mode(c) == "bridge" and c.network.get("ip_address"):
+                    members[c.id] = member_json(c.name, c.id, c.network.get("mac_address", ""),
+                                                c.network["ip_address"], c.network.get("prefix_len", 0))
+            return builtin_json(name, builtin_id(name, self._bridge), self._created, subnet=self._bridge.subnet,
+                                gateway=self._bridge.gateway, bridge=self._bridge.bridge, members=members)
+        return builtin_json(name, builtin_id(name, self._bridge), self._created)
+
+    def destroy(self) -> None:
+        """Remove every user network's bridge and records (tests, uninstall)."""
+        self.endpoints.release_all()
+        self.registry.destroy()
+
+
+def _config_for(configs: Mapping[str, Any], net: UserNetwork) -> dict[str, Any]:
+    return dict(configs.get(net.name) or configs.get(net.id) or {})
+
+
+def _aliases(container: Container, conf: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names peers resolve for this container on a network: its name first, then aliases."""
+    return tuple(dict.fromkeys([container.name, *(conf.get("Aliases") or [])]))
+
+
+def _fixed_ip(net: UserNetwork, conf: Mapping[str, Any]) -> str:
+    """`--ip`: only on networks with a user-configured subnet (Docker's rule and wording)."""
+    ip = str(((conf.get("IPAMConfig") or {}).get("IPv4Address")) or "")
+    if ip and not net.ipam_config_given:
+        raise InvalidArgument("user specified IP address is supported only when connecting to networks "
+                              "with user configured subnets")
+    if ip and ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
+        raise InvalidArgument(f"no configured subnet contains IP address {ip}")
+    return ip
+
+
+def _split_link(link: str) -> tuple[str, str]:
+    """`name:alias`, `/name:/me/alias` or `name` → (name, alias)."""
+    target, _, alias = link.partition(":")
+    target = target.lstrip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else target
+    if not target:
+        raise InvalidArgument(f"invalid link: {link!r}")
+    return target, alias
+
+
+def _normalise(p: PortMapping) -> PortMapping:
+    return replace(p, host_ip="") if p.host_ip == "0.0.0.0" else p
+
+
+def _matches(item: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
+    """`docker network ls -f`: name, id, driver, label, type (custom|builtin), scope."""
+    def one(key: str, value: str) -> bool:
+        if key == "name":
+            return value in item["Name"]
+        if key == "id":
+            return item["Id"].startswith(value)
+        if key == "driver":
+            return item["Driver"] == value
+        if key == "label":
+            k, eq, v = value.partition("=")
+            labels = item.get("Labels") or {}
+            return k in labels and (not eq or labels[k] == v)
+        if key == "type":
+            return (item["Name"] in BUILTIN) == (value == "builtin")
+        if key == "scope":
+            return value == "local"
+        if key in ("dangling", "until"):
+            return True
+        raise InvalidArgument(f"invalid filter '{key}'")
+    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)

@@ -1,0 +1,223 @@
+"""VolumeService: Docker's volume verbs and a container's mounts, over berth.volumes.
+
+- API verbs (`docker volume create/ls/inspect/rm/prune`) with moby's JSON shapes and errors.
+- At container create, `plan` turns the request into mount points: named volumes are created
+  when missing, anonymous ones get a random name, `-v /missing:/x` makes the host directory.
+- At start, `runtime_mounts` gives the runtime its mounts and `copy_up` fills empty volumes
+  with the image's files at the destination (Docker's copy-on-first-mount).
+- At `rm -v`, `remove_anonymous` deletes the container's anonymous volumes.
+
+A volume is "in use" while any container (running or not) refers to it; `users` answers that.
+All methods block (the API runs them in threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from berth.engine.rootpath import resolve_in_root
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.runtime import Mount
+from berth.volumes import (
+    ANONYMOUS_LABEL, MountPoint, Volume, VolumeStore, disk_usage, no_such_volume, plan_mounts,
+    runtime_options, split_volumes_from, to_json, volumes_from,
+)
+
+log = logging.getLogger(__name__)
+
+# (container id, its mount point records) for every container
+UsersFn = Callable[[], Iterable[tuple[str, list[dict[str, Any]]]]]
+# container reference -> (container id, its mount point records); raises NotFound
+LookupFn = Callable[[str], tuple[str, list[dict[str, Any]]]]
+
+
+class VolumeService:
+    def __init__(self, store: VolumeStore, users: UsersFn) -> None:
+        self.store = store
+        self._users = users
+
+    # --- API verbs ---------------------------------------------------------------------------------
+    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        body = body or {}
+        name = body.get("Name") or secrets.token_hex(32)
+        labels = dict(body.get("Labels") or {})
+        volume, _ = self.store.create(name, labels=labels, options=dict(body.get("DriverOpts") or {}),
+                                      driver=body.get("Driver") or "local")
+        return to_json(volume)
+
+    def inspect_json(self, name: str) -> dict[str, Any]:
+        return to_json(self.store.get(name))
+
+    def list_json(self, filters: Mapping[str, list[str]]) -> dict[str, Any]:
+        used = self._used_names()
+        items = [to_json(v) for v in self.store.list() if _matches(v, filters, v.name in used)]
+        return {"Volumes": items, "Warnings": []}
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """Docker: in use → 409 `remove NAME: volume is in use - [ids]`; missing → 404 unless force."""
+        try:
+            self.store.get(name)
+        except NotFound:
+            if force:
+                return
+            raise
+        refs = self.users_of(name)
+        if refs:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(refs)}]")
+        self.store.delete(name)
+
+    def prune(self, filters: Mapping[str, list[str]], *, all_volumes: bool) -> dict[str, Any]:
+        """Unused volumes go; since API 1.42 only anonymous ones unless `all=true`."""
+        used = self._used_names()
+        deleted, reclaimed = [], 0
+        for volume in self.store.list():
+            if volume.name in used or not _matches(volume, filters, False):
+                continue
+            if not all_volumes and not volume.anonymous:
+                continue
+            reclaimed += disk_usage(volume.mountpoint)
+            try:
+                self.store.delete(volume.name)
+            except NotFound:
+                continue
+            deleted.append(volume.name)
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def users_of(self, name: str) -> list[str]:
+        return [cid for cid, mounts in self._users()
+                if any(m.get("type") == "volume" and m.get("name") == name for m in mounts)]
+
+    def _used_names(self) -> set[str]:
+        return {m.get("name", "") for _, mounts in self._users() for m in mounts if m.get("type") == "volume"}
+
+    # --- container mounts --------------------------------------------------------------------------
+    def plan(self, host_config: Mapping[str, Any], declared: Iterable[str], lookup: LookupFn) -> list[dict[str, Any]]:
+        """Mount point records for a new container; creates the volumes and bind dirs it needs.
+
+        Raises:
+            InvalidArgument: a malformed spec, or a bind source that must exist and does not.
+            NotFound: a --volumes-from container that does not exist.
+        """
+        inherited: list[MountPoint] = []
+        for spec in host_config.get("VolumesFrom") or []:
+            ref, mode = split_volumes_from(spec)
+            _, records = lookup(ref)
+            inherited += volumes_from([MountPoint.from_record(r) for r in records], mode)
+        points = plan_mounts(declared=declared, inherited=inherited, binds=host_config.get("Binds") or [],
+                             mounts=host_config.get("Mounts") or [], tmpfs=host_config.get("Tmpfs") or {})
+        return [self._materialise(p).to_record() for p in points]
+
+    def plan_container(self, host_config: Mapping[str, Any], config: Mapping[str, Any],
+                       image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
+        """`plan` with the declared volumes taken from the image and the request."""
+        return self.plan(host_config, declared_volumes(config, image_config), lookup)
+
+    def _materialise(self, point: MountPoint) -> MountPoint:
+        if point.type == "bind":
+            _ensure_bind_source(point)
+            return point
+        if point.type != "volume":
+            return point
+        if point.anonymous and not point.name:
+            volume, _ = self.store.create(secrets.token_hex(32), labels={ANONYMOUS_LABEL: ""})
+        else:
+            volume, _ = self.store.create(point.name)
+        return replace(point, name=volume.name, source=volume.mountpoint)
+
+    def runtime_mounts(self, records: Iterable[Mapping[str, Any]]) -> tuple[Mount, ...]:
+        mounts = []
+        for point in (MountPoint.from_record(r) for r in records):
+            if point.type == "tmpfs":
+                mounts.append(Mount(source="tmpfs", destination=point.destination, type="tmpfs",
+                                    options=point.options))
+            else:
+                mounts.append(Mount(source=point.source, destination=point.destination, type="bind",
+                                    options=runtime_options(point)))
+        return tuple(mounts)
+
+    def copy_up(self, records: Iterable[Mapping[str, Any]], rootfs: Path) -> None:
+        """Copy the image's files at each volume's destination into the volume while it is empty."""
+        for point in (MountPoint.from_record(r) for r in records):
+            if point.type != "volume" or not point.copy_data or not point.source:
+                continue
+            data = Path(point.source)
+            if not data.is_dir() or any(data.iterdir()):
+                continue
+            src = resolve_in_root(rootfs, point.destination)
+            if src.is_dir() and not src.is_symlink():
+                _copy_tree(src, data)
+
+    def remove_anonymous(self, records: Iterable[Mapping[str, Any]], container_id: str) -> None:
+        """`docker rm -v`: delete the container's anonymous volumes no one else uses."""
+        for point in (MountPoint.from_record(r) for r in records):
+            if point.type != "volume" or not point.name:
+                continue
+            try:
+                volume = self.store.get(point.name)
+            except NotFound:
+                continue
+            if not volume.anonymous or set(self.users_of(point.name)) - {container_id}:
+                continue
+            try:
+                self.store.delete(point.name)
+            except NotFound:
+                pass
+
+
+def _ensure_bind_source(point: MountPoint) -> None:
+    if os.path.exists(point.source):
+        return
+    if not point.create_source:
+        raise InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: {point.source}')
+    os.makedirs(point.source, exist_ok=True)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy contents, keeping ownership and modes (the volume should look like the image)."""
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy2)
+    for root, dirs, files in os.walk(src):
+        for name in dirs + files:
+            s = os.path.join(root, name)
+            d = os.path.join(dst, os.path.relpath(s, src))
+            st = os.lstat(s)
+            try:
+                os.lchown(d, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+    st = os.stat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, st.st_mode & 0o7777)
+
+
+def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bool:
+    """`docker volume ls -f`: name (substring), label (key or key=value), dangling, driver."""
+    def one(key: str, value: str) -> bool:
+        if key == "name":
+            return value in volume.name
+        if key == "label":
+            k, eq, v = value.partition("=")
+            return k in volume.labels and (not eq or volume.labels[k] == v)
+        if key == "dangling":
+            return (value.lower() in ("true", "1")) != used
+        if key == "driver":
+            return value == volume.driver
+        if key in ("all", "anonymous"):
+            return True
+        raise InvalidArgument(f"invalid filter '{key}'")
+    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)
+
+
+__all__ = ["VolumeService", "declared_volumes", "no_such_volume"]
+
+
+def declared_volumes(config: Mapping[str, Any], image_config: Mapping[str, Any]) -> list[str]:
+    """VOLUME destinations of the image plus the request's `Config.Volumes` (`-v /path`)."""
+    image_volumes = (image_config.get("config") or {}).get("Volumes") or {}
+    return list(dict.fromkeys([*image_volumes, *(config.get("Volumes") or {})]))

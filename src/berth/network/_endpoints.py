@@ -1,0 +1,197 @@
+"""EndpointManager: a container's interfaces on user networks, in a netns someone else owns.
+
+The container's network namespace comes from NetworkManager (mode "bridge" for the default
+network, mode "none" when the first network is a user network); each user network then adds
+one interface (`eth0`, `eth1`, ...) by CNI ADD of that network's list.
+
+    <state_dir>/endpoints/<network id>/<container id>.json   Endpoint (with the ADD result)
+
+Order rules: `remove`/`remove_all` (CNI DEL) must run before the netns is removed, so the engine
+calls them before NetworkManager.detach. The members of a network are the records in its
+directory; they drive the managed /etc/hosts files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from berth.errors import BerthError, Conflict
+from berth.network._cni import CniRunner, PluginExecutor, run_plugin
+from berth.network._cniconfig import runtime_config
+from berth.network._cniresult import container_address
+from berth.network._ports import PortReservations
+from berth.network._types import PortMapping
+from berth.network._usernet import UserNetwork, user_conflist
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    container_id: str
+    network_id: str
+    network_name: str
+    ifname: str
+    netns: str
+    name: str = ""  # container name
+    aliases: tuple[str, ...] = ()
+    ip_address: str = ""
+    prefix_len: int = 0
+    gateway: str = ""
+    mac_address: str = ""
+    ports: tuple[PortMapping, ...] = ()
+    conflist: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    requested_ip: str = ""  # "ip/prefix" for --ip
+
+
+def _rt_config(endpoint: Endpoint) -> dict[str, Any]:
+    """runtimeConfig of ADD and DEL: published ports, and the fixed address if one was asked."""
+    config = runtime_config(endpoint.ports)
+    if endpoint.requested_ip:
+        config["ips"] = [endpoint.requested_ip]
+    return config
+
+
+def _with_ifname(executor: PluginExecutor, ifname: str) -> PluginExecutor:
+    """The CNI runner always says eth0; this executor names the interface we want."""
+    def run(path: str, env: Mapping[str, str], stdin: bytes) -> bytes:
+        return executor(path, {**env, "CNI_IFNAME": ifname}, stdin)
+    return run
+
+
+class EndpointManager:
+    """Add and remove a container's user-network interfaces (blocking, thread-safe).
+
+    Lifecycle of one endpoint:
+        add(cid, netns, net, "eth0", ...) -> Endpoint   ports reserved, CNI ADD, record saved
+        remove(cid, net.id)                             CNI DEL, ports released, record deleted
+    """
+
+    def __init__(self, *, state_dir: Path, ipam_dir: Path, executor: PluginExecutor = run_plugin,
+                 cni_path: str = "/usr/lib/cni") -> None:
+        self._dir = Path(state_dir) / "endpoints"
+        self._ipam_dir = ipam_dir
+        self._executor = executor
+        self._cni_path = cni_path
+        self._ports = PortReservations()
+        self._lock = threading.Lock()
+
+    # --- add / remove ----------------------------------------------------------------------------
+    def add(self, container_id: str, netns: str, net: UserNetwork, ifname: str, *, name: str = "",
+            aliases: tuple[str, ...] = (), ports: tuple[PortMapping, ...] = (),
+            primary: bool = True, ip: str = "") -> Endpoint:
+        """`ip`: a fixed address (--ip) instead of the next free one.
+
+        Raises Conflict (already on the network, or a port taken) or Unavailable (plugin)."""
+        if self.get(container_id, net.id) is not None:
+            raise Conflict(f"endpoint with name {name or container_id} already exists in network {net.name}")
+        ports = self._ports.reserve(container_id + "/" + net.id, name or container_id, ports) if ports else ()
+        conflist = user_conflist(net, self._ipam_dir, primary=primary, with_ports=bool(ports))
+        endpoint = Endpoint(container_id, net.id, net.name, ifname, netns, name, tuple(aliases),
+                            ports=tuple(ports), conflist=conflist,
+                            requested_ip=f"{ip}/{net.subnet.split('/')[1]}" if ip else "")
+        try:
+            self._save(endpoint)  # before ADD: a crash mid-ADD still leaves enough to DEL
+            runner = CniRunner(_with_ifname(self._executor, ifname), self._cni_path)
+            result = runner.add(conflist, container_id, netns, _rt_config(endpoint))
+            address = container_address(result, ifname)
+            endpoint = replace(endpoint, result=result, ip_address=address.ip,
+                               prefix_len=address.prefix_len, gateway=address.gateway,
+                               mac_address=address.mac)
+            self._save(endpoint)
+        except BaseException:
+            self._delete_record(endpoint)
+            self._ports.release(container_id + "/" + net.id)
+            raise
+        return endpoint
+
+    def remove(self, container_id: str, network_id: str) -> Endpoint | None:
+        """CNI DEL of one endpoint; idempotent. Returns what was removed."""
+        endpoint = self.get(container_id, network_id)
+        if endpoint is None:
+            return None
+        if endpoint.conflist:
+            runner = CniRunner(_with_ifname(self._executor, endpoint.ifname), self._cni_path)
+            netns = endpoint.netns if os.path.exists(endpoint.netns) else ""
+            try:
+                runner.delete(endpoint.conflist, container_id, netns, _rt_config(endpoint), endpoint.result)
+            except BerthError as err:
+                log.warning("CNI DEL of %s on %s: %s", container_id[:12], endpoint.network_name, err)
+        self._ports.release(container_id + "/" + network_id)
+        self._delete_record(endpoint)
+        return endpoint
+
+    def remove_all(self, container_id: str) -> list[Endpoint]:
+        return [e for e in (self.remove(container_id, ep.network_id) for ep in self.of_container(container_id))
+                if e is not None]
+
+    # --- queries ---------------------------------------------------------------------------------
+    def get(self, container_id: str, network_id: str) -> Endpoint | None:
+        return _load(self._dir / network_id / f"{container_id}.json")
+
+    def of_container(self, container_id: str) -> list[Endpoint]:
+        found = [_load(p) for p in self._dir.glob(f"*/{container_id}.json")] if self._dir.exists() else []
+        return sorted((e for e in found if e is not None), key=lambda e: e.ifname)
+
+    def members(self, network_id: str) -> list[Endpoint]:
+        directory = self._dir / network_id
+        if not directory.exists():
+            return []
+        return [e for e in (_load(p) for p in sorted(directory.glob("*.json"))) if e is not None]
+
+    # --- restart ---------------------------------------------------------------------------------
+    def reserve_ports(self, container_id: str) -> None:
+        """Hold a running container's published ports again after a daemon restart."""
+        for endpoint in self.of_container(container_id):
+            owner = container_id + "/" + endpoint.network_id
+            if endpoint.ports and not self._ports.held_by(owner):
+                try:
+                    self._ports.reserve(owner, endpoint.name or container_id, endpoint.ports)
+                except BerthError as err:
+                    log.warning("cannot re-reserve ports of %s: %s", container_id[:12], err)
+
+    def cleanup_stale(self, live_ids: set[str]) -> None:
+        """DEL every endpoint of a container not in `live_ids` (call before the netns goes)."""
+        if not self._dir.exists():
+            return
+        for path in self._dir.glob("*/*.json"):
+            if path.stem not in live_ids:
+                self.remove(path.stem, path.parent.name)
+
+    def forget_network(self, network_id: str) -> None:
+        shutil.rmtree(self._dir / network_id, ignore_errors=True)
+
+    def release_all(self) -> None:
+        self._ports.release_all()
+
+    # --- files -----------------------------------------------------------------------------------
+    def _save(self, endpoint: Endpoint) -> None:
+        directory = self._dir / endpoint.network_id
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(endpoint), f)
+        os.replace(tmp, directory / f"{endpoint.container_id}.json")
+
+    def _delete_record(self, endpoint: Endpoint) -> None:
+        (self._dir / endpoint.network_id / f"{endpoint.container_id}.json").unlink(missing_ok=True)
+
+
+def _load(path: Path) -> Endpoint | None:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    raw["aliases"] = tuple(raw.get("aliases") or ())
+    raw["ports"] = tuple(PortMapping(**p) for p in raw.get("ports") or ())
+    return Endpoint(**raw)

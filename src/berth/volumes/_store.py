@@ -1,0 +1,153 @@
+"""Named volumes of the `local` driver: a directory per volume plus a metadata row.
+
+Layout (Docker's):
+
+    <root>/volumes/
+        <name>/_data/        what containers see at the mount destination
+    state.db  table volumes(name, data)   driver, labels, options, created
+
+A volume is visible once its row exists; its directory is made first, so a crash between the
+two leaves at most an orphan directory (`create` of the same name reuses it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from berth.errors import InvalidArgument, NotFound
+from berth.state import Database
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    mountpoint: str  # the _data directory
+    created: str  # RFC3339
+    driver: str = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return ANONYMOUS_LABEL in self.labels
+
+
+def check_name(name: str) -> None:
+    """Docker's wording for a name the local driver refuses (400)."""
+    if not NAME_RE.match(name):
+        raise InvalidArgument(
+            f'"{name}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
+            "use absolute path")
+
+
+def no_such_volume(name: str) -> NotFound:
+    return NotFound(f"get {name}: no such volume")
+
+
+class VolumeStore:
+    """Create, find, list and delete local volumes (blocking; thread-safe through the DB).
+
+    Lifecycle: create(name) -> Volume (idempotent: an existing volume is returned as is);
+    containers mount `volume.mountpoint`; delete(name) removes the row, then the directory.
+    In-use checks are the engine's job (it knows the containers).
+    """
+
+    _DDL = """
+    CREATE TABLE IF NOT EXISTS volumes (
+        name TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    """
+
+    def __init__(self, root: Path, db: Database) -> None:
+        self._dir = Path(root) / "volumes"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._db = db
+        db.ensure_schema(self._DDL)
+
+    def create(self, name: str, *, labels: dict[str, str] | None = None,
+               options: dict[str, str] | None = None, driver: str = "local") -> tuple[Volume, bool]:
+        """The volume `name`, created if needed; the flag says whether it was created now.
+
+        Raises:
+            InvalidArgument: bad name or unsupported driver options.
+            NotFound: a driver other than `local`.
+        """
+        check_name(name)
+        if driver not in ("", "local"):
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        _check_options(options or {})
+        existing = self._load(name)
+        if existing is not None:
+            return existing, False
+        data_dir = self._dir / name / "_data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        volume = Volume(name=name, mountpoint=str(data_dir), created=_now(),
+                        labels=dict(labels or {}), options=dict(options or {}))
+        self._db.execute("INSERT OR IGNORE INTO volumes (name, data) VALUES (?, ?)",
+                         (name, json.dumps(asdict(volume))))
+        stored = self._load(name)
+        assert stored is not None
+        return stored, stored == volume
+
+    def get(self, name: str) -> Volume:
+        volume = self._load(name)
+        if volume is None:
+            raise no_such_volume(name)
+        return volume
+
+    def list(self) -> list[Volume]:
+        rows = self._db.query("SELECT data FROM volumes ORDER BY name")
+        return [Volume(**json.loads(r["data"])) for r in rows]
+
+    def delete(self, name: str) -> None:
+        """Remove the volume and its data; NotFound when it does not exist."""
+        if self._db.execute("DELETE FROM volumes WHERE name = ?", (name,)) == 0:
+            raise no_such_volume(name)
+        shutil.rmtree(self._dir / name, ignore_errors=True)
+
+    def _load(self, name: str) -> Volume | None:
+        rows = self._db.query("SELECT data FROM volumes WHERE name = ?", (name,))
+        return Volume(**json.loads(rows[0]["data"])) if rows else None
+
+
+def disk_usage(path: str) -> int:
+    """Bytes used by the files under `path` (for `system df`/`volume ls` usage data)."""
+    total = 0
+    for entry in Path(path).rglob("*"):
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                total += entry.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _check_options(options: dict[str, str]) -> None:
+    # The local driver's mount options (type/device/o) would mount arbitrary devices; not offered.
+    unknown = sorted(set(options) - {"com.docker.volume.anonymous"})
+    if unknown:
+        raise InvalidArgument(f"invalid option: {unknown[0]!r} (the local driver here takes none)")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_json(volume: Volume) -> dict[str, Any]:
+    """Docker's volume object (`GET /volumes/{name}`)."""
+    return {
+        "CreatedAt": volume.created, "Driver": volume.driver, "Labels": volume.labels or None,
+        "Mountpoint": volume.mountpoint, "Name": volume.name, "Options": volume.options or None,
+        "Scope": "local",
+    }

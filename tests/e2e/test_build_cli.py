@@ -1,0 +1,146 @@
+"""`docker build` (legacy builder, POST /build) with the real docker CLI against a berth daemon."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BERTH, DOCKER, REPO, BerthDaemon
+
+pytestmark = pytest.mark.root
+
+CATS = REPO / "examples" / "container-of-cats"
+CATS_PORT = 18081  # test_docker_cli.py serves on 18080
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status, resp.read()
+        except Exception as err:  # noqa: BLE001 - httpd may still be starting
+            last = err
+            time.sleep(0.05)
+    raise AssertionError(f"GET {url} failed: {last}")
+
+
+def build_stdin(daemon: BerthDaemon, dockerfile: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return daemon.docker("build", *args, "-", input=dockerfile.encode())
+
+
+def test_container_of_cats(daemon: BerthDaemon) -> None:
+    result = daemon.docker("build", "-t", "containerofcats", str(CATS), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Step 1/8 : FROM busybox" in result.stdout
+    assert "Successfully tagged containerofcats:latest" in result.stdout
+    assert "containerofcats" in daemon.docker("images", check=True).stdout
+
+    rows = daemon.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "containerofcats",
+                         check=True).stdout.splitlines()
+    base_rows = daemon.docker("history", "-q", "busybox", check=True).stdout.splitlines()
+    assert len(rows) == 7 + len(base_rows)  # one row per step after FROM
+    assert rows[0].endswith('CMD ["httpd" "-f" "-v" "-p" "80" "-h" "/var/www"]')
+    assert "COPY dir:" in rows[3] and "chmod -R a+rX" in rows[2]
+
+    run = daemon.docker("run", "-d", "-p", f"{CATS_PORT}:80", "containerofcats", check=True)
+    container = run.stdout.strip()
+    try:
+        status, body = http_get(f"http://127.0.0.1:{CATS_PORT}/")
+        assert status == 200 and b"Container of Cats" in body
+        status, svg = http_get(f"http://127.0.0.1:{CATS_PORT}/cats/ginger.svg")
+        assert status == 200 and svg.startswith(b"<svg")
+    finally:
+        daemon.docker("rm", "-f", container)
+
+
+def test_rebuild_is_fully_cached(daemon: BerthDaemon) -> None:
+    daemon.docker("build", "-t", "containerofcats", str(CATS), check=True, timeout=120)
+    again = daemon.docker("build", "-t", "containerofcats", str(CATS), check=True)
+    assert again.stdout.count(" ---> Using cache") == 7
+    assert "Running in" not in again.stdout
+
+
+def test_failing_run_sets_the_exit_status(daemon: BerthDaemon) -> None:
+    result = build_stdin(daemon, "FROM busybox\nRUN echo about to fail && exit 3\n")
+    assert result.returncode == 3
+    assert "about to fail" in result.stdout
+    assert "The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3" in result.stderr
+    assert daemon.docker("ps", "-aq", check=True).stdout.strip() == ""  # build containers never linger
+
+
+def test_parse_error_names_the_line(daemon: BerthDaemon) -> None:
+    result = build_stdin(daemon, "FROM busybox\nFOO bar\n")
+    assert result.returncode == 1
+    assert "Error response from daemon: Dockerfile:2: unknown instruction: FOO" in result.stderr
+
+
+def test_build_flags(daemon: BerthDaemon, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello\n")
+    dockerfile = tmp_path / "elsewhere.Dockerfile"  # -f outside the context
+    dockerfile.write_text("FROM busybox AS first\nARG WHO=nobody\nCOPY hello.txt /\n"
+                          "RUN echo $WHO >> /hello.txt\nFROM first AS second\nRUN false\n")
+    iidfile = tmp_path / "iid"
+    result = daemon.docker("build", "-q", "-f", str(dockerfile), "--target", "first", "--build-arg", "WHO=cats",
+                           "--label", "team=cats", "-t", "flags:1", "-t", "flags:2", "--iidfile", str(iidfile),
+                           str(ctx))
+    assert result.returncode == 0, result.stderr
+    image_id = result.stdout.strip()
+    assert image_id.startswith("sha256:") and iidfile.read_text().strip() == image_id
+    inspect = json.loads(daemon.docker("image", "inspect", "flags:2", check=True).stdout)[0]
+    assert inspect["Id"] == image_id and inspect["Config"]["Labels"] == {"team": "cats"}
+    out = daemon.docker("run", "--rm", "flags:1", "cat", "/hello.txt", check=True).stdout
+    assert out == "hello\ncats\n"
+
+
+def test_gzip_context_on_stdin(daemon: BerthDaemon) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("Dockerfile", b"FROM busybox\nCOPY x /x\nCMD [\"cat\", \"/x\"]\n"), ("x", b"zipped\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    result = subprocess.run([DOCKER, "build", "-t", "gz", "-"], input=gzip.compress(buf.getvalue()),
+                            env=daemon.env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert daemon.docker("run", "--rm", "gz", check=True).stdout == "zipped\n"
+
+
+def test_image_prune_removes_dangling_build_leftovers(daemon: BerthDaemon) -> None:
+    daemon.docker("build", "-t", "prune-me", "-", input=b"FROM busybox\nCMD [\"one\"]\n", check=True)
+    daemon.docker("build", "-t", "prune-me", "-", input=b"FROM busybox\nCMD [\"two\"]\n", check=True)
+    dangling = daemon.docker("images", "-q", "--filter", "dangling=true", check=True).stdout.split()
+    assert dangling
+    result = daemon.docker("image", "prune", "-f", check=True)
+    assert "Total reclaimed space" in result.stdout
+    assert daemon.docker("images", "-q", "--filter", "dangling=true", check=True).stdout.split() == []
+    assert daemon.docker("run", "--rm", "prune-me", "echo", "still here", check=True).stdout == "still here\n"
+
+
+def berth(daemon: BerthDaemon, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([BERTH, *args], env=daemon.env, input=input, capture_output=True, timeout=120)
+
+
+def test_berth_build_verb(daemon: BerthDaemon, tmp_path: Path) -> None:
+    iid = tmp_path / "iid"
+    result = berth(daemon, "build", "-t", "berth-cats", "-t", "berth-cats:2", "--iidfile", str(iid), str(CATS))
+    assert result.returncode == 0, result.stderr
+    assert b"Successfully tagged berth-cats:latest" in result.stdout
+    inspect = json.loads(daemon.docker("image", "inspect", "berth-cats:2", check=True).stdout)[0]
+    assert inspect["Id"] == iid.read_text()
+    failed = berth(daemon, "build", "-", input=b"FROM busybox\nRUN exit 4\n")
+    assert failed.returncode == 4
+    assert b"returned a non-zero code: 4" in failed.stderr
+    bad = berth(daemon, "build", "-", input=b"FROM busybox\nNOPE\n")
+    assert bad.returncode == 1 and b"Dockerfile:2: unknown instruction: NOPE" in bad.stderr

@@ -1,0 +1,155 @@
+"""ECR through the AWS CLI and boto3 against a berth daemon serving its registry and AWS APIs.
+
+create-repository → get-login-password | docker login → docker push → describe-images; an
+IMMUTABLE tag refuses a second push; a lifecycle policy expires old images.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import BerthDaemon, free_port
+
+pytestmark = pytest.mark.root
+
+AWS = str(Path(sys.executable).parent / "aws")
+
+
+@dataclass
+class Env:
+    engine: BerthDaemon
+    registry: str
+    endpoint: str
+
+    def aws(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""}
+        return subprocess.run([AWS, "--endpoint-url", self.endpoint, *args], env=env, input=input,
+                              capture_output=True, text=True, timeout=60)
+
+    def ecr(self) -> Any:
+        boto3 = pytest.importorskip("boto3")
+        return boto3.client("ecr", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def login(self) -> None:
+        password = self.aws("ecr", "get-login-password")
+        assert password.returncode == 0, password.stderr
+        login = self.engine.docker("login", "--username", "AWS", "--password-stdin", self.registry,
+                                   input=password.stdout.encode())
+        assert login.returncode == 0, login.stderr
+
+    def image(self, content: str) -> str:
+        """A distinct small image (one file), imported through the docker CLI; returns its ID."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            data = content.encode()
+            info = tarfile.TarInfo("content.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        result = self.engine.docker("import", "-", input=buf.getvalue())
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root")
+    if not Path(AWS).exists():
+        pytest.skip("the AWS CLI is not installed (test extras)")
+    registry, aws_port = f"127.0.0.1:{free_port()}", free_port()
+    engine = BerthDaemon(extra_args=("--registry-addr", registry, "--aws-addr", f"127.0.0.1:{aws_port}"))
+    try:
+        engine.start()
+        engine.bootstrap_busybox()
+        yield Env(engine, registry, f"http://127.0.0.1:{aws_port}")
+    finally:
+        engine.destroy()
+
+
+def test_create_login_push_describe(env: Env) -> None:
+    created = env.aws("ecr", "create-repository", "--repository-name", "cats")
+    assert created.returncode == 0, created.stderr
+    uri = json.loads(created.stdout)["repository"]["repositoryUri"]
+    assert uri == f"{env.registry}/cats"
+    env.login()
+    env.engine.docker("tag", "busybox", f"{uri}:v1", check=True)
+    push = env.engine.docker("push", f"{uri}:v1", timeout=120)
+    assert push.returncode == 0, push.stderr
+    digest = push.stdout.split("digest: ")[1].split()[0]
+
+    described = env.aws("ecr", "describe-images", "--repository-name", "cats")
+    assert described.returncode == 0, described.stderr
+    [detail] = json.loads(described.stdout)["imageDetails"]
+    assert detail["imageDigest"] == digest
+    assert detail["imageTags"] == ["v1"]
+    assert detail["imageSizeInBytes"] > 100_000
+    assert detail["imageManifestMediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+
+    env.engine.docker("rmi", f"{uri}:v1", check=True)
+    run = env.engine.docker("run", "--rm", f"{uri}:v1", "echo", "from ecr", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "from ecr\n"
+
+
+def test_immutable_tag_cannot_be_overwritten(env: Env) -> None:
+    client = env.ecr()
+    uri = client.create_repository(repositoryName="frozen", imageTagMutability="IMMUTABLE")["repository"]["repositoryUri"]
+    env.login()
+    first, second = env.image("one"), env.image("two")
+    env.engine.docker("tag", first, f"{uri}:stable", check=True)
+    assert env.engine.docker("push", f"{uri}:stable", timeout=120).returncode == 0
+    env.engine.docker("tag", second, f"{uri}:stable", check=True)
+    again = env.engine.docker("push", f"{uri}:stable", timeout=120)
+    assert again.returncode == 1
+    assert "cannot be overwritten because the repository is immutable" in again.stdout + again.stderr
+    tags = [d.get("imageTags") for d in client.describe_images(repositoryName="frozen")["imageDetails"]]
+    assert tags == [["stable"]]
+    manifest = client.batch_get_image(repositoryName="frozen", imageIds=[{"imageTag": "stable"}])["images"][0]
+    with pytest.raises(client.exceptions.ImageTagAlreadyExistsException):
+        client.put_image(repositoryName="frozen", imageManifest=manifest["imageManifest"].replace("  ", " "),
+                         imageTag="stable")
+
+
+def test_lifecycle_policy_expires_old_images(env: Env) -> None:
+    client = env.ecr()
+    uri = client.create_repository(repositoryName="aging")["repository"]["repositoryUri"]
+    env.login()
+    for n in range(3):
+        image = env.image(f"generation {n}")
+        env.engine.docker("tag", image, f"{uri}:g{n}", check=True)
+        assert env.engine.docker("push", f"{uri}:g{n}", timeout=120).returncode == 0
+    policy = {"rules": [{"rulePriority": 1, "description": "keep one",
+                         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                         "action": {"type": "expire"}}]}
+    preview_start = client.start_lifecycle_policy_preview(repositoryName="aging",
+                                                         lifecyclePolicyText=json.dumps(policy))
+    assert preview_start["status"] in ("IN_PROGRESS", "COMPLETE")
+    preview = client.get_lifecycle_policy_preview(repositoryName="aging")
+    assert preview["summary"]["expiringImageTotalCount"] == 2
+    client.put_lifecycle_policy(repositoryName="aging", lifecyclePolicyText=json.dumps(policy))
+    left = client.describe_images(repositoryName="aging")["imageDetails"]
+    assert [d["imageTags"] for d in left] == [["g2"]]
+    assert json.loads(client.get_lifecycle_policy(repositoryName="aging")["lifecyclePolicyText"]) == policy
+
+
+def test_delete_repository_needs_force(env: Env) -> None:
+    client = env.ecr()
+    with pytest.raises(client.exceptions.RepositoryNotEmptyException):
+        client.delete_repository(repositoryName="aging")
+    client.delete_repository(repositoryName="aging", force=True)
+    names = [r["repositoryName"] for r in client.describe_repositories()["repositories"]]
+    assert "aging" not in names

@@ -1,0 +1,150 @@
+"""EcrService over the in-memory registry: repositories, images, immutability, lifecycle, tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from berth.ecr import (
+    EcrService, EcrTokens, ImageAlreadyExists, ImageId, ImageTagAlreadyExists, InvalidParameter,
+    LifecyclePolicyNotFound, RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound, parse_policy,
+)
+from berth.ecr.testing import MemoryImages
+from berth.state import Database
+
+DAY = 86400.0
+
+
+def manifest(n: int) -> bytes:
+    return json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                                      "size": 10, "digest": "sha256:" + "c" * 64},
+                       "layers": [{"size": 100 * n, "digest": "sha256:" + f"{n:x}" * 64}]}).encode()
+
+
+@pytest.fixture
+def env() -> tuple[EcrService, MemoryImages]:
+    images = MemoryImages()
+    ecr = EcrService(Database(":memory:"), images, EcrTokens(b"k" * 32, clock=lambda: images.now), "127.0.0.1:5000",
+                     clock=lambda: images.now)
+    return ecr, images
+
+
+def test_create_describe_delete_repository(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    repo = ecr.create_repository("team/app", account="123456789012", region="eu-west-1")
+    assert repo.arn == "arn:aws:ecr:eu-west-1:123456789012:repository/team/app"
+    assert ecr.uri(repo) == "127.0.0.1:5000/team/app"
+    with pytest.raises(RepositoryAlreadyExists):
+        ecr.create_repository("team/app", account="123456789012", region="eu-west-1")
+    with pytest.raises(InvalidParameter):
+        ecr.create_repository("Bad_Name", account="1", region="r")
+    images.push("team/app", "v1", manifest(1))
+    with pytest.raises(RepositoryNotEmpty):
+        ecr.delete_repository("team/app")
+    ecr.delete_repository("team/app", force=True)
+    with pytest.raises(RepositoryNotFound):
+        ecr.repository("team/app")
+    assert images.images("team/app") == []
+
+
+def test_images_sizes_tags_and_filters(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    ecr.create_repository("app", account="1", region="r")
+    d1 = images.push("app", "v1", manifest(1))
+    images.push("app", None, manifest(2))
+    listed = ecr.images("app")
+    assert [(i.digest == d1, i.tags, i.size) for i in listed] == [(True, ("v1",), 110), (False, (), 210)]
+    assert [i.tags for i in ecr.images("app", tag_status="TAGGED")] == [("v1",)]
+    found, failures = ecr.find_images("app", [ImageId(tag="v1"), ImageId(tag="nope"), ImageId(digest="bad")])
+    assert [f.digest for f in found] == [d1]
+    assert [f.code for f in failures] == ["ImageNotFound", "InvalidImageDigest"]
+
+
+def test_immutable_tags_refuse_pushes_and_put_image(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    ecr.create_repository("app", account="1", region="r", mutability="IMMUTABLE")
+    images.push("app", "latest", manifest(1))
+    with pytest.raises(ImageTagAlreadyExists, match="cannot be overwritten because the repository is immutable"):
+        images.push("app", "latest", manifest(2))          # docker push path (the registry's tag guard)
+    with pytest.raises(ImageTagAlreadyExists):
+        ecr.put_image("app", manifest(2), tag="latest")    # PutImage path
+    with pytest.raises(ImageAlreadyExists):
+        ecr.put_image("app", manifest(1), tag="latest")
+    images.push("app", "latest", manifest(1))              # same digest again is fine
+    ecr.set_mutability("app", "MUTABLE")
+    images.push("app", "latest", manifest(2))
+
+
+def test_mutability_exclusions(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    ecr.create_repository("app", account="1", region="r", mutability="IMMUTABLE_WITH_EXCLUSION",
+                          exclusions=[{"filterType": "WILDCARD", "filter": "dev-*"}])
+    images.push("app", "dev-1", manifest(1))
+    images.push("app", "dev-1", manifest(2))
+    images.push("app", "v1", manifest(3))
+    with pytest.raises(ImageTagAlreadyExists):
+        images.push("app", "v1", manifest(4))
+
+
+def test_batch_delete_by_tag_and_digest(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    ecr.create_repository("app", account="1", region="r")
+    d1 = images.push("app", "a", manifest(1))
+    images.push("app", "b", manifest(1))
+    deleted, failures = ecr.batch_delete("app", [ImageId(tag="a")])
+    assert [i.tag for i in deleted] == ["a"] and not failures
+    assert ecr.images("app")[0].tags == ("b",)
+    deleted, _ = ecr.batch_delete("app", [ImageId(tag="b")])       # the last tag takes the image along
+    assert ecr.images("app") == [] and deleted[0].digest == d1
+    _, failures = ecr.batch_delete("app", [ImageId(digest=d1)])
+    assert failures[0].code == "ImageNotFound"
+
+
+def test_lifecycle_expires_by_count_and_by_age(env: tuple[EcrService, MemoryImages]) -> None:
+    ecr, images = env
+    ecr.create_repository("app", account="1", region="r")
+    for n in range(1, 5):
+        images.push("app", f"v{n}", manifest(n), at=images.now - (5 - n) * DAY)
+    images.push("app", None, manifest(9), at=images.now - 10 * DAY)
+    policy = {"rules": [
+        {"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                          "countUnit": "days", "countNumber": 7}, "action": {"type": "expire"}},
+        {"rulePriority": 2, "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"],
+                                          "countType": "imageCountMoreThan", "countNumber": 2},
+         "action": {"type": "expire"}}]}
+    preview = ecr.start_preview("app", json.dumps(policy))
+    assert len(preview.expiring) == 3
+    expired = ecr.put_lifecycle_policy("app", json.dumps(policy))
+    assert sorted(e.rule_priority for e in expired) == [1, 2, 2]
+    assert [i.tags for i in ecr.images("app")] == [("v3",), ("v4",)]
+    ecr.delete_lifecycle_policy("app")
+    with pytest.raises(LifecyclePolicyNotFound):
+        ecr.lifecycle_policy("app")
+
+
+@pytest.mark.parametrize("policy", [
+    "not json", {"rules": []},
+    {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "tagged", "countType": "imageCountMoreThan",
+                                                 "countNumber": 1}, "action": {"type": "expire"}}]},
+    {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "sinceImagePushed",
+                                                 "countNumber": 1}, "action": {"type": "expire"}}]},
+])
+def test_invalid_policies(policy: object) -> None:
+    with pytest.raises(InvalidParameter):
+        parse_policy(policy if isinstance(policy, str) else json.dumps(policy))
+
+
+def test_authorization_tokens() -> None:
+    now = [1000.0]
+    tokens = EcrTokens(b"k" * 32, clock=lambda: now[0])
+    token, expires = tokens.authorization_token("123456789012")
+    user, password = base64.b64decode(token).decode().split(":")   # exactly two parts, as the AWS CLI needs
+    assert user == "AWS" and expires == 1000 + 12 * 3600
+    assert tokens.authenticate("AWS", password)
+    assert not tokens.authenticate("bob", password)
+    assert not tokens.authenticate("AWS", password[:-2] + "xx")
+    assert not EcrTokens(b"other" * 8).authenticate("AWS", password)
+    now[0] += 13 * 3600
+    assert not tokens.authenticate("AWS", password)
