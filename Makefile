@@ -11,7 +11,7 @@ RUN_ROOT ?= /run/berth
 DOCKER_HOST_SOCK ?= unix:///run/berth/docker.sock
 PYTEST_ARGS ?=
 
-.PHONY: install apt venv run test unit bench-deps bench clean
+.PHONY: install apt venv run test unit bench-deps bench bench-registry clean
 
 install: apt venv
 
@@ -41,9 +41,15 @@ unit: install
 
 bench-deps: install
 	@dpkg -s docker.io >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io)
+	@dpkg -s docker-registry >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry)
 
 bench: bench-deps
 	$(VENV)/bin/python bench/run_latency.py
+	$(VENV)/bin/python bench/build.py
+
+# skopeo push/pull: berth's registry vs Debian's docker-registry (in APT_PACKAGES).
+bench-registry: bench-deps
+	$(VENV)/bin/python bench/registry.py
 
 clean:
 	rm -rf $(VENV)

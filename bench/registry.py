@@ -10,9 +10,11 @@ For each registry and image: N pushes, each to a freshly started registry with e
 layouts. Prints median wall time and MB/s (blob bytes / time) and berth/distribution ratios.
 
 berth's registry runs as `RegistryServer` (the same server `berth daemon` starts on
---registry-addr) in a child process with default settings (fsync on, anonymous push allowed so
-neither side does auth). docker-registry runs per host-notes §9.3 on 127.0.0.1:15000.
-Usage: .venv/bin/python bench/registry.py [-n 5] [--only berth]
+--registry-addr) in a child process with default settings (fsync on; anonymous push allowed, so
+no credentials are needed, though skopeo still fetches an anonymous token). docker-registry runs
+per host-notes §9.3 on 127.0.0.1:15000 without auth.
+`--floor` adds pushes to a sink that discards everything: the part of a push that is skopeo's own.
+Usage: .venv/bin/python bench/registry.py [-n 5] [--only berth] [--floor]
 """
 
 from __future__ import annotations
@@ -37,6 +39,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BERTH_PORT, DIST_PORT = 15001, 15000
+# A registry that discards what it is sent: what skopeo's own push costs (the client floor).
+SERVE_SINK = """
+import asyncio, sys, uuid
+from aiohttp import web
+async def handle(request):
+    m, path = request.method, request.path
+    if m == "HEAD" or (m == "GET" and path != "/v2/"):
+        return web.Response(status=404)
+    while await request.content.readany():
+        pass
+    if m == "POST":
+        return web.Response(status=202, headers={"Location": path + str(uuid.uuid4()), "Range": "0-0"})
+    if m == "PATCH":
+        return web.Response(status=202, headers={"Location": path, "Range": "0-1"})
+    if m == "PUT":
+        digest = request.query.get("digest", "sha256:" + "0" * 64)
+        return web.Response(status=201, headers={"Location": path, "Docker-Content-Digest": digest})
+    return web.json_response({})
+app = web.Application(client_max_size=1 << 30)
+app.router.add_route("*", "/{tail:.*}", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
+"""
 SERVE_BERTH = """
 import asyncio, sys
 from pathlib import Path
@@ -122,6 +146,28 @@ def berth_registry(work: Path) -> Iterator[int]:
 
 
 @contextmanager
+def sink_registry(work: Path) -> Iterator[int]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_SINK, "-", str(BERTH_PORT)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(BERTH_PORT)
+        yield BERTH_PORT
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure_floor(image: Path, runs: int, work: Path) -> list[float]:
+    times = []
+    for i in range(runs + 1):
+        with sink_registry(work) as port:
+            took = skopeo_copy(f"oci:{image}:latest", f"docker://127.0.0.1:{port}/bench/img:latest")
+            if i:
+                times.append(took)
+    return times
+
+
+@contextmanager
 def distribution_registry(work: Path) -> Iterator[int]:
     root = Path(tempfile.mkdtemp(dir=work, prefix="dist-"))
     config = root / "config.yml"
@@ -165,6 +211,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5, help="measured pushes per image and registry (default 5)")
     parser.add_argument("--only", choices=("berth", "distribution"), default=None)
+    parser.add_argument("--floor", action="store_true",
+                        help="also time pushes to a sink that discards everything (skopeo's own cost)")
     args = parser.parse_args()
     if shutil.which("skopeo") is None:
         sys.exit("needs skopeo (make install)")
@@ -189,6 +237,9 @@ def main() -> int:
                     median = statistics.median(times)
                     results[(name, image, op)] = size / 1e6 / median
                     print(f"{name:<13} {image:<6} {op:<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
+            if args.floor:
+                median = statistics.median(measure_floor(path, args.n, work))
+                print(f"{'(sink)':<13} {image:<6} {'push':<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
         if len(registries) == 2:
             print("\nberth / distribution throughput (target: push >= 1.5, pull >= 1.0)")
             for image in images:

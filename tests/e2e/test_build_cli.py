@@ -118,13 +118,17 @@ def test_gzip_context_on_stdin(daemon: BerthDaemon) -> None:
 
 
 def test_image_prune_removes_dangling_build_leftovers(daemon: BerthDaemon) -> None:
-    daemon.docker("build", "-t", "prune-me", "-", input=b"FROM busybox\nCMD [\"one\"]\n", check=True)
-    daemon.docker("build", "-t", "prune-me", "-", input=b"FROM busybox\nCMD [\"two\"]\n", check=True)
-    dangling = daemon.docker("images", "-q", "--filter", "dangling=true", check=True).stdout.split()
+    # Labelled, so the prune touches only this test's images in the shared daemon.
+    for cmd in ("one", "two"):
+        daemon.docker("build", "-t", "prune-me", "-", check=True,
+                      input=f'FROM busybox\nLABEL prune-test=1\nCMD ["{cmd}"]\n'.encode())
+    dangling = daemon.docker("images", "-q", "--filter", "dangling=true", "--filter", "label=prune-test",
+                             check=True).stdout.split()
     assert dangling
-    result = daemon.docker("image", "prune", "-f", check=True)
-    assert "Total reclaimed space" in result.stdout
-    assert daemon.docker("images", "-q", "--filter", "dangling=true", check=True).stdout.split() == []
+    result = daemon.docker("image", "prune", "-f", "--filter", "label=prune-test", check=True)
+    assert "Total reclaimed space" in result.stdout and "deleted: sha256:" in result.stdout.lower()
+    assert daemon.docker("images", "-q", "--filter", "dangling=true", "--filter", "label=prune-test",
+                         check=True).stdout.split() == []
     assert daemon.docker("run", "--rm", "prune-me", "echo", "still here", check=True).stdout == "still here\n"
 
 

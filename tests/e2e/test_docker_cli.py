@@ -174,3 +174,11 @@ def test_errors_have_docker_shape(daemon: BerthDaemon) -> None:
     finally:
         daemon.docker("rm", "-f", cid)
     assert daemon.docker("rm", "nosuch").returncode == 1
+
+
+def test_missing_image_never_leaves_the_host(daemon: BerthDaemon) -> None:
+    started = time.monotonic()
+    result = daemon.docker("run", "--rm", "nosuch-image-x")
+    assert result.returncode == 125
+    assert "does not contact public registries" in result.stderr
+    assert time.monotonic() - started < 5

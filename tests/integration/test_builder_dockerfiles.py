@@ -229,6 +229,8 @@ CASES = [
          fs={"/res": "built\n", "/out": None}),
     Case("multistage-copy-from-index", "FROM busybox\nRUN echo zero > /z\nFROM scratch\nCOPY --from=0 /z /z\n",
          fs={"/z": "zero\n", "/bin/sh": None}, check=layers(1)),
+    Case("multistage-copy-from-arg", "ARG SRC=one\nFROM busybox AS one\nRUN echo 1 > /o\nFROM busybox\nARG SRC\n"
+         "COPY --from=$SRC /o /o\n", fs={"/o": "1\n"}),
     Case("multistage-from-stage", "FROM busybox AS base\nENV X=1\nFROM base\nRUN echo $X > /x\n", fs={"/x": "1\n"}),
     Case("target-stops-early", "FROM busybox AS first\nRUN echo 1 > /f\nFROM first\nRUN echo 2 > /s\n",
          opts={"target": "first"}, fs={"/f": "1\n", "/s": None}),

@@ -30,7 +30,10 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
 
-@pytest.fixture(params=[0, 1], ids=["direct", "spare"])
+@pytest.fixture(
+    params=[(0, "portmap"), (1, "portmap"), (0, "iptables"), (1, "iptables")],
+    ids=["direct", "spare", "direct-iptables", "spare-iptables"],
+)
 def net(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[NetworkManager, BridgeConfig]]:
@@ -42,15 +45,19 @@ def net(
         subnet=f"10.123.{third}.0/24",
         gateway=f"10.123.{third}.1",
     )
-    mgr = manager(tmp_path, cfg, spares=request.param)
+    spares, ports_via = request.param
+    mgr = manager(tmp_path, cfg, spares=spares, ports_via=ports_via)
     yield mgr, cfg
     mgr.destroy()
     assert cfg.bridge not in sh("ip", "-o", "link")
 
 
-def manager(tmp_path: Path, cfg: BridgeConfig, spares: int = 0) -> NetworkManager:
+def manager(
+    tmp_path: Path, cfg: BridgeConfig, spares: int = 0, ports_via: str = "portmap"
+) -> NetworkManager:
     mgr = NetworkManager(
-        state_dir=tmp_path / "state", run_dir=tmp_path / "run", bridge=cfg, spares=spares
+        state_dir=tmp_path / "state", run_dir=tmp_path / "run", bridge=cfg, spares=spares,
+        ports_via=ports_via,
     )
     mgr.cleanup_stale(set())  # as the daemon does at start; also starts the pool
     wait_for_spares(mgr)
@@ -119,6 +126,12 @@ def test_published_port_reaches_httpd_in_the_netns(net, tmp_path: Path) -> None:
         deadline = time.monotonic() + 5
         assert http_get(f"http://127.0.0.1:{port}/", deadline) == 200
         assert http_get(f"http://{att.ip_address}/", deadline) == 200
+        # hairpin: the container reaches itself through the gateway's published port (PREROUTING
+        # DNAT + SETMARK/MASQUERADE), as another container on the bridge would
+        hairpin = subprocess.run(
+            ["nsenter", f"--net={att.netns_path}", "timeout", "5", BUSYBOX, "wget", "-q", "-O", "-",
+             f"http://{cfg.gateway}:{port}/"], capture_output=True, text=True)  # fmt: skip
+        assert hairpin.stdout == "hello\n", hairpin.stderr
         with pytest.raises(
             Conflict, match=f"Bind for 0.0.0.0:{port} failed: port is already allocated"
         ):

@@ -33,9 +33,11 @@ def test_insecure_by_name_and_by_cidr() -> None:
 
 def test_mirrors_only_for_docker_hub_pulls() -> None:
     hosts = RegistryHosts(mirrors=("http://127.0.0.1:6000/",))
-    assert [e.url for e in hosts.endpoints("docker.io")] == ["http://127.0.0.1:6000", "https://registry-1.docker.io"]
+    # The default registry is reached only through mirrors: berth never dials a public registry.
+    assert [e.url for e in hosts.endpoints("docker.io")] == ["http://127.0.0.1:6000"]
     assert hosts.endpoints("docker.io")[0].mirror
-    assert [e.url for e in hosts.endpoints("docker.io", pull=False)] == ["https://registry-1.docker.io"]
+    assert hosts.endpoints("docker.io", pull=False) == []
+    assert RegistryHosts().endpoints("docker.io") == []
     assert all(not e.mirror for e in hosts.endpoints("127.0.0.1:5000"))
 
 
@@ -53,7 +55,7 @@ def test_insecure_entry_must_not_have_a_scheme() -> None:
 
 @pytest.mark.parametrize(("address", "domain"), [
     ("127.0.0.1:5000", "127.0.0.1:5000"), ("http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
-    ("https://index.docker.io/v1/", "docker.io"), ("", "docker.io"), ("localhost:5000", "localhost:5000"),
+    ("https://x.docker.io/v1/", "docker.io"), ("", "docker.io"), ("localhost:5000", "localhost:5000"),
 ])
 def test_login_domain(address: str, domain: str) -> None:
     assert login_domain(address) == domain

@@ -426,3 +426,14 @@ def test_referrer_pushed_before_its_subject(bob: Client) -> None:
 def test_unknown_endpoint_and_bad_name(bob: Client) -> None:
     assert bob.get("/v2/r/whatever").status_code == 404
     assert error_code(bob.get("/v2/UPPER/tags/list")) == "NAME_INVALID"
+
+
+def test_416_carries_session_headers_and_keeps_connection_usable(registry: tuple[RegistryServer, str]) -> None:
+    base = registry[1]
+    http = requests.Session()
+    http.auth = ("bob", "hunter2")
+    loc = http.post(base + "/v2/r/blobs/uploads/").headers["Location"]
+    bad = http.patch(base + loc, data=b"abc", headers={"Content-Range": "5-7"})
+    assert bad.status_code == 416 and bad.headers["Range"] == "0-0" and bad.headers["Location"] == loc
+    assert bad.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert http.get(base + loc).status_code == 204  # same keep-alive connection still parses

@@ -123,3 +123,16 @@ def test_listen_addr() -> None:
     assert parse_listen_addr("127.0.0.1:5000") == ("127.0.0.1", 5000)
     assert parse_listen_addr("[::1]:5000") == ("::1", 5000)
     assert parse_listen_addr("off") is None
+
+
+def test_htpasswd_accepts_apache_2y_hashes_and_reloads(tmp_path: Path) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text("# users\nalice:" + hash_password("one", rounds=4).replace("$2b$", "$2y$") + "\n")
+    users = Htpasswd(path)
+    assert users.authenticate("alice", "one") and not users.authenticate("alice", "two")
+    assert not users.authenticate("nobody", "one")
+    path.write_text("alice:" + hash_password("two", rounds=4) + "\n")
+    import os
+
+    os.utime(path, (1, 1))  # a different mtime marks the change even within one clock tick
+    assert users.authenticate("alice", "two") and not users.authenticate("alice", "one")

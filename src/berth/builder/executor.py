@@ -109,6 +109,7 @@ class Build:
         self.total = 0
         self.cache_allowed: set[str] | None = None
         self._seq = 0
+        self._building: set[int] = set()
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class Build:
     # -- stages ---------------------------------------------------------------------------------
 
     async def _build_stage(self, stage: Stage) -> StageState:
+        self._building.add(stage.index)
         state = await self._from(stage)
         for instruction in stage.commands:
             await self._step(state, instruction)
@@ -395,6 +397,7 @@ class Build:
     # -- COPY / ADD -------------------------------------------------------------------------------
 
     async def _copy(self, state: StageState, instruction: Instruction) -> None:
+        await self._ensure_source_stage(state, instruction)
         step = await asyncio.to_thread(self._prepare_copy, state, instruction)
         key = step_key(state.image_id, instruction.original, step.checksum, self.args_in_scope(state))
         if await self._cached(state, key):
@@ -406,6 +409,16 @@ class Build:
         created_by = " ".join([*metadata.shell_of(state.c),
                                f"#(nop) {instruction.keyword} {kind}:{step.checksum} in {step.dest} "])
         await self.commit(state, key, created_by, layer)
+
+    async def _ensure_source_stage(self, state: StageState, instruction: Instruction) -> None:
+        """`COPY --from=$STAGE` names a stage only known after expansion: build it now."""
+        ref = instruction.flag("from")
+        assert self.plan is not None
+        stage = self.plan.stage(self._expander(state).word(ref)) if ref else None
+        if stage is not None and stage.index not in self.results:
+            if stage.index in self._building:
+                raise self._error(instruction, f"circular dependency detected on stage: {ref}")
+            self.results[stage.index] = await self._build_stage(stage)
 
     def _prepare_copy(self, state: StageState, instruction: Instruction) -> _CopyStep:
         ex = self._expander(state)

@@ -218,7 +218,8 @@ def needed_stages(p: Plan, target: Stage) -> list[Stage]:
     """The stages `target` depends on, in Dockerfile order (dependencies always come first).
 
     References are taken literally here (no ARG expansion in `FROM ${X}` or `--from`), which is
-    enough to skip unrelated stages; an expanded reference to a skipped stage is built on demand.
+    enough to skip unrelated stages; the executor builds a stage that only an expanded reference
+    names when it gets there.
     """
     wanted = {target.index}
     for stage in reversed(p.stages[: target.index + 1]):

@@ -88,7 +88,7 @@ def context_body(path: str, dockerfile: str | None, stdin: IO[bytes]) -> tuple[I
     ignore_file = root / ".dockerignore"
     patterns = ignore_file.read_text().splitlines() if ignore_file.exists() else []
     patterns = [p for p in patterns if p.strip() and not p.strip().startswith("#")]
-    extra: tuple[str, bytes] | None = None
+    extra: tuple[str, str] | None = None
     name = dockerfile
     if dockerfile:
         file_path = Path(dockerfile)
@@ -96,7 +96,7 @@ def context_body(path: str, dockerfile: str | None, stdin: IO[bytes]) -> tuple[I
             if not file_path.exists():
                 raise CliError(f"unable to prepare context: the Dockerfile ({dockerfile}) does not exist")
             name = f".dockerfile.{secrets.token_hex(10)}"
-            extra = (name, file_path.read_bytes())
+            extra = (name, file_path.read_text())
     body = tar(str(root), exclude=_keep_specials(patterns, name), dockerfile=extra)
     return body, name
 

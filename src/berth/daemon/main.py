@@ -115,7 +115,7 @@ class Daemon:
             "DriverStatus": [["Backing Filesystem", "extfs"]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["k8s-file"]},
             "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "1",
-            "DockerRootDir": str(self.config.root), "IndexServerAddress": "https://index.docker.io/v1/",
+            "DockerRootDir": str(self.config.root), "IndexServerAddress": "",
             "RegistryConfig": {"IndexConfigs": {}, "Mirrors": list(self.config.registry_mirrors),
                                "InsecureRegistryCIDRs": self.distribution.hosts.insecure_cidrs()},
             "Runtimes": {self.runtime.name: {"path": self.runtime.name}},

@@ -290,7 +290,7 @@ class ArchiveService:
         if container.state.running and container.state.pid:
             yield container, Path(f"/proc/{container.state.pid}/root")
             return
-        async with self._containers._lock(container.id):  # no start while we hold its rootfs
+        async with self._containers.lock(container.id):  # no start while we hold its rootfs
             container = self._containers.get(container.id)
             if container.state.running and container.state.pid:
                 yield container, Path(f"/proc/{container.state.pid}/root")

@@ -99,6 +99,11 @@ class ContainerService:
     def _lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
 
+    def lock(self, container_id: str) -> asyncio.Lock:
+        """The container's lifecycle lock, for other engine services that must keep a start
+        away (docker cp on a stopped container mounts its rootfs meanwhile)."""
+        return self._lock(container_id)
+
     def image_users(self, image_id: str) -> list[ImageUser]:
         """Containers built on an image, for `docker rmi`'s in-use checks."""
         return [ImageUser(container_id=c.id, running=c.state.running)

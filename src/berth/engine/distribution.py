@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from berth import __version__
 from berth.errors import InvalidArgument, NotFound
 from berth.images import ImageStore
+from berth.images.distribution._hosts import is_default_registry_address
 from berth.images.distribution import (
     DOCKER_HUB, BlobIndex, Credentials, Progress, Puller, PushImage, Pusher, RegistryClient, RegistryError,
     RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform, mount_sources, parse_platform,
@@ -27,10 +28,11 @@ from berth.state import Database
 from berth.types import Reference, parse_reference
 
 log = logging.getLogger(__name__)
+NO_DEFAULT_REGISTRY = ("berth does not contact public registries: name a registry on this host "
+                       "(e.g. 127.0.0.1:5000/repo) or start the daemon with --registry-mirror")
 
 Message = dict[str, Any]
 Emit = Callable[[Message], None]
-_INDEX_ADDRESSES = ("index.docker.io", "registry-1.docker.io", "docker.io", "registry.hub.docker.com")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class DistributionService:
                 if endpoints[0].mirror:
                     log.info("mirror %s: %s", endpoints[0].url, err)
                 failures.append(err)
+        if not failures:
+            raise NotFound(f"pull access denied for {ref.familiar_repository}, repository does not exist or may "
+                           f"require 'docker login': {NO_DEFAULT_REGISTRY}")
         last = failures[-1]
         if isinstance(last, RegistryError):
             raise _pull_error(ref, last) from last
@@ -122,7 +127,9 @@ class DistributionService:
         mirrors = [e for e in endpoints if e.mirror]
         for mirror in mirrors:
             yield [mirror]
-        yield [e for e in endpoints if not e.mirror]
+        direct = [e for e in endpoints if not e.mirror]
+        if direct:
+            yield direct
 
     # push
 
@@ -164,7 +171,10 @@ class DistributionService:
                        if r.repository == ref.repository and r.tag and not r.digest})
 
     def _client(self, domain: str, credentials: Credentials, *, pull: bool) -> RegistryClient:
-        return RegistryClient(self.hosts.endpoints(domain, pull=pull), credentials,
+        endpoints = self.hosts.endpoints(domain, pull=pull)
+        if not endpoints:
+            raise InvalidArgument(NO_DEFAULT_REGISTRY)
+        return RegistryClient(endpoints, credentials,
                               user_agent=self._config.user_agent)
 
 
@@ -186,7 +196,7 @@ def login_domain(server_address: str) -> str:
     if not address:
         return DOCKER_HUB
     host = urlsplit(address).netloc if "://" in address else address.split("/", 1)[0]
-    return DOCKER_HUB if host in _INDEX_ADDRESSES else host
+    return DOCKER_HUB if is_default_registry_address(host.split(":", 1)[0]) else host
 
 
 def _has_tag_or_digest(image: str) -> bool:

@@ -72,11 +72,16 @@ class ExecService:
             raise NotFound(f"No such exec instance: {exec_id}")
         return instance
 
-    async def start(self, exec_id: str) -> ExecInstance:
+    def check_startable(self, exec_id: str) -> ExecInstance:
+        """The checks `start` makes, for callers that must answer errors before hijacking."""
         instance = self.get(exec_id)
         if instance.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
         check_can_exec(self._containers.get(instance.container_id))
+        return instance
+
+    async def start(self, exec_id: str) -> ExecInstance:
+        instance = self.check_startable(exec_id)
         instance.started = True
         instance.process = await self._runtime.exec(instance.container_id, instance.spec)
         instance.pid = instance.process.pid

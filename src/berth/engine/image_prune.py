@@ -18,12 +18,15 @@ Users = Callable[[str], Sequence["ImageUser | str"]]
 
 def prune_images(store: ImageStore, filters: Mapping[str, list[str]], users: Users) -> dict[str, Any]:
     dangling_only = _dangling_only(filters)
+    labels = filters.get("label", [])
     before = _layer_sizes(store)
     deleted: list[dict[str, str]] = []
     progress = True
     while progress:  # deleting a child can turn its parent into a candidate
         progress = False
         for image in _candidates(store, dangling_only, users):
+            if not _labels_match(image, labels):
+                continue
             try:
                 records = store.delete(image.id, force=False, prune=True, users=users)
             except (Conflict, NotFound):
@@ -35,9 +38,19 @@ def prune_images(store: ImageStore, filters: Mapping[str, list[str]], users: Use
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
+def _labels_match(image: Any, wanted: list[str]) -> bool:
+    """`label=k` or `label=k=v`: every one must match (`label!=` is not supported)."""
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    for spec in wanted:
+        key, sep, value = spec.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
 def _dangling_only(filters: Mapping[str, list[str]]) -> bool:
     for key in filters:
-        if key not in ("dangling", "until", "label"):
+        if key not in ("dangling", "label"):
             raise InvalidArgument(f"invalid filter '{key}'")
     values = [v.lower() for v in filters.get("dangling", [])]
     return not values or any(v in ("true", "1") for v in values)

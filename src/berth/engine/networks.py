@@ -35,9 +35,7 @@ from typing import Any
 
 from berth.engine import etc_files
 from berth.engine.container_model import Container, ContainerRepository
-from berth.engine.network_json import (
-    builtin_json, endpoint_record, endpoint_settings, member_json, network_json,
-)
+from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.network import (
     BUILTIN, Attachment, BridgeConfig, Endpoint, EndpointManager, NetworkManager, NetworkRegistry,

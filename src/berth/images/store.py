@@ -237,7 +237,8 @@ class ImageStore:
         try:
             self._check_conflicts(image, users, hard=True, soft=not force, references=True)
         except _DeleteConflict as conflict:
-            if quiet and (self.references(image.id) or conflict.used):
+            # moby ignores the conflict unless the image is dangling (untagged and childless).
+            if quiet and (self.references(image.id) or self._index.children(image.id) or conflict.used):
                 return []
             raise
         records: builtins.list[dict[str, str]] = []

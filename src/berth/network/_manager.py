@@ -26,7 +26,7 @@ from berth.network._cniconfig import JSON, bridge_conflist, runtime_config
 from berth.network._cniresult import container_address
 from berth.network._ipam import lease_owners
 from berth.network._netns import BindMountedNetns, NetnsOps, list_netns
-from berth.network._pool import SparePool
+from berth.network._pool import SparePool, run_at_low_priority
 from berth.network._portrules import PortRules, Runner
 from berth.network._portrules import run as run_iptables
 from berth.network._ports import PortConflict, PortReservations
@@ -296,7 +296,12 @@ class NetworkManager:
                 # a new container may publish them while the slow plugin DELs still run.
                 self._port_rules.remove(cni_id, record.ports)
                 self._ports.release(container_id)
-            self._cni.delete(record.conflist, cni_id, path, rt_config, record.result)
+            # DEL is clean-up (≈ 100 ms of iptables calls, mostly after the container is gone):
+            # at low priority, so it does not slow down containers starting meanwhile.
+            conflist, result = record.conflist, record.result
+            run_at_low_priority(
+                lambda: self._cni.delete(conflist, cni_id, path, rt_config, result)
+            )
         self._netns.remove(netns)
         self._ports.release(container_id)
         self._records.delete(container_id)

@@ -6,7 +6,9 @@ same rules, in portmap 1.1.1's exact form and chain names, so both can coexist o
 shared chains stay interchangeable:
 
     nat PREROUTING, OUTPUT  -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT      (shared)
-    nat POSTROUTING         -j CNI-HOSTPORT-MASQ: MASQUERADE marked packets           (shared)
+    nat POSTROUTING         -j CNI-HOSTPORT-MASQ: MASQUERADE marked packets (first rule,
+                            else bridge's per-container "-d <subnet> -j ACCEPT" wins and
+                            hairpin replies bypass the NAT)                             (shared)
     CNI-HOSTPORT-SETMARK    MARK 0x2000 (hairpin and localhost traffic must be SNATed)  (shared)
     CNI-HOSTPORT-DNAT       -p tcp --dports <ports> (comment names network and id) -j CNI-DN-<hash>
     CNI-DN-<hash>           per port: SETMARK from the container's subnet and from 127.0.0.1,
@@ -42,7 +44,8 @@ MASQ = "CNI-HOSTPORT-MASQ"
 MARK = "0x2000/0x2000"
 MULTIPORT_MAX = 15  # the multiport match takes at most 15 ports
 
-# (chain, rule) pairs portmap creates once per host; rules in iptables-save form.
+# The rules portmap creates once per host, in iptables-save form. POSTROUTING's is inserted
+# first (portmap's prependEntry), the others appended.
 SHARED_RULES: tuple[tuple[str, str], ...] = (
     (SETMARK, f'-A {SETMARK} -m comment --comment "CNI portfwd masquerade mark" '
               f"-j MARK --set-xmark {MARK}"),
@@ -145,8 +148,12 @@ def missing_shared(saved: str) -> tuple[list[str], list[str]]:
     chains = {line.split()[0][1:] for line in present if line.startswith(":")}
     return (
         [c for c in SHARED_CHAINS if c not in chains],
-        [rule for _, rule in SHARED_RULES if rule not in present],
+        [_add_form(chain, rule) for chain, rule in SHARED_RULES if rule not in present],
     )
+
+
+def _add_form(chain: str, rule: str) -> str:
+    return rule.replace("-A POSTROUTING ", "-I POSTROUTING 1 ", 1) if chain == "POSTROUTING" else rule
 
 
 def _quote(text: str) -> str:

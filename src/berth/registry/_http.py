@@ -47,7 +47,8 @@ Handler = Callable[[web.Request, Route], Awaitable[web.StreamResponse]]
 
 
 def _error(err: RegistryError, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=err.status, body=err.body(), content_type="application/json", headers=headers)
+    extra = {k: v for k, v in (headers or {}).items() if k != "Content-Length"}  # the body sets its own
+    return web.Response(status=err.status, body=err.body(), content_type="application/json", headers=extra)
 
 
 def _blob_url(name: str, digest: Digest) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 
 from berth.state import Database
 
+TOUCH_INTERVAL = 60.0  # seconds between refreshes of a blob link's `linked` time on use
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registry_repositories (name TEXT PRIMARY KEY, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS registry_blobs (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, created REAL NOT NULL);
@@ -123,11 +125,18 @@ class RegistryIndex:
             return True
 
     def blob_linked(self, repo: str, digest: str, touch: bool = False) -> bool:
-        if touch:
-            # Refreshing the link on use keeps a blob a client just saw safe from GC's grace window.
-            return self.db.execute("UPDATE registry_repo_blobs SET linked = ? WHERE repo = ? AND digest = ?",
-                                   (self.clock(), repo, digest)) == 1
-        return bool(self.db.query("SELECT 1 FROM registry_repo_blobs WHERE repo = ? AND digest = ?", (repo, digest)))
+        """Whether `digest` is visible in `repo`; `touch` refreshes the link's GC grace window.
+
+        A client that found a blob with HEAD will reference it in a manifest soon. The refresh is
+        written at most once a minute per link, so pulls stay read-only in the common case.
+        """
+        rows = self.db.query("SELECT linked FROM registry_repo_blobs WHERE repo = ? AND digest = ?", (repo, digest))
+        if not rows:
+            return False
+        now = self.clock()
+        if touch and rows[0]["linked"] < now - TOUCH_INTERVAL:
+            self.db.execute("UPDATE registry_repo_blobs SET linked = ? WHERE repo = ? AND digest = ?", (now, repo, digest))
+        return True
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         return self.db.execute("DELETE FROM registry_repo_blobs WHERE repo = ? AND digest = ?", (repo, digest)) == 1

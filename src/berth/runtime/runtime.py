@@ -46,6 +46,7 @@ from berth.runtime.exec import ExecProcess, start_exec
 from berth.runtime.oci import (
     build_exec_process, build_oci_spec, daemon_caps, daemon_hard_limits, update_resources,
 )
+from berth.runtime.seccomp_cache import SeccompCache
 from berth.runtime.selection import read_unified_controllers, select_runtime
 from berth.runtime.spec import ContainerSpec, ExecSpec, Resources
 
@@ -84,6 +85,8 @@ class Runtime:
         self._hard_limits = daemon_hard_limits()
         self._caps = daemon_caps()
         self._children: dict[str, subprocess.Popen[bytes]] = {}  # conmons we spawned
+        # crun only: reuse its compiled seccomp filter (seccomp_cache.py); runc has no way in.
+        self._seccomp = SeccompCache(self._runtime_bin) if self.name == "crun" else None
 
     # -- rootfs ----------------------------------------------------------------------------
 
@@ -107,11 +110,15 @@ class Runtime:
         config = build_oci_spec(
             spec, rootfs_path.absolute(), hard_limits=self._hard_limits, available_caps=self._caps
         )
+        seccomp_key = self._seccomp.apply(config) if self._seccomp is not None else None
         bundle.mkdir(parents=True)
         (bundle / "config.json").write_text(json.dumps(config))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return self._spawn_conmon(spec, bundle, log_path.absolute())
+            pid = self._spawn_conmon(spec, bundle, log_path.absolute())
+            if self._seccomp is not None:
+                self._seccomp.learn(seccomp_key, self._state_root / spec.id / "seccomp.bpf")
+            return pid
         except BaseException:
             self._wait_conmon_gone(spec.id, _CONMON_EXIT_GRACE)
             self._runtime_cmd("delete", "--force", spec.id)  # both runtimes clean up; be sure

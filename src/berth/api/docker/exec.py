@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import MULTIPLEXED, RAW
-from berth.api.docker.streams import pump
+from berth.api.docker.streams import frame, pump
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.errors import BerthError
 
 
 def register(router: Router, backend: Backend) -> None:
@@ -17,12 +18,21 @@ def register(router: Router, backend: Backend) -> None:
 
     async def start(req: Request) -> Response | None:
         body = await req.json() or {}
-        instance = execs.get(req.match["id"])
-        instance = await execs.start(instance.id)
         if body.get("Detach"):
+            await execs.start(req.match["id"])
             return Response(status=200, body=b"", content_type="application/json")
+        instance = execs.check_startable(req.match["id"])
         tty = instance.spec.tty
+        # Upgrade first, then start the process (moby's order): output written in the same
+        # segment as the 101 head would land in a client's HTTP read buffer and be lost
+        # (docker-py reads the stream from the raw socket after parsing the head).
         reader, writer = await req.hijack(RAW if tty else MULTIPLEXED)
+        try:
+            instance = await execs.start(instance.id)
+        except BerthError as err:
+            writer.write(str(err).encode() + b"\n" if tty else frame(2, str(err).encode() + b"\n"))
+            writer.close()
+            return None
         await pump(reader, writer, _Finishing(instance), tty=tty, stdin=instance.attach_stdin,
                    close_stdin_on_eof=True)
         return None

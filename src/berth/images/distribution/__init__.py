@@ -29,7 +29,7 @@ from berth.images.distribution._blobindex import BlobIndex, RemoteBlob
 from berth.images.distribution._client import Manifest, RegistryClient, Repository
 from berth.images.distribution._errors import RegistryError, Unreachable
 from berth.images.distribution._hosts import (
-    DOCKER_HUB, DOCKER_HUB_AUTH_ADDRESS, Endpoint, RegistryHosts, is_loopback, validate_insecure, validate_mirror,
+    DOCKER_HUB, Endpoint, RegistryHosts, is_loopback, validate_insecure, validate_mirror,
 )
 from berth.images.distribution._manifest import (
     Descriptor, ImageManifest, Index, Platform, parse_manifest, schema2_manifest,
@@ -40,7 +40,7 @@ from berth.images.distribution._pull import Puller, PullResult, Resolved, resolv
 from berth.images.distribution._push import PushImage, Pusher, PushResult, mount_sources
 
 __all__ = [
-    "BlobIndex", "Challenge", "Credentials", "DOCKER_HUB", "DOCKER_HUB_AUTH_ADDRESS", "Descriptor", "Endpoint",
+    "BlobIndex", "Challenge", "Credentials", "DOCKER_HUB", "Descriptor", "Endpoint",
     "ImageManifest", "Index", "Manifest", "Meter", "Platform", "Progress", "PullResult", "Puller", "PushImage",
     "PushResult", "Pusher", "RegistryClient", "RegistryError", "RegistryHosts", "RemoteBlob", "Reporter",
     "Repository", "Resolved", "Unreachable", "credentials_from_json", "decode_registry_auth", "host_platform",

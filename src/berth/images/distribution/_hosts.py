@@ -2,8 +2,11 @@
 
 Docker's rules: registries on loopback (127.0.0.0/8, ::1, localhost) and those named by
 `--insecure-registry` (host[:port] or a CIDR) are insecure; berth talks plain HTTP to loopback
-ones first, and to other insecure ones tries HTTPS without verification before HTTP. Pulls from
-Docker Hub try each `--registry-mirror` before the real index.
+ones first, and to other insecure ones tries HTTPS without verification before HTTP.
+
+The default registry (references without a domain, `docker.io/...`) is reached only through
+`--registry-mirror`s: berth never dials a public registry on its own, so on a host without a
+mirror such pulls fail at once with a clear message instead of leaving the machine.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from urllib.parse import urlsplit
 from berth.errors import InvalidArgument
 
 DOCKER_HUB = "docker.io"
-DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
-DOCKER_HUB_AUTH_ADDRESS = "https://index.docker.io/v1/"
+
+
+def is_default_registry_address(host: str) -> bool:
+    """Whether a login/auth address the docker CLI sends names the default registry."""
+    return host == DOCKER_HUB or host.endswith("." + DOCKER_HUB)
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,9 @@ class RegistryHosts:
             validate_mirror(mirror)
 
     def endpoints(self, domain: str, *, pull: bool = True) -> list[Endpoint]:
-        """Endpoints to try in order for `domain` (mirrors first, for Docker Hub pulls)."""
+        """Endpoints to try in order for `domain`; the default registry only via mirrors (pulls)."""
         if domain == DOCKER_HUB:
-            mirrors = [Endpoint(m.rstrip("/"), mirror=True) for m in self.mirrors] if pull else []
-            return mirrors + [Endpoint(DOCKER_HUB_ENDPOINT)]
+            return [Endpoint(m.rstrip("/"), mirror=True) for m in self.mirrors] if pull else []
         if is_loopback(domain):
             return [Endpoint(f"http://{domain}"), Endpoint(f"https://{domain}", verify_tls=False)]
         if self.is_insecure(domain):
