@@ -135,3 +135,22 @@ def test_pause_rename_top_stats_prune(daemon: BerthDaemon) -> None:
     out = daemon.docker("container", "prune", "-f", check=True).stdout
     assert exited in out
     assert daemon.docker("inspect", exited).returncode == 1
+
+
+def test_system_df(daemon: BerthDaemon) -> None:
+    cid = daemon.docker("run", "-d", "-v", "dfvol:/data", "busybox", "sh", "-c",
+                        "head -c 100000 /dev/zero > /big; head -c 5000 /dev/zero > /data/f; sleep 60",
+                        check=True).stdout.strip()
+    try:
+        wait_until(lambda: daemon.docker("exec", cid, "test", "-f", "/data/f").returncode == 0)
+        out = daemon.docker("system", "df", check=True).stdout
+        assert "Images" in out and "Containers" in out and "Local Volumes" in out
+        verbose = daemon.docker("system", "df", "-v", "--format", "{{json .}}", check=True).stdout
+        data = json.loads(verbose)
+        row = next(c for c in data["Containers"] if c["ID"].startswith(cid[:12]))
+        assert row["Size"].startswith("10") and "kB" in row["Size"]
+        vol = next(v for v in data["Volumes"] if v["Name"] == "dfvol")
+        assert str(vol["Links"]) == "1"
+    finally:
+        daemon.docker("rm", "-f", cid)
+        daemon.docker("volume", "rm", "dfvol")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import time
+from pathlib import Path
 
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
@@ -72,7 +74,45 @@ def register(router: Router, backend: Backend) -> None:
             backend.events.unsubscribe(queue)
         return None
 
+    async def df(req: Request) -> Response:
+        return json_response(await asyncio.to_thread(disk_usage, backend))
+
+    router.add("GET", "/system/df", df)
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def disk_usage(backend: Backend) -> dict[str, object]:
+    """`docker system df`: images with their container counts, containers with their
+    read-write layer size, volumes with their data size."""
+    containers = backend.containers.list(all=True, limit=-1, filters={})
+    images = backend.images.list_json(all=False, filters={})
+    for image in images:
+        image["Containers"] = sum(1 for c in containers if c["ImageID"] == image["Id"])
+        image["SharedSize"] = 0
+    for c in containers:
+        upper = backend.containers.container_dir(c["Id"]) / "upper"
+        c["SizeRw"] = _tree_size(upper) if upper.exists() else 0
+        c["SizeRootFs"] = c["SizeRw"] + next((i["Size"] for i in images if i["Id"] == c["ImageID"]), 0)
+    volumes = []
+    if backend.volumes is not None:
+        for v in backend.volumes.list_json({}).get("Volumes") or []:
+            mountpoint = Path(v.get("Mountpoint", ""))
+            refs = sum(1 for c in containers for m in c.get("Mounts") or [] if m.get("Name") == v["Name"])
+            v["UsageData"] = {"Size": _tree_size(mountpoint) if mountpoint.is_dir() else -1, "RefCount": refs}
+            volumes.append(v)
+    return {"LayersSize": sum(i["Size"] for i in images), "Images": images, "Containers": containers,
+            "Volumes": volumes, "BuildCache": []}
