@@ -164,3 +164,21 @@ def test_docker_py_login_push_pull(target: Target) -> None:
         assert f"{address}/py/cats:v1" in pulled.tags
     finally:
         client.close()
+
+
+def test_build_from_pulls_missing_base(target: Target, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """FROM of an image that is only in the registry pulls it (anonymous pull: berth's registry)."""
+    if "--registry-addr" not in target.engine.extra_args:
+        pytest.skip("the peer registry refuses anonymous pulls")
+    engine, address = target.engine, target.address
+    base = f"{address}/bob/base"
+    engine.docker("login", "--username", "bob", "--password-stdin", address, input=b"s3cret\n", check=True)
+    engine.docker("tag", "busybox", base, check=True)
+    engine.docker("push", base, check=True)
+    engine.docker("rmi", base, check=True)
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo built > /built.txt\n")
+    build = engine.docker("build", "-t", "from-pulled", str(tmp_path), timeout=120)
+    assert build.returncode == 0, build.stderr
+    assert "Pulling from bob/base" in build.stdout
+    assert engine.docker("run", "--rm", "from-pulled", "cat", "/built.txt").stdout == "built\n"
+    engine.docker("rmi", "from-pulled", base)

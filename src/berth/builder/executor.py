@@ -62,6 +62,10 @@ class BuildOptions:
     platform: str = ""
 
 
+PullBase = Callable[[str, Callable[[dict[str, Any]], None]], None]
+"""Pulls a base image by reference (blocking), reporting Docker JSON progress messages."""
+
+
 class ImagesLike(Protocol):
     """What a build needs from the image store (berth.images.ImageStore)."""
 
@@ -90,8 +94,9 @@ class StageState:
 
 class Build:
     def __init__(self, *, images: ImagesLike, cache: BuildCache, runner: ContainerRunner, work: Path,
-                 options: BuildOptions, emit: Emit, architecture: str) -> None:
+                 options: BuildOptions, emit: Emit, architecture: str, pull_base: PullBase | None = None) -> None:
         self.images = images
+        self.pull_base = pull_base
         self.cache = cache
         self.runner = runner
         self.work = work
@@ -219,11 +224,28 @@ class Build:
         if base.lower() == "scratch":
             return StageState(config=ic.start_config(None, self.arch))
         try:
-            image = await asyncio.to_thread(self.images.resolve, base)
+            image = await self._resolve_or_pull(base)
         except NotFound as err:
             raise self._error(stage.from_, str(err)) from err
         return StageState(image_id=image.id, config=ic.start_config(image.config, self.arch),
                           diff_ids=list(image.layers))
+
+    async def _resolve_or_pull(self, base: str) -> Any:
+        """The base image, pulled first when it is missing locally (or when --pull asks)."""
+        if not self.opts.pull:
+            try:
+                return await asyncio.to_thread(self.images.resolve, base)
+            except NotFound:
+                if self.pull_base is None:
+                    raise
+        if self.pull_base is not None:
+            messages: list[dict[str, Any]] = []
+            await asyncio.to_thread(self.pull_base, base, messages.append)
+            if not self.opts.quiet:  # byte-level progress stays out of the build log
+                for message in messages:
+                    if not (message.get("progressDetail") or {}).get("total"):
+                        await self._emit({k: v for k, v in message.items() if k in ("status", "id")})
+        return await asyncio.to_thread(self.images.resolve, base)
 
     async def _run_triggers(self, state: StageState, triggers: list[str]) -> None:
         await self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.builder.cache import BuildCache
-from berth.builder.executor import Build, BuildOptions, Emit, ImagesLike
+from berth.builder.executor import Build, BuildOptions, Emit, ImagesLike, PullBase
 from berth.builder.runner import ContainerRunner, NetworkLike, RuntimeLike
 from berth.state import Database
 
@@ -34,8 +34,9 @@ class Builder:
     """
 
     def __init__(self, *, images: ImagesLike, db: Database, runtime: RuntimeLike, network: NetworkLike,
-                 work_root: Path, architecture: str = "amd64") -> None:
+                 work_root: Path, architecture: str = "amd64", pull_base: PullBase | None = None) -> None:
         self._images = images
+        self._pull_base = pull_base
         self.cache = BuildCache(db)
         self._runner = ContainerRunner(runtime, network)
         self._work_root = Path(work_root)
@@ -52,7 +53,7 @@ class Builder:
         """
         work = Path(tempfile.mkdtemp(dir=self._work_root, prefix="build-"))
         build = Build(images=self._images, cache=self.cache, runner=self._runner, work=work,
-                      options=options, emit=emit, architecture=self._arch)
+                      options=options, emit=emit, architecture=self._arch, pull_base=self._pull_base)
         try:
             return await build.run(raw_context)
         finally:

@@ -14,6 +14,7 @@ import os
 import platform
 import signal
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from berth import __version__
@@ -33,7 +34,7 @@ from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
 from berth.errors import Unavailable
 from berth.images import ImageStore
-from berth.images.distribution import RegistryHosts
+from berth.images.distribution import Credentials, RegistryHosts
 from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry
 from berth.engine.archive import ArchiveService
 from berth.engine.networks import NetworkService
@@ -94,12 +95,17 @@ class Daemon:
             hosts=RegistryHosts(insecure=c.insecure_registries, mirrors=c.registry_mirrors),
             tmp_dir=c.root / "tmp"))
         self.builder = Builder(images=self.image_store, db=self.db, runtime=self.runtime, network=self.network,
-                               work_root=c.root / "tmp" / "builds", architecture=_architecture())
+                               work_root=c.root / "tmp" / "builds", architecture=_architecture(),
+                               pull_base=self._pull_base)
         self.builder.recover()
         return Backend(builder=self.builder, containers=self.containers, execs=self.execs, images=self.images,
                        image_store=self.image_store, events=self.events, info=self.info,
                        tmp_dir=str(c.root / "tmp"), distribution=self.distribution,
                        volumes=self.volumes, networks=self.networks, archive=self.archive)
+
+    def _pull_base(self, reference: str, emit: Callable[[dict[str, Any]], None]) -> None:
+        """FROM of an image that is not here: pull it anonymously (the builder calls this in a thread)."""
+        self.distribution.pull(reference, "", Credentials(), emit)
 
     def info(self) -> dict[str, Any]:
         containers = self.containers.list(all=True, limit=-1, filters={})
