@@ -2,26 +2,40 @@
 SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := .venv
-APT_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
-                python3 python3-venv python3-dev skopeo umoci jq curl procps util-linux \
-                docker-compose \
-                docker-registry
+# What the daemon needs (make run), what the tests add (make test), and the benchmark peers.
+RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
+                python3 python3-venv python3-dev procps util-linux
+TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry
+PEER_PACKAGES := docker.io docker-registry
 ROOT ?= /var/lib/berth
 RUN_ROOT ?= /run/berth
 DOCKER_HOST_SOCK ?= unix:///run/berth/docker.sock
 PYTEST_ARGS ?=
 
-.PHONY: install apt venv run test unit bench-deps bench bench-registry clean
+.PHONY: install apt apt-test venv run test unit bench-deps bench bench-registry clean
 
 install: apt venv
 
-# Checking dpkg each time is cheap and keeps a removed package from going unnoticed.
-apt:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the missing ones among $(1). Checking dpkg each time is cheap and notices a removed
+# package. A temporary policy-rc.d keeps packages with services (docker-registry, docker.io) from
+# starting them: berth's tests and benchmarks run their own private instances.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  own_policy=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; own_policy=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  rc=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
+endef
+
+apt:
+	$(call apt_install,$(RUN_PACKAGES))
+
+apt-test:
+	$(call apt_install,$(TEST_PACKAGES))
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml | apt
@@ -33,21 +47,22 @@ $(VENV)/.installed: pyproject.toml | apt
 run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
-test: install
+test: install apt-test
 	$(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
-unit: install
+unit: venv
 	$(VENV)/bin/python -m pytest -q tests/unit
 
-bench-deps: install
-	@dpkg -s docker.io >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io)
-	@dpkg -s docker-registry >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry)
+bench-deps: install apt-test
+	$(call apt_install,$(PEER_PACKAGES))
 
 bench: bench-deps
 	$(VENV)/bin/python bench/run_latency.py
+	$(VENV)/bin/python bench/density.py
 	$(VENV)/bin/python bench/build.py
+	$(VENV)/bin/python bench/registry.py
 
-# skopeo push/pull: berth's registry vs Debian's docker-registry (in APT_PACKAGES).
+# skopeo push/pull: berth's registry vs Debian's docker-registry.
 bench-registry: bench-deps
 	$(VENV)/bin/python bench/registry.py
 

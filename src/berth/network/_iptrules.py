@@ -188,10 +188,20 @@ class ContainerRuleSet:
         return {"nat": nat, "filter": forward}
 
 
-def add_batch(rules: ContainerRuleSet) -> str:
-    """iptables-restore input adding the container's rules (its own chains are reset first)."""
+def add_batch(rules: ContainerRuleSet, *, ports_only: bool = False) -> str:
+    """iptables-restore input adding the container's rules (its own chains are reset first).
+
+    `ports_only`: just the port chain and its jumps (a claimed spare has the rest already)."""
     hooks = rules.hook_rules()
-    nat = ["*nat", *(f":{c} - [0:0]" for c in rules.chains()), *rules.chain_rules(), *hooks["nat"], "COMMIT"]
+    chains, body, nat_hooks = rules.chains(), rules.chain_rules(), hooks["nat"]
+    if ports_only:
+        dn = dnat_chain(rules.network, rules.cni_id)
+        chains = [dn] if rules.ports else []
+        body = [r for r in body if r.startswith(f"-A {dn} ")]
+        nat_hooks = [r for r in nat_hooks if r.endswith(f" -j {dn}")]
+    nat = ["*nat", *(f":{c} - [0:0]" for c in chains), *body, *nat_hooks, "COMMIT"]
+    if ports_only:
+        return "\n".join([*nat, ""])
     return "\n".join([*nat, "*filter", *hooks["filter"], "COMMIT", ""])
 
 
@@ -259,16 +269,21 @@ class ContainerRules:
     def rule_set(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping]) -> ContainerRuleSet:
         return ContainerRuleSet(self._network, cni_id, ip_cidr, tuple(publishable(ports)))
 
-    def add(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping]) -> None:
-        """Install the container's masquerade, forward and port rules.
+    def add(
+        self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping], *, ports_only: bool = False
+    ) -> None:
+        """Install the container's masquerade, forward and port rules (`ports_only`: the port
+        rules alone, for a spare that got the rest when it was made).
 
         Raises:
             Unavailable: iptables refused them (nothing is left: a restore is all or nothing).
         """
         rules = self.rule_set(cni_id, ip_cidr, ports)
+        if ports_only and not rules.ports:
+            return
         if rules.ports:
             self._route_localnet()
-        batch = add_batch(rules)
+        batch = add_batch(rules, ports_only=ports_only)
         result = self._restore(batch)
         if result.returncode != 0:
             # Usually shared chains are missing (first container on this host, or they were
