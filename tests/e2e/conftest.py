@@ -24,3 +24,15 @@ def daemon() -> Iterator[BerthDaemon]:
         d.destroy()
         assert conmons_under(base) == [], "conmon processes left behind"
         assert mounts_under(base) == [], "mounts left behind"
+
+
+@pytest.fixture()
+def private() -> Iterator[BerthDaemon]:
+    """A daemon of the test's own, for tests that restart, kill or reconfigure it."""
+    d = BerthDaemon()
+    try:
+        d.start()
+        d.bootstrap_busybox()
+        yield d
+    finally:
+        d.destroy()

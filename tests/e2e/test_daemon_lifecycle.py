@@ -6,24 +6,12 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers import BERTH, BerthDaemon, conmons_under, mounts_under
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture()
-def private() -> Iterator[BerthDaemon]:
-    d = BerthDaemon()
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        yield d
-    finally:
-        d.destroy()
 
 
 def _netns_files(d: BerthDaemon) -> list[str]:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers import BerthDaemon
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture()
-def private() -> Iterator[BerthDaemon]:
-    d = BerthDaemon()
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        yield d
-    finally:
-        d.destroy()
 
 
 def _endpoint_files(d: BerthDaemon) -> list[str]:

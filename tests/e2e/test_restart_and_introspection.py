@@ -5,24 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers import DOCKER, BerthDaemon, conmons_under
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture()
-def private() -> Iterator[BerthDaemon]:
-    d = BerthDaemon()
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        yield d
-    finally:
-        d.destroy()
 
 
 def state_of(d: BerthDaemon, ref: str) -> dict:  # type: ignore[type-arg]

@@ -31,8 +31,8 @@ def sh(*argv: str) -> str:
 
 
 @pytest.fixture(
-    params=[(0, "portmap"), (1, "portmap"), (0, "iptables"), (1, "iptables")],
-    ids=["direct", "spare", "direct-iptables", "spare-iptables"],
+    params=[(0, "plugins"), (1, "plugins"), (0, "batch"), (1, "batch")],
+    ids=["direct", "spare", "direct-batch", "spare-batch"],
 )
 def net(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -45,19 +45,19 @@ def net(
         subnet=f"10.123.{third}.0/24",
         gateway=f"10.123.{third}.1",
     )
-    spares, ports_via = request.param
-    mgr = manager(tmp_path, cfg, spares=spares, ports_via=ports_via)
+    spares, rules = request.param
+    mgr = manager(tmp_path, cfg, spares=spares, rules=rules)
     yield mgr, cfg
     mgr.destroy()
     assert cfg.bridge not in sh("ip", "-o", "link")
 
 
 def manager(
-    tmp_path: Path, cfg: BridgeConfig, spares: int = 0, ports_via: str = "portmap"
+    tmp_path: Path, cfg: BridgeConfig, spares: int = 0, rules: str = "plugins"
 ) -> NetworkManager:
     mgr = NetworkManager(
         state_dir=tmp_path / "state", run_dir=tmp_path / "run", bridge=cfg, spares=spares,
-        ports_via=ports_via,
+        iptables_rules=rules,
     )
     mgr.cleanup_stale(set())  # as the daemon does at start; also starts the pool
     wait_for_spares(mgr)
@@ -140,7 +140,12 @@ def test_published_port_reaches_httpd_in_the_netns(net, tmp_path: Path) -> None:
         httpd.kill()
         httpd.wait()
     cni_id = Path(att.netns_path or "").name  # the container id, or the spare's id it claimed
-    assert chain_name("CNI-DN-", cfg.network_name, cni_id) in sh("iptables-save")
+    saved = sh("iptables-save")
+    # the same rules whichever way they were written (CNI plugins, or berth's one batch)
+    assert chain_name("CNI-DN-", cfg.network_name, cni_id) in saved
+    assert f":{chain_name('CNI-', cfg.network_name, cni_id)} " in saved
+    assert f"-A CNI-FORWARD -s {att.ip_address}/32 -j ACCEPT" in saved
+    assert f"-A POSTROUTING -s {att.ip_address}/32 -m comment" in saved
     mgr.detach(first)
     assert_gone(mgr, cfg, first, att)
     mgr.detach(first)  # idempotent

@@ -233,6 +233,16 @@ def test_pids_limit_stops_fork_bombs(h: Harness) -> None:
     assert "can't fork" in h.log_text(cid)
 
 
+def test_seccomp_filter_holds_when_crun_reuses_it(h: Harness) -> None:
+    ids = [h.run("sh", "-c", "grep Seccomp: /proc/self/status") for _ in range(2)]
+    for cid in ids:
+        assert asyncio.run(h.rt.wait_exit(cid)) == 0
+        assert h.log_text(cid).split() == ["Seccomp:", "2"]
+    if h.rt.name == "crun":  # the second container got the first one's compiled filter
+        config = (h.run_dir / ids[1] / "config.json").read_text()
+        assert "run.oci.seccomp_bpf_data" in config
+
+
 def test_crun_choice_reports_the_mask_fix(h: Harness) -> None:
     if h.rt.name != "crun" or not read_unified_controllers():
         pytest.skip("the mask fix applies to crun on a hybrid cgroup host only")

@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -146,6 +149,18 @@ class Request:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
             raise InvalidArgument(f"invalid JSON: {err}") from err
+
+    async def save_body(self, directory: str, prefix: str = "upload-") -> "Path":
+        """Stream the body into a new temp file in `directory` (removed again on failure)."""
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for piece in self.iter_body():
+                    f.write(piece)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name)
 
     async def drain_body(self) -> None:
         async for _ in self.iter_body():

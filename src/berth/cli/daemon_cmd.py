@@ -24,9 +24,10 @@ def add_daemon_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--network-spares", type=int, default=2, metavar="N",
                    help="bridge network namespaces attached ahead of time to speed up starts "
                         "(default 2; 0 disables)")
-    p.add_argument("--publish-via", choices=("iptables", "portmap"), default="iptables",
-                   help="how published ports become DNAT rules: one iptables-restore batch per "
-                        "container (default) or the CNI portmap plugin")
+    p.add_argument("--iptables-rules", choices=("batch", "plugins"), default="batch",
+                   help="who writes a container's masquerade, forward and published-port rules: "
+                        "berth, in one iptables-restore per start and stop (default), or the CNI "
+                        "bridge/firewall/portmap plugins (≈ 1 ms per rule on the nft backend)")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]|CIDR",
                    help="registry reached without TLS verification, or over plain HTTP "
                         "(repeatable; loopback registries always are)")
@@ -60,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         root=Path(args.root).resolve(), run_root=Path(args.run_root).resolve(),
         docker_hosts=tuple(args.docker_host or ["unix:///run/berth/docker.sock"]),
         runtime=args.runtime, crun_cgroup_fix=args.crun_cgroup_fix,
-        network_spares=max(0, args.network_spares), network_ports_via=args.publish_via,
+        network_spares=max(0, args.network_spares), network_iptables_rules=args.iptables_rules,
         bridge_name=args.bridge_name, bridge_subnet=args.bridge_subnet,
         network_name=network_name, log_level=args.log_level, socket_group=args.group,
         insecure_registries=tuple(args.insecure_registry), registry_mirrors=tuple(args.registry_mirror),

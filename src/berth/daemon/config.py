@@ -25,7 +25,7 @@ class DaemonConfig:
     ecr_lifecycle_interval: float = 300.0      # seconds between lifecycle-policy sweeps
     crun_cgroup_fix: str = "auto"  # auto | mask | none: Fix B for crun on hybrid cgroup hosts
     network_spares: int = 2  # bridge namespaces attached ahead of time (network/_pool.py)
-    network_ports_via: str = "iptables"  # iptables (one batch, network/_portrules.py) | portmap
+    network_iptables_rules: str = "batch"  # batch (one iptables-restore, network/_iptrules.py) | plugins
     bridge_name: str = "berth0"
     bridge_subnet: str = "10.88.0.0/16"
     network_name: str = "berth"

@@ -75,7 +75,7 @@ class Daemon:
                               subnet=c.bridge_subnet, gateway=c.bridge_gateway)
         self.network = NetworkManager(state_dir=c.root / "network", run_dir=c.run_root / "netns",
                                       bridge=bridge, spares=c.network_spares,
-                                      ports_via=c.network_ports_via)
+                                      iptables_rules=c.network_iptables_rules)
         self.events = EventBus()
         repo = ContainerRepository(self.db)
         self.volumes = VolumeService(VolumeStore(c.root, self.db),

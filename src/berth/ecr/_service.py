@@ -334,8 +334,8 @@ class EcrService:
 
 def _check_name(name: str) -> None:
     if not 2 <= len(name) <= 256 or not _NAME_RE.match(name):
-        raise InvalidParameter(f"Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
-                               f"regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''")
+        raise InvalidParameter("Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
+                               "regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''")
 
 
 def _check_mutability(mutability: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.images import ImageStore, ImageUser
+from berth.images import ImageStore
 
 Users = Callable[[str], Sequence["ImageUser | str"]]
 

@@ -293,8 +293,8 @@ class NetworkService:
         container = self._repo.get(container_ref)
         mode = _mode(container)
         if mode in ("host", "none"):
-            raise InvalidArgument(f"container cannot be disconnected from host network or connected to "
-                                  f"host network" if mode == "host" else
+            raise InvalidArgument("container cannot be disconnected from host network or connected to "
+                                  "host network" if mode == "host" else
                                   "container cannot be connected to multiple networks with one of the "
                                   "networks in private (none) mode")
         conf = dict(endpoint_config or {})

@@ -18,13 +18,15 @@ IFNAME = "eth0"
 JSON = dict[str, Any]
 
 
-def bridge_conflist(cfg: BridgeConfig, ipam_dir: Path, *, with_portmap: bool = True) -> JSON:
+def bridge_conflist(cfg: BridgeConfig, ipam_dir: Path, *, batch_rules: bool = False) -> JSON:
     """The network list for the default bridge; host-local keeps leases under `ipam_dir`.
 
-    Without portmap when published ports are written by _portrules.py instead."""
+    `batch_rules`: bridge alone, without its ipMasq rules: _iptrules.py writes those, the
+    firewall's and portmap's in one iptables-restore instead."""
     conflist = _bridge_conflist(cfg, ipam_dir)
-    if not with_portmap:
-        conflist["plugins"] = [p for p in conflist["plugins"] if p["type"] != "portmap"]
+    if batch_rules:
+        bridge = dict(conflist["plugins"][0], ipMasq=False)
+        conflist["plugins"] = [bridge]
     return conflist
 
 

@@ -27,8 +27,8 @@ from berth.network._cniresult import container_address
 from berth.network._ipam import lease_owners
 from berth.network._netns import BindMountedNetns, NetnsOps, list_netns
 from berth.network._pool import SparePool, run_at_low_priority
-from berth.network._portrules import PortRules, Runner
-from berth.network._portrules import run as run_iptables
+from berth.network._iptrules import ContainerRules, Runner
+from berth.network._iptrules import run as run_iptables
 from berth.network._ports import PortConflict, PortReservations
 from berth.network._store import Record, RecordStore
 from berth.network._types import Attachment, BridgeConfig, PortMapping
@@ -36,7 +36,7 @@ from berth.network._types import Attachment, BridgeConfig, PortMapping
 log = logging.getLogger(__name__)
 
 MODES = ("bridge", "none", "host")
-PORTS_VIA = ("portmap", "iptables")
+IPTABLES_RULES = ("plugins", "batch")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # How long an attach waits for a background detach that still holds a port it wants.
 DETACH_WAIT_SECONDS = 30.0
@@ -76,18 +76,19 @@ class NetworkManager:
         executor: PluginExecutor = run_plugin,
         netns_ops: NetnsOps | None = None,
         spares: int = 0,
-        ports_via: str = "portmap",
+        iptables_rules: str = "plugins",
         iptables: Runner = run_iptables,
     ) -> None:
         """`spares` > 0 keeps that many bridge namespaces attached ahead of time (see _pool.py);
-        `ports_via` = "iptables" publishes ports with one iptables-restore batch per ADD and DEL
-        (_portrules.py) instead of the portmap plugin, and frees a detaching container's host
-        ports as soon as its DNAT rules are gone; `executor`, `netns_ops` and `iptables` are
-        seams for tests (berth.network.testing)."""
-        if ports_via not in PORTS_VIA:
-            raise InvalidArgument(f"ports_via must be one of {PORTS_VIA}, not {ports_via!r}")
-        self._ports_via = ports_via
-        self._port_rules = PortRules(bridge.network_name, bridge.bridge, runner=iptables)
+        `iptables_rules` = "batch" runs only the bridge plugin and writes the masquerade,
+        firewall and published-port rules itself in one iptables-restore per ADD and DEL
+        (_iptrules.py), and frees a detaching container's host ports as soon as its rules are
+        gone; "plugins" leaves them to bridge's ipMasq, firewall and portmap. `executor`,
+        `netns_ops` and `iptables` are seams for tests (berth.network.testing)."""
+        if iptables_rules not in IPTABLES_RULES:
+            raise InvalidArgument(f"iptables_rules must be one of {IPTABLES_RULES}, not {iptables_rules!r}")
+        self._rules_mode = iptables_rules
+        self._rules = ContainerRules(bridge.network_name, bridge.bridge, runner=iptables)
         self._cfg = bridge
         self._ipam_dir = Path(state_dir) / "ipam"
         self._records = RecordStore(Path(state_dir) / "attachments")
@@ -165,7 +166,7 @@ class NetworkManager:
         self, container_id: str, name: str, netns: Path, ports: tuple[PortMapping, ...]
     ) -> Attachment:
         conflist = self._conflist()
-        record = Record("bridge", name, str(netns), ports, conflist, ports_via=self._ports_via)
+        record = Record("bridge", name, str(netns), ports, conflist, rules=self._rules_mode)
         # Written before ADD (not fsynced) so a crash mid-ADD still leaves enough to DEL.
         self._records.save(container_id, record, durable=False)
         rt_config = runtime_config(ports)
@@ -173,8 +174,8 @@ class NetworkManager:
         try:
             record = replace(record, result=result)
             attachment = _attachment(record)
-            self._add_port_rules(container_id, record)
-            self._records.save(container_id, record)
+            self._records.save(container_id, record)  # before the rules: DEL finds them by it
+            self._add_rules(container_id, record)
         except BaseException:
             self._cni.delete(conflist, container_id, str(netns), rt_config, result)
             raise
@@ -191,8 +192,8 @@ class NetworkManager:
         record = replace(spare_record, name=name, ports=ports, cni_id=spare)
         try:
             self._records.save(container_id, record)  # before ADD: DEL must see the ports
-            if ports and record.ports_via == "iptables":
-                self._add_port_rules(spare, record)
+            if ports and record.rules == "batch":
+                self._add_rules(spare, record, ports_only=True)
             elif ports:
                 index = _plugin_index(conflist, "portmap")
                 rt_config = runtime_config(ports)
@@ -203,13 +204,14 @@ class NetworkManager:
         return _attachment(record)
 
     def _conflist(self) -> JSON:
-        return bridge_conflist(self._cfg, self._ipam_dir, with_portmap=self._ports_via == "portmap")
+        return bridge_conflist(self._cfg, self._ipam_dir, batch_rules=self._rules_mode == "batch")
 
-    def _add_port_rules(self, cni_id: str, record: Record) -> None:
-        if record.ports_via != "iptables" or not record.ports or record.result is None:
+    def _add_rules(self, cni_id: str, record: Record, *, ports_only: bool = False) -> None:
+        if record.rules != "batch" or record.result is None:
             return
         address = container_address(record.result)
-        self._port_rules.add(cni_id, f"{address.ip}/{address.prefix_len}", record.ports)
+        ip_cidr = f"{address.ip}/{address.prefix_len}"
+        self._rules.add(cni_id, ip_cidr, record.ports, ports_only=ports_only)
 
     def _make_spare(self, cni_id: str) -> None:
         self._attach_netns(cni_id, "bridge", "", ())
@@ -291,10 +293,11 @@ class NetworkManager:
             path = str(netns) if self._netns.is_mounted(netns) else ""
             rt_config = runtime_config(record.ports)
             cni_id = record.cni_id or container_id
-            if record.ports_via == "iptables" and record.ports:
-                # Our DNAT rules go first, and with them the reason to hold the host ports:
-                # a new container may publish them while the slow plugin DELs still run.
-                self._port_rules.remove(cni_id, record.ports)
+            if record.rules == "batch" and record.result is not None:
+                # Our rules go first, and with their DNAT the reason to hold the host ports:
+                # a new container may publish them while the slower plugin DEL still runs.
+                address = container_address(record.result)
+                self._rules.remove(cni_id, f"{address.ip}/{address.prefix_len}", record.ports)
                 self._ports.release(container_id)
             # DEL is clean-up (≈ 100 ms of iptables calls, mostly after the container is gone):
             # at low priority, so it does not slow down containers starting meanwhile.
@@ -356,7 +359,7 @@ class NetworkManager:
         leases = lease_owners(self._ipam_dir / self._cfg.network_name)
         if container_id not in leases:
             return None
-        return Record("bridge", conflist=self._conflist(), ports_via=self._ports_via)
+        return Record("bridge", conflist=self._conflist(), rules=self._rules_mode)
 
     # -- whole network --------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ class Record:
     conflist: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     cni_id: str = ""  # CNI_CONTAINERID of the ADD when not the container id (a claimed spare)
-    ports_via: str = "portmap"  # "portmap" (plugin in the conflist) | "iptables" (_portrules.py)
+    rules: str = "plugins"  # who wrote the iptables rules: "plugins" (CNI) | "batch" (_iptrules.py)
 
 
 class RecordStore:
@@ -55,7 +55,8 @@ class RecordStore:
         except FileNotFoundError:
             return None
         raw["ports"] = tuple(PortMapping(**p) for p in raw.get("ports", ()))
-        return Record(**raw)
+        known = {f.name for f in fields(Record)}
+        return Record(**{k: v for k, v in raw.items() if k in known})
 
     def rename(self, old_id: str, new_id: str) -> None:
         """Hand a record over to another id atomically (claiming a spare)."""

@@ -107,7 +107,7 @@ class FakeNetns:
 
 @dataclass
 class FakeIptables:
-    """A `_portrules.Runner` that records iptables-restore batches and answers iptables-save.
+    """A `_iptrules.Runner` that records iptables-restore batches and answers iptables-save.
 
     `fail_restores` > 0 makes that many next restores fail (as when a shared chain is missing);
     `saved` is what `iptables-save -t nat` prints.

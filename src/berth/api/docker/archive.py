@@ -7,7 +7,6 @@ import contextlib
 import os
 
 from berth.api.docker.backend import Backend
-from berth.api.docker.images import _spool
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.engine.archive import stat_header
 from berth.errors import InvalidArgument
@@ -38,7 +37,7 @@ def register(router: Router, backend: Backend) -> None:
         path = req.query("path")
         if not path:
             raise InvalidArgument("Path cannot be empty")
-        tar_path = await _spool(req, backend.tmp_dir)
+        tar_path = await req.save_body(backend.tmp_dir)
         try:
             await svc.put(req.match["id"], path, tar_path,
                           no_overwrite_dir_non_dir=req.qbool("noOverwriteDirNonDir"),

@@ -9,9 +9,6 @@ happen; the response starts with the first one, so a Dockerfile that does not pa
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from berth.api.docker.backend import Backend
@@ -61,18 +58,6 @@ def _json(req: Request, name: str, default: Any) -> Any:
         raise InvalidArgument(f"invalid {name}: {err}") from err
 
 
-async def _spool(req: Request, tmp_dir: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix="context-", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            async for piece in req.iter_body():
-                f.write(piece)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
-
-
 class _LazyStream:
     """Starts the 200 response with the first message (errors before it stay plain HTTP errors)."""
 
@@ -95,7 +80,7 @@ def register(router: Router, backend: Backend) -> None:
         if builder is None:
             raise Unavailable("the builder is not enabled in this daemon")
         options = parse_options(req)
-        path = await _spool(req, backend.tmp_dir)
+        path = await req.save_body(backend.tmp_dir, prefix="context-")
         out = _LazyStream(req)
         try:
             await builder.build(options, path, out.emit)

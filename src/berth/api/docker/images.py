@@ -6,26 +6,12 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from pathlib import Path
 
 from berth.api.docker import distribution
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.errors import NotFound
-
-
-async def _spool(req: Request, tmp_dir: str) -> Path:
-    """Write the request body to a temp file (the store reads it synchronously in a thread)."""
-    fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            async for piece in req.iter_body():
-                f.write(piece)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
 
 
 def register(router: Router, backend: Backend) -> None:
@@ -55,7 +41,7 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(result)
 
     async def load(req: Request) -> Response | None:
-        path = await _spool(req, backend.tmp_dir)
+        path = await req.save_body(backend.tmp_dir)
         try:
             with path.open("rb") as f:
                 messages = await asyncio.to_thread(svc.load, f, req.qbool("quiet"))
@@ -84,7 +70,7 @@ def register(router: Router, backend: Backend) -> None:
     async def create(req: Request) -> Response | None:
         """`docker import` (fromSrc=-) here; pulls (fromImage) arrive with the registry issue."""
         if req.query("fromSrc") == "-":
-            path = await _spool(req, backend.tmp_dir)
+            path = await req.save_body(backend.tmp_dir)
             try:
                 with path.open("rb") as f:
                     image_id = await asyncio.to_thread(

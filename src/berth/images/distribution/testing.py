@@ -69,7 +69,7 @@ class FakeRegistry:
         if path == "/token":
             return self._token(req)
         if self.users and not self._authorised(req):
-            challenge = (f'Basic realm="fake"' if self.scheme == "basic" else
+            challenge = ('Basic realm="fake"' if self.scheme == "basic" else
                          f'Bearer realm="{self.base}/token",service="fake"')
             body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
             return 401, {"WWW-Authenticate": challenge}, body.encode()
