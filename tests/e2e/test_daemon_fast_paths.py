@@ -34,7 +34,7 @@ def default() -> Iterator[BerthDaemon]:
 
 @pytest.fixture()
 def no_fix() -> Iterator[BerthDaemon]:
-    yield from _daemon("--crun-cgroup-fix", "none", "--network-spares", "0", "--publish-via", "portmap")
+    yield from _daemon("--crun-cgroup-fix", "none", "--network-spares", "0", "--iptables-rules", "plugins")
 
 
 @pytest.mark.skipif(not (HYBRID and mask_works()), reason="needs a hybrid cgroup host where the mask works")

@@ -52,7 +52,9 @@ def container_argv(
     paths: ConmonPaths, *, tty: bool, stdin: bool, stdin_once: bool,
 ) -> list[str]:  # fmt: skip
     argv = _common_argv(conmon, runtime_path, runtime_root, container_id, container_id, paths)
-    argv += _stdio_flags(tty=tty, stdin=stdin, leave_stdin_open=stdin and not stdin_once)
+    # A tty's stdin is never closed by a client going away (moby): `docker run -it` detached
+    # with Ctrl-P Ctrl-Q must accept input again on `docker attach`. Non-tty StdinOnce closes it.
+    argv += _stdio_flags(tty=tty, stdin=stdin, leave_stdin_open=stdin and (tty or not stdin_once))
     return argv
 
 

@@ -1,0 +1,71 @@
+"""Attach flows through a real terminal: detach with Ctrl-P Ctrl-Q, re-attach, `start -a`."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers import DOCKER, BerthDaemon
+
+pytestmark = pytest.mark.root
+
+
+def drive(d: BerthDaemon, args: list[str], actions: list[tuple[bytes, bytes]],
+          timeout: float = 20) -> tuple[int | None, bytes]:
+    """Run the docker CLI on a pty; when the output so far contains a trigger, type its keys."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([DOCKER, *args], env=d.env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out, pending = b"", list(actions)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+            if pending and pending[0][0] in out:
+                os.write(master, pending.pop(0)[1])
+        return proc.wait(timeout=5), out
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return None, out
+    finally:
+        os.close(master)
+
+
+def test_detach_and_reattach(daemon: BerthDaemon) -> None:
+    rc, out = drive(daemon, ["run", "-it", "--name", "det", "busybox", "sh"],
+                    [(b"#", b"echo first\r"), (b"first\r\n", b"\x10\x11")])
+    try:
+        assert rc == 0, out
+        assert json.loads(daemon.docker("inspect", "det").stdout)[0]["State"]["Running"] is True
+        rc, out = drive(daemon, ["attach", "det"], [(b"#", b"echo again\r"), (b"again\r\n", b"exit 6\r")])
+        assert rc == 6 and b"again" in out, out
+    finally:
+        daemon.docker("rm", "-f", "det")
+
+
+def test_start_attach_returns_exit_code(daemon: BerthDaemon) -> None:
+    daemon.docker("create", "--name", "sa", "busybox", "sh", "-c", "echo started-a; exit 4", check=True)
+    try:
+        result = daemon.docker("start", "-a", "sa")
+        assert result.returncode == 4 and result.stdout == "started-a\n"
+    finally:
+        daemon.docker("rm", "-f", "sa")
+
+
+def test_start_interactive_pipes_stdin(daemon: BerthDaemon) -> None:
+    daemon.docker("create", "-i", "--name", "si", "busybox", "cat", check=True)
+    try:
+        result = daemon.docker("start", "-ai", "si", input=b"through start\n")
+        assert result.returncode == 0 and result.stdout == "through start\n"
+    finally:
+        daemon.docker("rm", "-f", "si")
