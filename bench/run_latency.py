@@ -139,7 +139,8 @@ def _remove_docker_chains() -> None:
     for table in ("nat", "filter"):
         rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout
         for line in rules.splitlines():
-            if line.startswith("-A") and ("DOCKER" in line or PEER_SUBNET.replace(".1/", ".0/") in line):
+            if line.startswith("-A") and ("DOCKER" in line or PEER_BRIDGE in line
+                                          or PEER_SUBNET.replace(".1/", ".0/") in line):
                 if not line.split()[1].startswith("DOCKER"):
                     subprocess.run(["iptables", "-t", table, *line.replace("-A", "-D", 1).split()],
                                    capture_output=True)
