@@ -41,7 +41,7 @@ def _links() -> frozenset[str]:
 
 def _chains() -> frozenset[str]:
     chains = set()
-    for table in ("nat", "filter"):
+    for table in ("nat", "filter", "mangle"):
         for line in _run("iptables", "-t", table, "-S").splitlines():
             if line.startswith("-N ") and _CHAIN.match(line.split()[1]):
                 chains.add(f"{table}/{line.split()[1]}")

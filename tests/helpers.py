@@ -164,11 +164,15 @@ class BerthDaemon:
 
         bridge = BridgeConfig(network_name=self.bridge, bridge=self.bridge, subnet=self.subnet,
                               gateway=self.subnet.rsplit(".", 1)[0] + ".1")
-        from berth.network import EndpointManager, NetworkRegistry
+        from berth.network import EndpointManager, IsolatedBridge, NetworkIsolation, NetworkRegistry
 
         # user networks: endpoints DEL first (needs the netns), then their bridges
         EndpointManager(state_dir=self.root / "network", ipam_dir=self.root / "network" / "ipam").cleanup_stale(set())
-        NetworkRegistry(state_dir=self.root / "network").destroy()
+        registry = NetworkRegistry(state_dir=self.root / "network")
+        # this daemon's isolation rules only: other daemons' bridges keep theirs (and the shared chains)
+        NetworkIsolation().remove([IsolatedBridge(self.bridge, self.subnet)] + [
+            IsolatedBridge(n.bridge, n.subnet, internal=n.internal) for n in registry.list()])
+        registry.destroy()
         NetworkManager(state_dir=self.root / "network", run_dir=self.run_root / "netns", bridge=bridge).destroy()
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)

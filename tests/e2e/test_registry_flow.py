@@ -173,6 +173,7 @@ def test_build_from_pulls_missing_base(target: Target, tmp_path) -> None:  # typ
     engine, address = target.engine, target.address
     base = f"{address}/bob/base"
     engine.docker("login", "--username", "bob", "--password-stdin", address, input=b"s3cret\n", check=True)
+    engine.bootstrap_busybox()  # earlier tests of the module remove the local busybox
     engine.docker("tag", "busybox", base, check=True)
     engine.docker("push", base, check=True)
     engine.docker("rmi", base, check=True)

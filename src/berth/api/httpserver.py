@@ -15,6 +15,7 @@ connection until it closes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -313,7 +314,8 @@ class _Connection:
         except HttpError as err:
             body = json.dumps({"message": str(err)}).encode()
             self.keep_alive = False
-            await self.send(Response(status=err.status, body=body))
+            with contextlib.suppress(ConnectionError):  # the client may be gone already
+                await self.send(Response(status=err.status, body=body))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

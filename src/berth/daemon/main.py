@@ -35,7 +35,9 @@ from berth.engine.images import ImageService
 from berth.errors import Unavailable
 from berth.images import ImageStore
 from berth.images.distribution import Credentials, RegistryHosts
-from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry
+from berth.network import (
+    BridgeConfig, EmbeddedDns, EndpointManager, NetworkIsolation, NetworkManager, NetworkRegistry,
+)
 from berth.engine.archive import ArchiveService
 from berth.engine.networks import NetworkService
 from berth.engine.volumes import VolumeService
@@ -83,7 +85,8 @@ class Daemon:
         self.networks = NetworkService(
             manager=self.network, registry=NetworkRegistry(state_dir=c.root / "network", reserved=(bridge.subnet,)),
             endpoints=EndpointManager(state_dir=c.root / "network", ipam_dir=c.root / "network" / "ipam"),
-            repo=repo, containers_dir=c.root / "containers", bridge=bridge)
+            repo=repo, containers_dir=c.root / "containers", bridge=bridge,
+            dns=EmbeddedDns(), isolation=NetworkIsolation())
         self.containers = ContainerService(
             root=c.root, repo=repo, images=self.image_store,
             runtime=self.runtime, network=self.networks, events=self.events, volumes=self.volumes)
@@ -180,6 +183,7 @@ class Daemon:
 
     async def serve(self) -> None:
         backend = self.build()
+        await asyncio.to_thread(self.networks.ensure_isolation)  # before any container talks
         await self.containers.restore()
         server = make_server(backend)
         for spec in self.config.docker_hosts:
@@ -210,6 +214,7 @@ class Daemon:
             await registry.close()
         await self.containers.close()
         await asyncio.to_thread(self.network.close)  # unclaimed spare namespaces
+        await asyncio.to_thread(self.networks.close_dns)  # containers keep running; the next daemon reopens
         await self.builder.close()
         self.db.close()
         (self.config.run_root / "berth.pid").unlink(missing_ok=True)
@@ -251,9 +256,26 @@ def _mem_total() -> int:
     return 0
 
 
+class _ClientHttpErrors(logging.Filter):
+    """aiohttp logs a client's malformed HTTP (bad Content-Length, oversized head) as an ERROR
+    with a traceback; it already answered 400, so one INFO line is what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            said = record.getMessage().replace("Error handling request", "refused a malformed request")
+            record.msg, record.args = f"{said}: {error.message or error!r}", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def run(config: DaemonConfig) -> int:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(_ClientHttpErrors())  # registry and AWS endpoints
     try:
         asyncio.run(Daemon(config).serve())
     except Unavailable as err:

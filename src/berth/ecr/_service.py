@@ -85,6 +85,7 @@ class EcrService:
                           encryption: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> Repository:
         _check_name(name)
         _check_mutability(mutability)
+        _check_encryption(encryption)
         repo = Repository(name=name, registry_id=account, region=region, created_at=self._clock(),
                           mutability=mutability, mutability_exclusions=tuple(exclusions), scan_on_push=scan_on_push,
                           encryption=encryption or {"encryptionType": "AES256"}, tags=dict(tags or {}))
@@ -342,6 +343,16 @@ def _check_mutability(mutability: str) -> None:
     if mutability not in MUTABILITY:
         raise InvalidParameter(f"Invalid parameter at 'imageTagMutability' failed to satisfy constraint: "
                                f"'Member must satisfy enum value set: {list(MUTABILITY)}'")
+
+
+ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
+
+
+def _check_encryption(encryption: dict[str, str] | None) -> None:
+    kind = (encryption or {}).get("encryptionType", "AES256")
+    if kind not in ENCRYPTION_TYPES:
+        raise InvalidParameter("Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy "
+                               f"constraint: 'Member must satisfy enum value set: {list(ENCRYPTION_TYPES)}'")
 
 
 def _valid_digest(text: str) -> bool:

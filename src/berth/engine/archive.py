@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import json
+import lzma
 import os
 import posixpath
 import stat
 import tarfile
 import tempfile
+import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,9 +128,15 @@ def extract_tar(root: Path, path: str, container: Container, tar_file: Path, *,
     if not dest.is_dir():
         raise InvalidArgument("extraction point is not a directory")
     dest_path = container_path(root, dest)
-    with tarfile.open(tar_file, mode="r:*") as tar:
-        for member in tar:
-            _extract_member(root, dest_path, tar, member, no_overwrite_dir_non_dir, copy_uid_gid)
+    try:
+        with tarfile.open(tar_file, mode="r:*") as tar:
+            members = tar.getmembers()  # reads the whole archive: a broken one changes nothing
+            for member in members:
+                _entry_path(dest_path, member.name)  # refuse a `..` entry before writing any
+            for member in members:
+                _extract_member(root, dest_path, tar, member, no_overwrite_dir_non_dir, copy_uid_gid)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as err:
+        raise InvalidArgument(f"invalid tar archive: {err}") from err
 
 
 def _entry_path(dest_path: str, name: str) -> str:

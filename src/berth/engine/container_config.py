@@ -174,8 +174,26 @@ def parse_memory(value: Any) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+# moby's built-in log drivers: any of them is accepted (berth logs the same way for all but
+# "none"); an unknown name is refused at create, as dockerd does.
+LOG_DRIVERS = ("", "json-file", "local", "none", "journald", "syslog", "fluentd", "gelf", "awslogs", "splunk",
+               "etwlogs", "gcplogs", "logentries", "k8s-file")
+
+
+def validate_config(request: dict[str, Any]) -> None:
+    """Reject the Config values moby's verifyContainerSettings rejects, with its wording."""
+    workdir = request.get("WorkingDir") or ""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    for key in request.get("ExposedPorts") or {}:
+        port_key(key)
+
+
 def validate_host_config(host_config: dict[str, Any]) -> None:
     """Reject limits moby rejects, with its wording."""
+    log_type = (host_config.get("LogConfig") or {}).get("Type") or ""
+    if log_type not in LOG_DRIVERS:
+        raise InvalidArgument(f"failed to create container: logger: no log driver named '{log_type}' is registered")
     memory = host_config.get("Memory") or 0
     if memory and memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")

@@ -6,6 +6,7 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any
 
+from berth.engine import filters as filters_mod
 from berth.engine.container_model import ZERO_TIME, Container
 from berth.engine.network_json import container_networks
 from berth.volumes import MountPoint
@@ -154,6 +155,18 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
             "Networks": _networks_json(c),
         },
     }
+
+
+LIST_FILTERS = ("ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label",
+                "name", "network", "publish", "since", "status", "volume")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def check_list_filters(filters: dict[str, list[str]]) -> None:
+    """moby's keys for `docker ps -f`, a known status and a numeric exit code."""
+    filters_mod.check_keys(filters, LIST_FILTERS)
+    filters_mod.check_values(filters, "status", lambda v: v in STATUSES)
+    filters_mod.check_values(filters, "exited", lambda v: v.lstrip("-").isdigit())
 
 
 def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:

@@ -100,12 +100,16 @@ class ContainerRepository:
         self._db = db
         db.ensure_schema(self._DDL)
 
-    def add(self, c: Container) -> None:
-        rows = self._db.query("SELECT id FROM containers WHERE name = ?", (c.name,))
+    def check_name_free(self, name: str) -> None:
+        """AlreadyExists (409, moby's wording) when a container already has `name`."""
+        rows = self._db.query("SELECT id FROM containers WHERE name = ?", (name,))
         if rows:
-            raise AlreadyExists(f'Conflict. The container name "/{c.name}" is already in use by container '
+            raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container '
                                 f'"{rows[0]["id"]}". You have to remove (or rename) that container to be '
                                 "able to reuse that name.")
+
+    def add(self, c: Container) -> None:
+        self.check_name_free(c.name)
         self._db.execute("INSERT INTO containers (id, name, data) VALUES (?, ?, ?)",
                          (c.id, c.name, c.to_json()))
 

@@ -24,6 +24,7 @@ from berth.engine import container_config as cfg
 from berth.engine import container_limits as limits
 from berth.engine import container_security as security
 from berth.engine import container_json
+from berth.engine import filters as filters_mod
 from berth.engine.attach import AttachSession
 from berth.engine.container_model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
@@ -44,12 +45,29 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
         return default
     text = str(value).upper()
     if text.isdigit():
+        if not 0 < int(text) <= 64:  # SIGRTMAX: a larger number is no signal (and overflows kill(2))
+            raise InvalidArgument(f"Invalid signal: {value}")
         return int(text)
     name = text if text.startswith("SIG") else "SIG" + text
     try:
         return int(signals.Signals[name])
     except KeyError as err:
         raise InvalidArgument(f"Invalid signal: {value}") from err
+
+
+WAIT_CONDITIONS = ("", "not-running", "next-exit", "removed")
+
+
+def check_wait_condition(condition: str) -> None:
+    """`POST /containers/{id}/wait?condition=`: moby's three conditions (empty means not-running)."""
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidArgument(f'invalid condition: "{condition}"')
+
+
+def check_tty_size(height: int, width: int) -> None:
+    """A terminal size fits the kernel's winsize (two unsigned shorts)."""
+    if not (0 <= height <= 0xFFFF and 0 <= width <= 0xFFFF):
+        raise InvalidArgument(f"invalid terminal size {height}x{width}")
 
 
 def start_error_code(message: str) -> int:
@@ -115,6 +133,9 @@ class ContainerService:
         host_config = body.get("HostConfig") or {}
         if not isinstance(host_config, dict):
             raise InvalidArgument("invalid HostConfig")
+        cfg.validate_config(body)
+        if body.get("StopSignal"):
+            parse_signal(body["StopSignal"])
         host_config = cfg.normalize_host_config(host_config)
         cfg.validate_host_config(host_config)
         host_config = limits.normalize(host_config)
@@ -126,6 +147,7 @@ class ContainerService:
         config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
+        self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
         networking_config = body.get("NetworkingConfig") or {}
         await asyncio.to_thread(self._network.validate_create, host_config, networking_config)
         mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config,
@@ -135,11 +157,13 @@ class ContainerService:
             config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
         )
         cdir = self.container_dir(container_id)
-        cdir.mkdir(parents=True)
         try:
+            cdir.mkdir(parents=True)
             self._repo.add(container)
         except BaseException:
             await asyncio.to_thread(_remove_tree, cdir)
+            if self._volumes:  # the anonymous volumes planned for it belong to no one now
+                await asyncio.to_thread(self._volumes.remove_anonymous, mounts, container_id)
             raise
         self._publish(container, "create")
         return container
@@ -220,7 +244,9 @@ class ContainerService:
             hostname=c.get("Hostname") or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
             resources=limits.resources(hc), ulimits=ulimits,
-            annotations=tuple((c.get("Labels") or {}).items()), **security.spec_fields(hc),
+            # Labels stay out of the OCI annotations, as in moby: crun acts on `run.oci.*`
+            # annotations (one loads a library by path), so users must not be able to set them.
+            **security.spec_fields(hc),
         )
 
     def _host_limits(self) -> limits.HostLimits:
@@ -448,7 +474,9 @@ class ContainerService:
 
     # --- wait ------------------------------------------------------------------------------------
     async def wait(self, ref: str, condition: str = "not-running") -> Container:
-        """Resolve per Docker's conditions; the caller already flushed its response head."""
+        """Resolve per Docker's conditions; the caller already flushed its response head
+        (so it checks the condition first with `check_wait_condition`)."""
+        check_wait_condition(condition)
         container = self.get(ref)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Container] = loop.create_future()
@@ -504,6 +532,7 @@ class ContainerService:
             yield item
 
     async def resize(self, ref: str, height: int, width: int) -> None:
+        check_tty_size(height, width)
         container = self.get(ref)
         if not container.state.running:
             raise Conflict(f"Container {container.id} is not running")
@@ -571,12 +600,17 @@ class ContainerService:
         return {"Titles": titles, "Processes": rows}
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        """Remove every stopped container (label/until filters honoured)."""
+        """Remove every stopped container (label/until filters honoured; any other is refused
+        before anything is deleted)."""
+        filters_mod.check_keys(filters, ("label", "until"))
+        until = min((filters_mod.timestamp(v) for v in filters.get("until", [])), default=None)
         deleted = []
         for container in self._repo.all():
             if container.state.status not in ("exited", "created", "dead"):
                 continue
             if not container_json.matches_filters(container, {k: v for k, v in filters.items() if k == "label"}):
+                continue
+            if until is not None and filters_mod.timestamp(container.created) > until:
                 continue
             try:
                 await self.remove(container.id)
@@ -587,6 +621,7 @@ class ContainerService:
 
     # --- listing and inspect -----------------------------------------------------------------------
     def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        container_json.check_list_filters(filters)
         containers = sorted(self._repo.all(), key=lambda c: c.created, reverse=True)
         if not all and limit <= 0:
             containers = [c for c in containers if c.state.running or c.state.status == "restarting"]
@@ -619,7 +654,7 @@ class ContainerService:
         await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in live})
         for container in live:
             self._exited[container.id] = asyncio.Event()
-            await asyncio.to_thread(self._network.reserve_ports, container.id)
+            await asyncio.to_thread(self._network.adopt, container)  # ports, embedded DNS
             self._monitors[container.id] = asyncio.create_task(self._monitor(container.id))
         for container, code in exited:
             await self._handle_exit(container.id, 255 if code is None else code)

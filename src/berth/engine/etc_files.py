@@ -6,10 +6,11 @@ The files live in the container directory and are bind-mounted over the image's:
         hosts          what the container reads: hosts.base + one line per peer on its networks
         hosts.base     the fixed part: localhost lines, own address, --add-host, --link aliases
         hostname
-        resolv.conf    the host's (minus loopback nameservers) or --dns/--dns-search/--dns-option
+        resolv.conf    the host's (minus loopback nameservers) or --dns/--dns-search/--dns-option;
+                       on user networks `nameserver 127.0.0.11` (the daemon's embedded DNS)
 
-Name resolution on user networks is this file: whenever a container joins or leaves a network,
-the hosts file of every member is rewritten. It is rewritten *in place* (truncate + write),
+Name resolution on user networks is this file and the embedded DNS: whenever a container joins
+or leaves a network, the hosts file of every member is rewritten (the DNS tables too). It is rewritten *in place* (truncate + write),
 never by rename: the container holds a bind mount of the old inode, which a rename would orphan.
 Content builders are pure; only `write_new` and `rewrite_in_place` touch files.
 """
@@ -88,6 +89,28 @@ def resolv_conf(host_text: str, *, host_network: bool, dns: Sequence[str], searc
     if options:
         lines = [ln for ln in lines if not ln.startswith("options")] + ["options " + " ".join(options)]
     return "\n".join(lines) + "\n"
+
+
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def embedded_resolv_conf(host_text: str, *, search: Sequence[str], options: Sequence[str]) -> str:
+    """resolv.conf of a container on user networks: Docker's embedded-DNS form.
+
+    One nameserver, berth's resolver at 127.0.0.11 (berth.network.EmbeddedDns); search domains
+    and options from the host unless --dns-search/--dns-option replace them; `ndots:0` unless
+    an ndots option is given, as Docker does. --dns servers are not listed: Docker would have
+    its resolver forward to them, and berth's resolver forwards nothing.
+    """
+    base = resolv_conf(host_text, host_network=False, dns=[EMBEDDED_DNS], search=search, options=options)
+    lines = [ln for ln in base.splitlines() if not ln.startswith("nameserver")]
+    opts = [ln.split()[1:] for ln in lines if ln.startswith("options")]
+    flat = [o for group in opts for o in group]
+    if not any(o.startswith("ndots:") for o in flat):
+        flat.append("ndots:0")
+    lines = [ln for ln in lines if not ln.startswith("options")]
+    kept = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return "\n".join([f"nameserver {EMBEDDED_DNS}", *kept, "options " + " ".join(flat)]) + "\n"
 
 
 def host_file(path: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.engine.container_model import check_can_exec
-from berth.engine.containers import ContainerService
+from berth.engine.containers import ContainerService, check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import ExecSpec, Runtime
 
@@ -99,6 +99,7 @@ class ExecService:
         instance.done.set()
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
+        check_tty_size(height, width)
         instance = self.get(exec_id)
         if instance.process is None:
             raise Conflict(f"Exec {exec_id} is not running")

@@ -53,6 +53,9 @@ def _dangling_only(filters: Mapping[str, list[str]]) -> bool:
         if key not in ("dangling", "label"):
             raise InvalidArgument(f"invalid filter '{key}'")
     values = [v.lower() for v in filters.get("dangling", [])]
+    for value in values:
+        if value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
     return not values or any(v in ("true", "1") for v in values)
 
 

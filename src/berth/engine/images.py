@@ -272,6 +272,8 @@ def _timestamp(value: str) -> int:
         return int(float(value))
     except ValueError:
         pass
+    except OverflowError as err:  # "1e400"
+        raise InvalidArgument(f"invalid filter value {value!r}: not a timestamp") from err
     seconds = _unix(value if "T" in value else value + "T00:00:00Z")
     if not seconds:
         raise InvalidArgument(f"invalid filter value {value!r}: not a timestamp")

@@ -8,15 +8,19 @@ A container's networks:
     EndpointsConfig / network connect further user networks: eth1, eth2, ...
 
 Name resolution: containers on a user network find each other by container name, network alias
-(compose's service name), short id, and their own --link aliases, through the managed hosts
-files of engine/etc_files.py. Every join (start, connect) and leave (exit, disconnect, rm)
-rewrites the hosts file of each member of the networks involved. The default bridge has no name
-resolution except --link, as in Docker.
+(compose's service name), short id, and their own --link aliases, two ways:
 
-Why hosts files and not an embedded DNS server: it works with every libc (the busybox image
-is a static binary), needs no daemon while containers run (live restore keeps working), and
-never sends a query anywhere. What it cannot do is answer for names on networks a container
-is not on (correct) or round-robin aliases shared by several containers (one line each).
+    hosts files       engine/etc_files.py; every join (start, connect) and leave (exit,
+                      disconnect, rm) rewrites the hosts file of each member of the networks
+                      involved. Works for programs that never ask DNS, and while no daemon runs.
+    embedded DNS      berth.network.EmbeddedDns on 127.0.0.11 inside containers started on a
+                      user network (their resolv.conf names it, like Docker's); the same joins
+                      and leaves replace each member's NameTable. Answers a shared alias with
+                      every member's address, round robin; forwards nothing.
+
+The default bridge has no name resolution except --link, and keeps the host's resolv.conf, as
+in Docker. Isolation: each bridge gets BERTH-ISOLATION rules (berth.network.NetworkIsolation) at
+daemon start (`ensure_isolation`) or network create, removed with the network.
 
 Container records are read and saved through the repository; the ContainerService calls
 `attach_container`/`detach` around the container's life. Blocking; run in threads.
@@ -36,10 +40,10 @@ from typing import Any
 from berth.engine import etc_files
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import (
-    BUILTIN, Attachment, BridgeConfig, Endpoint, EndpointManager, NetworkManager, NetworkRegistry,
-    PortMapping, UserNetwork,
+    BUILTIN, Attachment, BridgeConfig, EmbeddedDns, Endpoint, EndpointManager, IsolatedBridge, NameEntry,
+    NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork,
 )
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,10 @@ def _mode(container: Container) -> str:
 class NetworkService:
     def __init__(self, *, manager: NetworkManager, registry: NetworkRegistry, endpoints: EndpointManager,
                  repo: ContainerRepository, containers_dir: Path, bridge: BridgeConfig,
-                 created: str = "0001-01-01T00:00:00Z") -> None:
+                 created: str = "0001-01-01T00:00:00Z", dns: EmbeddedDns | None = None,
+                 isolation: NetworkIsolation | None = None) -> None:
+        """`dns`: the embedded resolver for containers on user networks (None: hosts files and
+        the host's resolv.conf only); `isolation`: the bridges' isolation rules (None: none)."""
         self.manager = manager
         self.registry = registry
         self.endpoints = endpoints
@@ -68,7 +75,9 @@ class NetworkService:
         self._containers_dir = containers_dir
         self._bridge = bridge
         self._created = created
-        self._hosts_lock = threading.Lock()  # one hosts rewrite pass at a time
+        self._hosts_lock = threading.Lock()  # one hosts (and DNS table) rewrite pass at a time
+        self._dns = dns
+        self._isolation = isolation
 
     # === the container's life ======================================================================
     def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any]) -> None:
@@ -110,8 +119,13 @@ class NetworkService:
         try:
             endpoints = self._add_endpoints(container, attachment, user_nets, ports, base_mode)
             data = self._attachment_data(attachment, endpoints, mode)
-            self._write_files(container, cdir, data, mode)
+            data["dns"] = bool(endpoints) and self._dns is not None
+            links = self._write_files(container, cdir, data, mode)
+            if data["dns"]:
+                data["dns_links"] = [list(link) for link in links]  # kept for restore
+                data["dns_port"] = self._open_dns(container.id, data)
         except BaseException:
+            self._close_dns(container.id)
             self.endpoints.remove_all(container.id)
             self.manager.detach(container.id)
             raise
@@ -159,7 +173,9 @@ class NetworkService:
         return data
 
     def detach(self, container_id: str) -> None:
-        """CNI DEL of every endpoint, then the netns; peers' hosts files forget the container."""
+        """Resolver closed, CNI DEL of every endpoint, then the netns; peers' hosts files and
+        DNS tables forget the container."""
+        self._close_dns(container_id)  # its sockets would keep the netns alive
         removed = self.endpoints.remove_all(container_id)
         self.manager.detach(container_id)
         self._refresh({e.network_id for e in removed})
@@ -168,28 +184,104 @@ class NetworkService:
         self.manager.reserve_ports(container_id)
         self.endpoints.reserve_ports(container_id)
 
+    def adopt(self, container: Container) -> None:
+        """A container that kept running while no daemon ran: hold its ports again and serve its
+        resolver again (the old daemon's sockets died with it)."""
+        self.reserve_ports(container.id)
+        if container.network.get("dns") and self._dns is not None:
+            try:
+                port = self._open_dns(container.id, container.network)
+            except BerthError as err:
+                log.warning("embedded DNS of %s not restored: %s", container.id[:12], err)
+                return
+            if port != container.network.get("dns_port"):
+                container.network["dns_port"] = port
+                self._repo.save(container)
+
+    # === embedded DNS ==============================================================================
+    def _open_dns(self, container_id: str, data: Mapping[str, Any]) -> int:
+        """The resolver's port (0 without one). Under the hosts lock, so a peer joining
+        meanwhile is either in this table or updates it afterwards."""
+        if self._dns is None:
+            return 0
+        links = tuple(NameEntry("", str(ip), tuple(str(names).split())) for ip, names in data.get("dns_links") or [])
+        with self._hosts_lock:
+            return self._dns.open(container_id, str(data.get("netns_path") or ""),
+                                  self._name_table(container_id, links), again=int(data.get("dns_port") or 0))
+
+    def close_dns(self) -> None:
+        """Daemon shutdown: every resolver closed (running containers get theirs back at adopt)."""
+        if self._dns is not None:
+            self._dns.shutdown()
+
+    def _close_dns(self, container_id: str) -> None:
+        if self._dns is not None:
+            self._dns.close(container_id)
+
+    def _update_dns(self, container_id: str) -> None:
+        """New peers for a container with a resolver (caller holds the hosts lock)."""
+        current = self._dns.table(container_id) if self._dns is not None else None
+        if current is not None and self._dns is not None:
+            self._dns.update(container_id, self._name_table(container_id, current.links))
+
+    def _name_table(self, container_id: str, links: tuple[NameEntry, ...]) -> NameTable:
+        """Every member (itself included) of each of the container's networks, in interface order."""
+        peers: list[NameEntry] = []
+        subnets: list[str] = []
+        for own in self.endpoints.of_container(container_id):
+            subnets.append(str(ipaddress.ip_interface(f"{own.ip_address}/{own.prefix_len}").network))
+            for member in self.endpoints.members(own.network_id):
+                names = (member.name, *member.aliases, member.container_id[:12])
+                peers.append(NameEntry(own.network_name, member.ip_address, tuple(dict.fromkeys(names))))
+        return NameTable(peers=tuple(peers), links=links, subnets=tuple(subnets))
+
+    # === isolation =================================================================================
+    def ensure_isolation(self) -> None:
+        """Isolation rules for the default bridge and every user network (daemon start)."""
+        if self._isolation is not None:
+            self._isolation.ensure([self._default_isolated(), *map(_isolated, self.registry.list())])
+
+    def _default_isolated(self) -> IsolatedBridge:
+        return IsolatedBridge(self._bridge.bridge, self._bridge.subnet)
+
+    def _forget_isolation(self, net: UserNetwork) -> None:
+        if self._isolation is not None:
+            try:
+                self._isolation.remove([_isolated(net)])
+            except BerthError as err:
+                log.warning("isolation rules of %s not removed: %s", net.bridge, err)
+
     def cleanup_stale(self, live_ids: set[str]) -> None:
         self.endpoints.cleanup_stale(live_ids)  # DEL needs the netns, which the manager removes
         self.manager.cleanup_stale(live_ids)
 
     # === /etc files ================================================================================
-    def _write_files(self, container: Container, cdir: Path, data: dict[str, Any], mode: str) -> None:
+    def _write_files(self, container: Container, cdir: Path, data: dict[str, Any],
+                     mode: str) -> list[tuple[str, str]]:
+        """Write hosts/hostname/resolv.conf; returns the --link lines (ip, names) it used."""
         config, hc = container.config, container.host_config
         hostname = config.get("Hostname") or container.id[:12]
-        resolv = etc_files.resolv_conf(etc_files.host_file("/etc/resolv.conf"), host_network=mode == "host",
-                                       **etc_files.dns_settings(hc))
+        settings = etc_files.dns_settings(hc)
+        host_resolv = etc_files.host_file("/etc/resolv.conf")
+        if data.get("dns"):
+            resolv = etc_files.embedded_resolv_conf(host_resolv, search=settings["search"],
+                                                    options=settings["options"])
+        else:
+            resolv = etc_files.resolv_conf(host_resolv, host_network=mode == "host", **settings)
+        links: list[tuple[str, str]] = []
         if mode == "host":
             base = etc_files.host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"
             extra = etc_files.hosts_base(hostname=hostname, domainname="", own_ip="",
                                          extra_hosts=hc.get("ExtraHosts") or [], links=[])
             base += extra.split("\n".join(etc_files.LOCALHOST) + "\n", 1)[-1]
         else:
+            links = self._link_lines(container, data)
             base = etc_files.hosts_base(
                 hostname=hostname, domainname=config.get("Domainname") or "", own_ip=data.get("ip_address", ""),
-                extra_hosts=hc.get("ExtraHosts") or [], links=self._link_lines(container, data),
-                gateway=data.get("gateway", ""))
+                extra_hosts=hc.get("ExtraHosts") or [], links=links, gateway=data.get("gateway", ""))
         etc_files.write_etc_files(cdir, hostname=hostname, base=base, peers=self._peer_text(container.id),
                                   resolv=resolv)
+        return links
 
     def _link_lines(self, container: Container, data: dict[str, Any]) -> list[tuple[str, str]]:
         """`--link target:alias` → (target ip, "alias target_short_id target_name")."""
@@ -234,6 +326,7 @@ class NetworkService:
                 base = etc_files.host_file(str(cdir / "hosts.base"))
                 if base:
                     etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id))
+                self._update_dns(container_id)
 
     # === Docker API ================================================================================
     def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -254,6 +347,12 @@ class NetworkService:
             ip_range=pool.get("IPRange") or "", internal=bool(body.get("Internal")),
             attachable=bool(body.get("Attachable")), labels=body.get("Labels") or {},
             options=body.get("Options") or {}, ipam_options=ipam.get("Options") or {})
+        if self._isolation is not None:
+            try:
+                self._isolation.ensure([_isolated(net)])
+            except BaseException:
+                self.registry.remove(net)  # a network without its isolation must not be used
+                raise
         return {"Id": net.id, "Warning": ""}
 
     def list_json(self, filters: Mapping[str, list[str]]) -> list[dict[str, Any]]:
@@ -278,6 +377,7 @@ class NetworkService:
             raise Conflict(f"error while removing network: network {net.name} has active endpoints ({names})")
         self.registry.remove(net)
         self.endpoints.forget_network(net.id)
+        self._forget_isolation(net)
 
     def prune(self, filters: Mapping[str, list[str]]) -> dict[str, Any]:
         deleted = []
@@ -285,6 +385,7 @@ class NetworkService:
             if self._active_members(net) or not _matches(network_json(net, []), filters):
                 continue
             self.registry.remove(net)
+            self._forget_isolation(net)
             deleted.append(net.name)
         return {"NetworksDeleted": deleted or None}
 
@@ -340,6 +441,7 @@ class NetworkService:
             base = etc_files.host_file(str(cdir / "hosts.base"))
             if base:
                 etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id))
+            self._update_dns(container_id)
 
     def _active_members(self, net: UserNetwork) -> list[Endpoint]:
         """Endpoints of running containers. Those of exited or removed containers are only
@@ -375,9 +477,16 @@ class NetworkService:
         return builtin_json(name, builtin_id(name, self._bridge), self._created)
 
     def destroy(self) -> None:
-        """Remove every user network's bridge and records (tests, uninstall)."""
+        """Remove every user network's bridge, records and isolation rules, and the default
+        bridge's rules (tests, uninstall)."""
         self.endpoints.release_all()
+        if self._isolation is not None:
+            self._isolation.remove([self._default_isolated(), *map(_isolated, self.registry.list())])
         self.registry.destroy()
+
+
+def _isolated(net: UserNetwork) -> IsolatedBridge:
+    return IsolatedBridge(net.bridge, net.subnet, internal=net.internal)
 
 
 def _config_for(configs: Mapping[str, Any], net: UserNetwork) -> dict[str, Any]:

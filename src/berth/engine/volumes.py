@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from berth.engine.filters import check_keys, check_values, is_bool
 from berth.engine.rootpath import resolve_in_root
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
@@ -56,6 +57,7 @@ class VolumeService:
         return to_json(self.store.get(name))
 
     def list_json(self, filters: Mapping[str, list[str]]) -> dict[str, Any]:
+        _check_filters(filters)
         used = self._used_names()
         items = [to_json(v) for v in self.store.list() if _matches(v, filters, v.name in used)]
         return {"Volumes": items, "Warnings": []}
@@ -75,6 +77,7 @@ class VolumeService:
 
     def prune(self, filters: Mapping[str, list[str]], *, all_volumes: bool) -> dict[str, Any]:
         """Unused volumes go; since API 1.42 only anonymous ones unless `all=true`."""
+        _check_filters(filters)
         used = self._used_names()
         deleted, reclaimed = [], 0
         for volume in self.store.list():
@@ -196,6 +199,12 @@ def _copy_tree(src: Path, dst: Path) -> None:
     os.chmod(dst, st.st_mode & 0o7777)
 
 
+def _check_filters(filters: Mapping[str, list[str]]) -> None:
+    """Refuse what `_matches` cannot read before any volume is looked at (or pruned)."""
+    check_keys(filters, ("name", "label", "dangling", "driver", "all", "anonymous"))
+    check_values(filters, "dangling", is_bool)
+
+
 def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bool:
     """`docker volume ls -f`: name (substring), label (key or key=value), dangling, driver."""
     def one(key: str, value: str) -> bool:
@@ -205,6 +214,8 @@ def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bo
             k, eq, v = value.partition("=")
             return k in volume.labels and (not eq or volume.labels[k] == v)
         if key == "dangling":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={value}'")
             return (value.lower() in ("true", "1")) != used
         if key == "driver":
             return value == volume.driver

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.registry._auth import Access, RegistryAuth, Unauthorized, challenge
@@ -42,6 +43,7 @@ from berth.types import Digest
 log = logging.getLogger("berth.registry")
 
 FLUSH_BYTES = 4 << 20
+MAX_PAGE = 1 << 31
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 Handler = Callable[[web.Request, Route], Awaitable[web.StreamResponse]]
 
@@ -71,7 +73,7 @@ def _page_size(request: web.Request) -> int | None:
         return None
     if not text.isdigit():
         raise RegistryError(PAGINATION_INVALID, {"n": text})
-    return int(text)
+    return min(int(text), MAX_PAGE)  # a registry may return fewer; SQLite's LIMIT is 64-bit
 
 
 def _content_range(header: str | None) -> tuple[int, int] | None:
@@ -175,6 +177,11 @@ class RegistryApp:
             return _unread_body_closes(request, _error(err))
         except BerthError as err:
             return _unread_body_closes(request, _error(_wrap(err)))
+        except (ConnectionResetError, HttpProcessingError) as err:
+            # The body ended before its length, or the client went away: the handler has already
+            # rolled its upload back; answer the client's error (if anyone still listens).
+            incomplete = RegistryError(BLOB_UPLOAD_INVALID, None, f"request body incomplete: {err}")
+            return _unread_body_closes(request, _error(incomplete))
 
     def _need(self, request: web.Request, route: Route) -> Access | None:
         if route.kind == "base":

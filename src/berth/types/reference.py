@@ -12,6 +12,8 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_RE = re.compile(rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ def parse_reference(text: str, default_tag: str = "latest") -> Reference:
     if tag is not None and not _TAG_RE.match(tag):
         raise InvalidArgument("invalid reference format")
     domain, path = _split_domain(name)
+    if not _DOMAIN_RE.match(domain):  # `../x` would otherwise name a registry called ".."
+        raise InvalidArgument("invalid reference format")
     if any(c.isupper() for c in path):
         raise InvalidArgument(f"invalid reference format: repository name ({path}) must be lowercase")
     if not _PATH_RE.match(path):

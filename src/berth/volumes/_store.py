@@ -48,6 +48,8 @@ def check_name(name: str) -> None:
             f'"{name}" includes invalid characters for a local volume name, only '
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
             "use absolute path")
+    if len(name) > 255:  # the volume's directory is named after it (NAME_MAX)
+        raise InvalidArgument(f"volume name is too long ({len(name)} characters, at most 255)")
 
 
 def no_such_volume(name: str) -> NotFound:

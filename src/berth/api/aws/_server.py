@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from berth.api.aws._errors import AwsError, to_aws_error
 from berth.api.aws._sigv4 import DEFAULT_ACCOUNT, DEFAULT_REGION, parse_scope
+from berth.api.shapes import Shape, ShapeError, Struct, check
 
 log = logging.getLogger("berth.api.aws")
 
@@ -51,6 +53,9 @@ class JsonService:
     target_prefix: str              # "AmazonEC2ContainerRegistry_V20150921"
     signing_name: str               # "ecr"
     operations: Mapping[str, Operation]
+    # The JSON type of each input member the operations read (any operation, same name, same
+    # type): a wrong type is the caller's SerializationException, never a fault in an operation.
+    params: Mapping[str, Shape] = field(default_factory=dict)
 
 
 class AwsApi:
@@ -94,9 +99,13 @@ class AwsApi:
         operation = service.operations.get(name) if service else None
         if operation is None:
             return _error(AwsError("UnknownOperationException", f"unknown operation {target}"), ctx.request_id)
+        shapes = service.params if service is not None else {}
         try:
             params = _parse_body(await request.read())
+            _check_params(params, shapes)
             output = await asyncio.to_thread(operation, params, ctx)
+        except (ConnectionResetError, HttpProcessingError) as err:  # the body ended early
+            return _error(AwsError("SerializationException", f"incomplete request body: {err}"), ctx.request_id)
         except Exception as err:  # noqa: BLE001 - every failure becomes an AWS error shape
             aws = to_aws_error(err)
             if aws.status >= 500:
@@ -116,6 +125,14 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise AwsError("SerializationException", "the request body must be a JSON object")
     return params
+
+
+def _check_params(params: dict[str, Any], shapes: Mapping[str, Shape]) -> None:
+    try:
+        check(params, Struct("input", shapes))
+    except ShapeError as err:
+        raise AwsError("SerializationException",
+                       f"Unable to parse {err.field}: expected {err.go_type}, got {err.kind}") from err
 
 
 def _default(value: Any) -> Any:

@@ -9,11 +9,28 @@ from typing import Any
 from berth.api.aws._errors import AwsError
 from berth.api.aws._paging import page, with_token
 from berth.api.aws._server import AwsContext, JsonService, Operation
+from berth.api.shapes import BOOL, INT, STRING, ListOf, Shape, Struct
 from berth.ecr import EcrService, Expiry, Failure, ImageId, ManifestImage, Repository, StoredImage
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921"
 
 Params = dict[str, Any]
+
+_IMAGE_ID = Struct("ImageIdentifier", {"imageDigest": STRING, "imageTag": STRING})
+_TAG = Struct("Tag", {"Key": STRING, "Value": STRING})
+# Every input member the handlers read, with ECR's type for it (aws-apis.md §4).
+PARAMS: dict[str, Shape] = {
+    "repositoryName": STRING, "registryId": STRING, "imageTagMutability": STRING,
+    "imageTagMutabilityExclusionFilters": ListOf(Struct("ImageTagMutabilityExclusionFilter", {
+        "filterType": STRING, "filter": STRING})),
+    "imageScanningConfiguration": Struct("ImageScanningConfiguration", {"scanOnPush": BOOL}),
+    "encryptionConfiguration": Struct("EncryptionConfiguration", {"encryptionType": STRING, "kmsKey": STRING}),
+    "tags": ListOf(_TAG), "repositoryNames": ListOf(STRING), "force": BOOL, "resourceArn": STRING,
+    "tagKeys": ListOf(STRING), "imageIds": ListOf(_IMAGE_ID),
+    "filter": Struct("DescribeImagesFilter", {"tagStatus": STRING}), "maxResults": INT, "nextToken": STRING,
+    "acceptedMediaTypes": ListOf(STRING), "imageManifest": STRING, "imageTag": STRING, "imageDigest": STRING,
+    "imageManifestMediaType": STRING, "lifecyclePolicyText": STRING, "policyText": STRING,
+}
 
 
 def _name(params: Params) -> str:
@@ -241,4 +258,4 @@ def ecr_service(ecr: EcrService) -> JsonService:
         if name[:1].isupper():
             method: Callable[[Params, AwsContext], dict[str, Any]] = getattr(handlers, name)
             operations[name] = method
-    return JsonService(TARGET_PREFIX, "ecr", operations)
+    return JsonService(TARGET_PREFIX, "ecr", operations, PARAMS)

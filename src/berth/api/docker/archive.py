@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import os
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 from berth.engine.archive import stat_header
 from berth.errors import InvalidArgument
 
@@ -50,13 +52,13 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(await asyncio.to_thread(svc.diff, req.match["id"]))
 
     async def commit(req: Request) -> Response:
-        body = await req.json()
+        body = check(await req.json(), wire.CONTAINER_CONFIG)
         repo, tag = req.query("repo"), req.query("tag")
         reference = f"{repo}:{tag}" if repo and tag else (repo or None)
         image_id = await asyncio.to_thread(
             svc.commit, req.query("container"), reference=reference, comment=req.query("comment"),
             author=req.query("author"), changes_=req.query_all.get("changes") or [],
-            config=body if isinstance(body, dict) else None)
+            config=body or None)
         return json_response({"Id": image_id}, status=201)
 
     router.add("GET", "/containers/{id}/archive", get_archive)

@@ -7,10 +7,13 @@ import contextlib
 import json
 from typing import Any
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.streams import frame, pump
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 from berth.engine import stats as stats_mod
+from berth.engine.containers import check_wait_condition
 from berth.errors import InvalidArgument
 
 RAW = "application/vnd.docker.raw-stream"
@@ -42,16 +45,32 @@ def _timestamp(value: str) -> float:
     if not value:
         return 0.0
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError as err:
         raise InvalidArgument(f"invalid timestamp: {value!r}") from err
+    if seconds != seconds or abs(seconds) == float("inf"):
+        raise InvalidArgument(f"invalid timestamp: {value!r}")
+    return seconds
+
+
+def _tail(text: str) -> int | None:
+    """Docker reads `all`, a negative or a non-number as every line (moby's strconv fallback)."""
+    if text.isdigit():
+        return int(text)
+    return None
+
+
+def _stop_timeout(req: Request) -> int | None:
+    """`t` (or API 1.42's `timeout`): whole seconds, -1 waits for ever."""
+    name = "t" if req.query("t") else "timeout"
+    return req.qint(name) if req.query(name) else None
 
 
 def register(router: Router, backend: Backend) -> None:
     svc = backend.containers
 
     async def create(req: Request) -> Response:
-        body = await req.json()
+        body = check(await req.json(), wire.CONTAINER_CREATE)
         container = await svc.create(req.query("name") or None, body)
         return json_response({"Id": container.id, "Warnings": []}, status=201)
 
@@ -69,13 +88,11 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def stop(req: Request) -> Response:
-        t = req.query("t") or req.query("timeout")
-        await svc.stop(req.match["id"], int(t) if t else None, req.query("signal") or None)
+        await svc.stop(req.match["id"], _stop_timeout(req), req.query("signal") or None)
         return Response(status=204)
 
     async def restart(req: Request) -> Response:
-        t = req.query("t") or req.query("timeout")
-        await svc.restart(req.match["id"], int(t) if t else None, req.query("signal") or None)
+        await svc.restart(req.match["id"], _stop_timeout(req), req.query("signal") or None)
         return Response(status=204)
 
     async def kill(req: Request) -> Response:
@@ -87,7 +104,8 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def wait(req: Request) -> Response | None:
-        svc.get(req.match["id"])  # 404 before the head goes out
+        svc.get(req.match["id"])  # 404 and 400 before the head goes out
+        check_wait_condition(req.query("condition"))
         stream = await req.stream(200, "application/json")
         container = await svc.wait(req.match["id"], req.query("condition"))
         result: dict[str, Any] = {"StatusCode": container.state.exit_code}
@@ -115,13 +133,11 @@ def register(router: Router, backend: Backend) -> None:
         want_out, want_err = req.qbool("stdout"), req.qbool("stderr")
         if not (want_out or want_err):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
-        tail_text = req.query("tail", "all")
-        tail = None if tail_text in ("", "all") else int(tail_text) if tail_text.lstrip("-").isdigit() else None
+        tail = _tail(req.query("tail", "all"))
+        since, until = _timestamp(req.query("since")), _timestamp(req.query("until"))  # 400 before the head
         tty = bool(container.config.get("Tty"))
         stream = await req.stream(200, RAW if tty else MULTIPLEXED)
-        async for number, data in svc.logs(container.id, follow=req.qbool("follow"),
-                                           since=_timestamp(req.query("since")),
-                                           until=_timestamp(req.query("until")),
+        async for number, data in svc.logs(container.id, follow=req.qbool("follow"), since=since, until=until,
                                            tail=tail, timestamps=req.qbool("timestamps")):
             if (number == 1 and want_out) or (number == 2 and want_err):
                 await stream.write(data if tty else frame(number, data))
@@ -140,7 +156,7 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def update(req: Request) -> Response:
-        warnings = await svc.update(req.match["id"], await req.json())
+        warnings = await svc.update(req.match["id"], check(await req.json(), wire.CONTAINER_UPDATE))
         return json_response({"Warnings": warnings})
 
     async def rename(req: Request) -> Response:

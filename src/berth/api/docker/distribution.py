@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 from berth.errors import Unavailable
 from berth.images.distribution import Credentials, RegistryError, decode_registry_auth
 
@@ -63,7 +65,7 @@ async def pull(req: Request, backend: Backend) -> Response | None:
 
 def register(router: Router, backend: Backend) -> None:
     async def auth(req: Request) -> Response:
-        body = await req.json() or {}
+        body = check(await req.json(), wire.AUTH_CONFIG)
         try:
             return json_response(await asyncio.to_thread(backend.distribution.login, body))
         except RegistryError as err:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import MULTIPLEXED, RAW
 from berth.api.docker.streams import frame, pump
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 from berth.errors import BerthError
 
 
@@ -13,11 +15,11 @@ def register(router: Router, backend: Backend) -> None:
     execs = backend.execs
 
     async def create(req: Request) -> Response:
-        body = await req.json()
+        body = check(await req.json(), wire.EXEC_CREATE)
         return json_response({"Id": execs.create(req.match["id"], body)}, status=201)
 
     async def start(req: Request) -> Response | None:
-        body = await req.json() or {}
+        body = check(await req.json(), wire.EXEC_START)
         if body.get("Detach"):
             await execs.start(req.match["id"])
             return Response(status=200, body=b"", content_type="application/json")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 from berth.errors import InvalidArgument
 
 
@@ -14,7 +16,7 @@ def register(router: Router, backend: Backend) -> None:
     svc = backend.networks
 
     async def create(req: Request) -> Response:
-        body = await req.json()
+        body = check(await req.json(), wire.NETWORK_CREATE)
         return json_response(await asyncio.to_thread(svc.create_json, body), status=201)
 
     async def list_(req: Request) -> Response:
@@ -33,14 +35,14 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(await asyncio.to_thread(svc.prune, filters))
 
     async def connect(req: Request) -> Response:
-        body = await req.json() or {}
+        body = check(await req.json(), wire.NETWORK_CONNECT)
         if not body.get("Container"):
             raise InvalidArgument("container is required")
         await asyncio.to_thread(svc.connect, req.match["id"], body["Container"], body.get("EndpointConfig"))
         return Response(status=200, body=b"", content_type="text/plain")
 
     async def disconnect(req: Request) -> Response:
-        body = await req.json() or {}
+        body = check(await req.json(), wire.NETWORK_DISCONNECT)
         if not body.get("Container"):
             raise InvalidArgument("container is required")
         await asyncio.to_thread(svc.disconnect, req.match["id"], body["Container"], bool(body.get("Force")))

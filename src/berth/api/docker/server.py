@@ -11,7 +11,7 @@ from berth.api.docker import containers, distribution, exec as exec_routes, imag
 from berth.api.docker import archive, networks, volumes
 from berth.api.docker import build as build_routes
 from berth.api.docker.backend import Backend
-from berth.api.httpserver import HttpServer, Request, Response, Router, json_response
+from berth.api.httpserver import HttpError, HttpServer, Request, Response, Router, json_response
 from berth.errors import (
     AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable,
 )
@@ -75,8 +75,8 @@ def make_dispatch(router: Router):  # type: ignore[no-untyped-def]
             return Response(status=304)
         except BerthError as err:
             return await _late_error(request, status_for(err), str(err))
-        except (ConnectionError, TimeoutError):
-            raise
+        except (ConnectionError, TimeoutError, HttpError):
+            raise  # a broken request body: the connection answers it (400) and closes
         except Exception as err:  # noqa: BLE001 - the client gets a message, the log gets the trace
             log.exception("%s %s failed", request.method, request.path)
             return await _late_error(request, 500, str(err) or type(err).__name__)

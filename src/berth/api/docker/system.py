@@ -12,6 +12,7 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.engine.events import matches
+from berth.errors import InvalidArgument
 
 
 def _arch() -> str:
@@ -33,9 +34,13 @@ def version_json() -> dict[str, object]:
 
 
 def _since_ns(text: str) -> int | None:
+    """Unix seconds (fractional allowed) as nanoseconds; 400 for anything else."""
     if not text:
         return None
-    return int(float(text) * 1_000_000_000)
+    try:
+        return int(float(text) * 1_000_000_000)
+    except (ValueError, OverflowError) as err:
+        raise InvalidArgument(f"invalid timestamp: {text!r}") from err
 
 
 def register(router: Router, backend: Backend) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from berth.api.docker import wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.api.shapes import check
 
 
 def _at_least(req: Request, version: str) -> bool:
@@ -21,7 +23,7 @@ def register(router: Router, backend: Backend) -> None:
     svc = backend.volumes
 
     async def create(req: Request) -> Response:
-        body = await req.json()
+        body = check(await req.json(), wire.VOLUME_CREATE)
         return json_response(await asyncio.to_thread(svc.create_json, body), status=201)
 
     async def list_(req: Request) -> Response:
