@@ -40,12 +40,18 @@ def _links() -> frozenset[str]:
 
 
 def _chains() -> frozenset[str]:
-    chains = set()
+    """berth's chains and every rule in or jumping to them (shared chains keep per-container rules)."""
+    found = set()
     for table in ("nat", "filter", "mangle"):
         for line in _run("iptables", "-t", table, "-S").splitlines():
-            if line.startswith("-N ") and _CHAIN.match(line.split()[1]):
-                chains.add(f"{table}/{line.split()[1]}")
-    return frozenset(chains)
+            words = line.split()
+            if len(words) < 2:
+                continue
+            if words[0] == "-N" and _CHAIN.match(words[1]):
+                found.add(f"{table}/{words[1]}")
+            elif words[0] == "-A" and (_CHAIN.match(words[1]) or "-j CNI-" in line or "-j BERTH" in line):
+                found.add(f"{table}: {line}")
+    return frozenset(found)
 
 
 def _mounts() -> frozenset[str]:

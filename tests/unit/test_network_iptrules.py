@@ -151,8 +151,17 @@ def test_remove_is_one_restore_with_a_save_fallback_and_idempotent(tmp_path: Pat
     saved = f"*nat\n:{DN} - [0:0]\n:{MASQ} - [0:0]\n{PLUGIN_NAT}\nCOMMIT\n*filter\n{PLUGIN_FILTER}\nCOMMIT\n"
     partial = FakeIptables(fail_restores=1, saved=saved)
     rules(tmp_path, partial).remove(CID, "10.124.77.2/24", [WEB])
-    second = partial.batches()[1]
-    assert second.count("-D ") == 5 and f"-X {MASQ}" in second and f"-X {DN}" in second
+    hooks, chains = partial.batches()[1], partial.batches()[2]
+    assert hooks.count("-D ") == 5 and "-X " not in hooks
+    assert f"-X {MASQ}" in chains and f"-X {DN}" in chains and "-D " not in chains
+
+
+def test_remove_deletes_a_duplicated_hook_before_its_chain(tmp_path: Path) -> None:
+    hook = next(line for line in PLUGIN_NAT.splitlines() if line.startswith("-A POSTROUTING"))
+    saved = f"*nat\n:{DN} - [0:0]\n:{MASQ} - [0:0]\n{PLUGIN_NAT}\n{hook}\nCOMMIT\n*filter\n{PLUGIN_FILTER}\nCOMMIT\n"
+    twice = FakeIptables(fail_restores=1, saved=saved)
+    rules(tmp_path, twice).remove(CID, "10.124.77.2/24", [WEB])
+    assert hook not in twice.saved and f":{MASQ} " not in twice.saved and f":{DN} " not in twice.saved
 
 
 # -- NetworkManager(iptables_rules="batch") ------------------------------------------------------

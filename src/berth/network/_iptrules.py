@@ -302,12 +302,21 @@ class ContainerRules:
         rules = self.rule_set(cni_id, ip_cidr, ports)
         if self._restore(delete_batch(rules.hook_rules(), rules.chains())).returncode == 0:
             return
-        hooks, chains = present(self._save(), rules)
-        if not chains and not hooks["nat"] and not hooks["filter"]:
-            return  # gone already
-        result = self._restore(delete_batch(hooks, chains))
-        if result.returncode != 0:
-            raise Unavailable(f"iptables-restore removing container rules: {result.stderr.strip()}")
+        # Remove what is really there: first the hooks, repeatedly, since one can exist twice
+        # (iptables-save shows it twice, `present` once) and a chain still referenced cannot
+        # go; then the chains. Each batch is atomic, so a failing one changes nothing.
+        error = ""
+        for _ in range(4):
+            hooks, chains = present(self._save(), rules)
+            if not hooks["nat"] and not hooks["filter"]:
+                break
+            error = self._restore(delete_batch(hooks, [])).stderr.strip()
+        else:
+            raise Unavailable(f"iptables-restore removing container rules: {error}")
+        if chains:
+            result = self._restore(delete_batch({}, chains))
+            if result.returncode != 0:
+                raise Unavailable(f"iptables-restore removing container chains: {result.stderr.strip()}")
 
     def _ensure_shared(self, *, with_ports: bool) -> None:
         chains, rules = missing_shared(self._save(), with_ports=with_ports)

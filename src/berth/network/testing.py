@@ -122,8 +122,21 @@ class FakeIptables:
         if argv[0] == "iptables-restore" and self.fail_restores > 0:
             self.fail_restores -= 1
             return subprocess.CompletedProcess(list(argv), 2, "", "Chain 'X' does not exist")
+        if argv[0] == "iptables-restore":
+            self._apply_deletions(stdin)
         out = self.saved if argv[0] == "iptables-save" else ""
         return subprocess.CompletedProcess(list(argv), 0, out, "")
+
+    def _apply_deletions(self, batch: str) -> None:
+        """What a successful restore does to `saved`: one copy of each `-D` rule and every
+        `-X` chain disappear (additions are not modelled)."""
+        lines = self.saved.splitlines()
+        for line in batch.splitlines():
+            if line.startswith("-D ") and ("-A " + line[3:]) in lines:
+                lines.remove("-A " + line[3:])
+            elif line.startswith("-X "):
+                lines = [x for x in lines if not x.startswith(f":{line[3:]} ")]
+        self.saved = "\n".join(lines) + ("\n" if lines else "")
 
     def batches(self) -> list[str]:
         return [stdin for argv, stdin in self.calls if argv[0] == "iptables-restore"]
