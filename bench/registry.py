@@ -14,7 +14,9 @@ berth's registry runs as `RegistryServer` (the same server `berth daemon` starts
 no credentials are needed, though skopeo still fetches an anonymous token). docker-registry runs
 per host-notes §9.3 on 127.0.0.1:15000 without auth.
 `--floor` adds pushes to a sink that discards everything: the part of a push that is skopeo's own.
-Usage: .venv/bin/python bench/registry.py [-n 5] [--only berth] [--floor]
+The big image is also pushed and pulled with the docker CLI through a berth engine (to and from a
+fresh docker-registry each time): the engine side of `docker push`/`docker pull`.
+Usage: .venv/bin/python bench/registry.py [-n 5] [--only berth] [--floor] [--no-engine]
 """
 
 from __future__ import annotations
@@ -207,12 +209,48 @@ def measure(start_registry: object, image: Path, runs: int, work: Path) -> tuple
     return pushes, pulls
 
 
+def measure_engine(image: Path, runs: int, work: Path) -> tuple[list[float], list[float]]:
+    """`docker push` / `docker pull` through berth's engine, to and from a fresh docker-registry."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.helpers import BerthDaemon
+
+    engine = BerthDaemon()
+    pushes, pulls = [], []
+    try:
+        engine.start()
+        archive = work / "engine-image.tar"
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", f"oci:{image}:latest",
+                        f"docker-archive:{archive}:bench/img:latest"], check=True, capture_output=True)
+        engine.docker("load", "-i", str(archive), check=True)
+        archive.unlink()
+        ref = f"127.0.0.1:{DIST_PORT}/bench/img:latest"
+        engine.docker("tag", "bench/img:latest", ref, check=True)
+        engine.docker("rmi", "bench/img:latest", check=True)  # `rmi ref` must then delete the layers
+        for i in range(runs + 1):
+            with distribution_registry(work):
+                start = time.monotonic()
+                engine.docker("push", ref, check=True, timeout=600)
+                pushed = time.monotonic() - start
+                engine.docker("rmi", ref, check=True)
+                start = time.monotonic()
+                engine.docker("pull", ref, check=True, timeout=600)
+                pulled = time.monotonic() - start
+                if i:
+                    pushes.append(pushed)
+                    pulls.append(pulled)
+    finally:
+        engine.destroy()
+    return pushes, pulls
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5, help="measured pushes per image and registry (default 5)")
     parser.add_argument("--only", choices=("berth", "distribution"), default=None)
     parser.add_argument("--floor", action="store_true",
                         help="also time pushes to a sink that discards everything (skopeo's own cost)")
+    parser.add_argument("--no-engine", dest="engine", action="store_false",
+                        help="skip docker push/pull of the big image through berth's engine")
     args = parser.parse_args()
     if shutil.which("skopeo") is None:
         sys.exit("needs skopeo (make install)")
@@ -240,6 +278,12 @@ def main() -> int:
             if args.floor:
                 median = statistics.median(measure_floor(path, args.n, work))
                 print(f"{'(sink)':<13} {image:<6} {'push':<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
+            if args.engine and image == "big" and "distribution" in registries:
+                pushes, pulls = measure_engine(path, args.n, work)
+                for op, times in (("push", pushes), ("pull", pulls)):
+                    median = statistics.median(times)
+                    print(f"{'berth engine':<13} {image:<6} {op:<5} {median:>9.3f} {size / 1e6 / median:>8.1f}"
+                          "   (docker push/pull via berth's engine, to/from docker-registry)")
         if len(registries) == 2:
             print("\nberth / distribution throughput (target: push >= 1.5, pull >= 1.0)")
             for image in images:

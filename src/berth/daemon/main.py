@@ -30,6 +30,7 @@ from berth.engine.distribution import DistributionConfig, DistributionService
 from berth.ecr import EcrService, EcrTokens
 from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
+from berth.engine.stats import host_memory
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
 from berth.errors import Unavailable
@@ -116,7 +117,7 @@ class Daemon:
         return {
             "ID": "berth", "Name": platform.node(), "ServerVersion": ENGINE_VERSION,
             "OSType": "linux", "OperatingSystem": _os_name(), "Architecture": platform.machine(),
-            "KernelVersion": platform.release(), "NCPU": os.cpu_count(), "MemTotal": _mem_total(),
+            "KernelVersion": platform.release(), "NCPU": os.cpu_count(), "MemTotal": host_memory(),
             "Containers": len(states), "ContainersRunning": states.count("running"),
             "ContainersPaused": states.count("paused"),
             "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
@@ -246,14 +247,6 @@ def _os_name() -> str:
     return "Linux"
 
 
-def _mem_total() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class _ClientHttpErrors(logging.Filter):

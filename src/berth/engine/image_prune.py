@@ -25,7 +25,7 @@ def prune_images(store: ImageStore, filters: Mapping[str, list[str]], users: Use
     while progress:  # deleting a child can turn its parent into a candidate
         progress = False
         for image in _candidates(store, dangling_only, users):
-            if not _labels_match(image, labels):
+            if not labels_match(image, labels):
                 continue
             try:
                 records = store.delete(image.id, force=False, prune=True, users=users)
@@ -38,14 +38,6 @@ def prune_images(store: ImageStore, filters: Mapping[str, list[str]], users: Use
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
-def _labels_match(image: Any, wanted: list[str]) -> bool:
-    """`label=k` or `label=k=v`: every one must match (`label!=` is not supported)."""
-    labels = (image.config.get("config") or {}).get("Labels") or {}
-    for spec in wanted:
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
 
 
 def _dangling_only(filters: Mapping[str, list[str]]) -> bool:
@@ -71,3 +63,13 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
     for image in store.list():
         sizes.update(zip(image.layers, store.layer_sizes(image)))
     return sizes
+
+
+def labels_match(image: Any, wanted: list[str]) -> bool:
+    """`label=k` or `label=k=v`: every one must match (`label!=` is not supported)."""
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    for spec in wanted:
+        key, sep, value = spec.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from berth.errors import InvalidArgument, NotFound
-from berth.engine.image_prune import prune_images
+from berth.engine.image_prune import labels_match, prune_images
 from berth.images import Image, ImageStore, ImageUser
 from berth.types import parse_reference
 
@@ -42,7 +42,7 @@ class ImageService:
         items = []
         for image in images:
             item = _list_item(image, wanted, show_dangling=all or image.id not in with_children)
-            if item is not None and window(image) and _labels_match(image, wanted.get("label", [])):
+            if item is not None and window(image) and labels_match(image, wanted.get("label", [])):
                 items.append(item)
         return sorted(items, key=lambda i: (i["Created"], i["Id"]), reverse=True)
 
@@ -225,13 +225,6 @@ def _path_pattern_regex(pattern: str) -> str:
     return "".join(out)
 
 
-def _labels_match(image: Image, wanted: list[str]) -> bool:
-    labels = (image.config.get("config") or {}).get("Labels") or {}
-    for spec in wanted:
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
 
 
 def history_rows(image: Image, layer_sizes: Sequence[int]) -> list[dict[str, Any]]:

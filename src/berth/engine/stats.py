@@ -86,7 +86,7 @@ def sample(container_id: str, name: str, pid: int, parent: str = "berth",
         },
         "memory_stats": {"usage": _read_int(mem / "memory.usage_in_bytes"),
                          "max_usage": _read_int(mem / "memory.max_usage_in_bytes"),
-                         "limit": min(limit, _host_memory()) if limit else _host_memory(),
+                         "limit": min(limit, host_memory()) if limit else host_memory(),
                          "stats": _memory_stat(mem / "memory.stat")},
         "blkio_stats": {"io_service_bytes_recursive": None},
         "networks": network_stats(pid) if pid else {},
@@ -104,7 +104,7 @@ def with_previous(current: dict[str, Any], previous: dict[str, Any] | None) -> d
     return current
 
 
-def _host_memory() -> int:
+def host_memory() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
