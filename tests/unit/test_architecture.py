@@ -1,0 +1,59 @@
+"""The dependency direction of DESIGN.md, checked on the source: who may import whom."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "berth"
+BASE = {"errors", "types"}
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "types": {"errors"},
+    "state": BASE,
+    "images": BASE | {"state"},
+    "runtime": BASE | {"state"},
+    "network": BASE | {"state"},
+    "volumes": BASE | {"state"},
+    "builder": BASE | {"state", "images", "runtime", "network", "volumes"},
+    "engine": BASE | {"state", "images", "runtime", "network", "volumes", "builder"},
+    "registry": BASE | {"state"},
+    "ecr": BASE | {"state", "registry"},
+    "api": BASE,  # the shared HTTP server and wire-shape helpers
+    "api/docker": BASE | {"api", "engine", "builder", "images"},
+    "api/aws": BASE | {"api", "ecr", "registry"},
+    # The CLI talks to the daemon over HTTP; it only launches the daemon (`berth daemon`) and
+    # runs the registry's offline garbage collection (`berth registry gc`).
+    "cli": BASE | {"daemon", "registry"},
+}
+
+
+def _part(module_path: tuple[str, ...]) -> str:
+    if module_path[0] == "api" and len(module_path) > 1 and module_path[1] in ("docker", "aws"):
+        return f"api/{module_path[1]}"
+    return module_path[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "berth" and len(parts) > 1:
+                found.add(_part(tuple(parts[1:])))
+    return found
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if p.relative_to(SRC).parts[0] not in ("__init__.py", "daemon"))
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_follow_the_dependency_direction(path: Path) -> None:
+    part = _part(path.relative_to(SRC).parts)
+    allowed = ALLOWED[part] | {part}
+    assert _imports(path) <= allowed, f"{part} may not import {sorted(_imports(path) - allowed)}"
