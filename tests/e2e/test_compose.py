@@ -46,9 +46,11 @@ def test_compose_up_talk_down(daemon: BerthDaemon, tmp_path: Path) -> None:
     up = _compose(daemon, tmp_path, "up", "-d")
     try:
         assert up.returncode == 0, up.stderr
+        client = daemon.docker("ps", "-q", "--filter", "label=com.docker.compose.service=client",
+                               check=True).stdout.strip()
         fetched = None
         for _ in range(50):
-            fetched = daemon.docker("exec", "bt_client_1", "wget", "-q", "-O-", "http://web/")
+            fetched = daemon.docker("exec", client, "wget", "-q", "-O-", "http://web/")
             if fetched.returncode == 0:
                 break
             time.sleep(0.1)
@@ -56,7 +58,9 @@ def test_compose_up_talk_down(daemon: BerthDaemon, tmp_path: Path) -> None:
         volumes = daemon.docker("volume", "ls", "-q", check=True).stdout.split()
         assert "bt_webdata" in volumes
         net = json.loads(daemon.docker("network", "inspect", "bt_appnet", check=True).stdout)[0]
-        assert {m["Name"] for m in net["Containers"].values()} == {"bt_web_1", "bt_client_1"}
+        # compose numbers its containers (bt_web_1); only the service part of the name is stable.
+        names = sorted(m["Name"].rsplit("_", 1)[0] for m in net["Containers"].values())
+        assert names == ["bt_client", "bt_web"]
         assert net["Labels"]["com.docker.compose.project"] == "bt"
     finally:
         down = _compose(daemon, tmp_path, "down", "-v")
