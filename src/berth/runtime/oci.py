@@ -106,6 +106,10 @@ def build_exec_process(
         caps = sorted(daemon_caps())
         process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
     process.pop("consoleSize", None)
+    if exec_spec.tty and exec_spec.height > 0 and exec_spec.width > 0:
+        # The runtime sizes the pty when it makes it: a resize sent through conmon's ctl FIFO
+        # can arrive after a fast process has already asked for its size.
+        process["consoleSize"] = {"height": exec_spec.height, "width": exec_spec.width}
     return process
 
 

@@ -1,0 +1,100 @@
+"""Turning a container record into a running process, and undoing that (blocking calls).
+
+    create:   mount rootfs → copy volumes up → attach networks (hosts/hostname/resolv.conf)
+              → runtime create      (the caller then connects waiting attach sessions)
+    start:    runtime start
+    teardown: runtime delete → unmount rootfs [→ detach networks]
+
+The Launcher holds no per-container state: locking, recording the state and watching for the
+exit stay with ContainerService (engine/containers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from berth.engine import container_config as cfg
+from berth.engine import container_limits as limits
+from berth.engine import container_security as security
+from berth.engine.container_model import Container
+from berth.network import PortMapping
+from berth.runtime import ContainerSpec, Mount, Runtime
+
+ETC_FILES = ("hosts", "hostname", "resolv.conf")
+
+
+class Launcher:
+    def __init__(self, *, containers_dir: Path, images: Any, runtime: Runtime, network: Any,
+                 volumes: Any) -> None:
+        # network: berth.engine.networks.NetworkService; volumes: VolumeService or None
+        self._dir = containers_dir
+        self._images = images
+        self._runtime = runtime
+        self._network = network
+        self._volumes = volumes
+
+    def container_dir(self, container_id: str) -> Path:
+        return self._dir / container_id
+
+    def log_path(self, container_id: str) -> Path:
+        return self.container_dir(container_id) / "ctr.log"
+
+    def host_limits(self) -> limits.HostLimits:
+        return limits.HostLimits.current(self._runtime.hard_limits)
+
+    async def create(self, container: Container) -> int:
+        """Prepare the container and create its process (not started yet); return its pid.
+        Sets `container.network`. Attach sessions connect between this and `start`."""
+        attachment = await asyncio.to_thread(self._prepare, container)
+        container.network = attachment
+        spec = self._spec(container, attachment)
+        rootfs = self.container_dir(container.id) / "rootfs"
+        return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
+
+    async def start(self, container_id: str) -> None:
+        await asyncio.to_thread(self._runtime.start, container_id)
+
+    def teardown(self, container_id: str, with_network: bool) -> None:
+        """Delete the runtime container and unmount its rootfs; detach networks too if asked."""
+        self._runtime.delete(container_id)
+        self._runtime.unmount_rootfs(self.container_dir(container_id))
+        if with_network:
+            self._network.detach(container_id)
+
+    def _prepare(self, container: Container) -> dict[str, Any]:
+        """Mount the rootfs, attach the network, write hosts/hostname/resolv.conf (blocking)."""
+        image = self._images.resolve(container.image_id)
+        cdir = self.container_dir(container.id)
+        rootfs = self._runtime.mount_rootfs(self._images.layer_dirs(image), cdir)
+        try:
+            if self._volumes is not None:
+                self._volumes.copy_up(container.mounts, rootfs)
+            ports = [PortMapping(container_port=p, protocol=proto, host_ip=ip, host_port=hp)
+                     for p, proto, ip, hp in cfg.port_bindings(container.host_config, container.config)]
+            # attaches every network and writes hosts/hostname/resolv.conf (engine/networks.py)
+            return self._network.attach_container(container, ports, cdir)
+        except BaseException:
+            self._runtime.unmount_rootfs(cdir)
+            raise
+
+    def _spec(self, container: Container, attachment: dict[str, Any]) -> ContainerSpec:
+        hc = container.host_config
+        c = container.config
+        cdir = self.container_dir(container.id)
+        mounts = tuple(Mount(source=str(cdir / f), destination=f"/etc/{f}") for f in ETC_FILES)
+        if self._volumes is not None:
+            mounts += self._volumes.runtime_mounts(container.mounts)
+        ulimits = tuple((u["Name"], int(u["Soft"]), int(u["Hard"])) for u in (hc.get("Ulimits") or []))
+        return ContainerSpec(
+            id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
+            cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
+            open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
+            hostname=c.get("Hostname") or container.id[:12],
+            netns_path=attachment.get("netns_path"), mounts=mounts,
+            resources=limits.resources(hc), ulimits=ulimits,
+            # Labels stay out of the OCI annotations, as in moby: crun acts on `run.oci.*`
+            # annotations (one loads a library by path), so users must not be able to set them.
+            **security.spec_fields(hc),
+        )
