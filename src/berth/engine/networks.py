@@ -445,7 +445,7 @@ class NetworkService:
 
     def _active_members(self, net: UserNetwork) -> list[Endpoint]:
         """Endpoints of running containers. Those of exited or removed containers are only
-        waiting for the background teardown (engine/containers.py); DEL them now."""
+        waiting for the background teardown (engine/container_exits.py); DEL them now."""
         active = []
         for member in self.endpoints.members(net.id):
             try:
