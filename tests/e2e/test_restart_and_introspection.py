@@ -96,9 +96,13 @@ def test_live_restore_three_containers(private: BerthDaemon) -> None:
     follow = subprocess.Popen([DOCKER, "logs", "-f", "--tail", "1", talker], env=private.env,
                               stdout=subprocess.PIPE, text=True)
     assert follow.stdout is not None and follow.stdout.readline() == "tick\n"
+    attach = subprocess.Popen([DOCKER, "attach", "--no-stdin", talker], env=private.env,
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert attach.stdout is not None and attach.stdout.readline() == "tick\n"
     assert private.docker("exec", web, "echo", "still-here").stdout == "still-here\n"
     assert private.docker("stop", "-t", "1", talker).returncode == 0
     assert follow.wait(timeout=10) == 0
+    attach.wait(timeout=10)  # ends with the container (its exit code is the container's)
     private.docker("rm", "-f", web, talker, short, check=True)
     wait_until(lambda: not conmons_under(private.base))
 
