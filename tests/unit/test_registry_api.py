@@ -213,6 +213,20 @@ def test_monolithic_post_put_and_get_with_range(bob: Client) -> None:
     assert part.status_code == 206 and part.content == data[10:20]
 
 
+
+def test_large_blob_get_spans_copy_chunks(bob: Client) -> None:
+    """Blob GETs copy in 1 MB chunks (not sendfile): whole bodies and ranges across chunk edges."""
+    data = hashlib.sha256(b"seed").digest() * (3 * 32768 + 7)  # ~3 MB, not a chunk multiple
+    digest = digest_of(data)
+    resp = bob.post("/v2/r/blobs/uploads/")
+    assert bob.put(resp.headers["Location"] + f"?digest={digest}", data=data).status_code == 201
+    full = bob.get(f"/v2/r/blobs/{digest}")
+    assert full.status_code == 200 and full.headers["Content-Length"] == str(len(data)) and full.content == data
+    start, end = (1 << 20) - 5, (2 << 20) + 5
+    part = bob.get(f"/v2/r/blobs/{digest}", headers={"Range": f"bytes={start}-{end}"})
+    assert part.status_code == 206 and part.content == data[start:end + 1]
+    assert part.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+
 def test_chunked_upload_checks_order(bob: Client) -> None:
     data = b"0123456789" * 5
     loc = bob.post("/v2/r/blobs/uploads/").headers["Location"]
