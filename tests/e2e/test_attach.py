@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -17,9 +20,10 @@ pytestmark = pytest.mark.root
 
 
 def drive(d: BerthDaemon, args: list[str], actions: list[tuple[bytes, bytes]],
-          timeout: float = 20) -> tuple[int | None, bytes]:
+          timeout: float = 20, size: tuple[int, int] = (24, 80)) -> tuple[int | None, bytes]:
     """Run the docker CLI on a pty; when the output so far contains a trigger, type its keys."""
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     proc = subprocess.Popen([DOCKER, *args], env=d.env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     out, pending = b"", list(actions)
@@ -69,3 +73,8 @@ def test_start_interactive_pipes_stdin(daemon: BerthDaemon) -> None:
         assert result.returncode == 0 and result.stdout == "through start\n"
     finally:
         daemon.docker("rm", "-f", "si")
+
+
+def test_run_tty_starts_with_the_clients_terminal_size(daemon: BerthDaemon) -> None:
+    rc, out = drive(daemon, ["run", "-it", "--rm", "busybox", "stty", "size"], [], size=(33, 111))
+    assert rc == 0 and b"33 111" in out, out

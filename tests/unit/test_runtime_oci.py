@@ -205,3 +205,15 @@ def test_exec_process_inherits_and_overrides(rootfs: Path) -> None:
     assert "TERM=xterm" in p["env"]
     root = build_exec_process(container, ExecSpec(args=("id",), user="root", cwd="/tmp"), rootfs)
     assert root["user"] == {"uid": 0, "gid": 0} and root["cwd"] == "/tmp"
+
+
+def test_console_size_only_for_a_tty(tmp_path: Path) -> None:
+    from berth.runtime import ContainerSpec, build_oci_spec
+
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (tmp_path / "etc" / "group").write_text("root:x:0:\n")
+    tty = ContainerSpec(id="a" * 64, args=("sh",), env=(), tty=True, console_size=(30, 100))
+    assert build_oci_spec(tty, tmp_path)["process"]["consoleSize"] == {"height": 30, "width": 100}
+    plain = ContainerSpec(id="a" * 64, args=("sh",), env=(), console_size=(30, 100))
+    assert "consoleSize" not in build_oci_spec(plain, tmp_path)["process"]

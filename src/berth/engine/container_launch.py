@@ -90,7 +90,7 @@ class Launcher:
         return ContainerSpec(
             id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
             cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
-            open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
+            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
             hostname=c.get("Hostname") or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
             resources=limits.resources(hc), ulimits=ulimits,
@@ -98,3 +98,10 @@ class Launcher:
             # annotations (one loads a library by path), so users must not be able to set them.
             **security.spec_fields(hc),
         )
+
+
+def _console_size(value: object) -> tuple[int, int]:
+    """HostConfig.ConsoleSize `[height, width]` (the CLI's terminal at `docker run -it`)."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in value):
+        return (value[0], value[1])
+    return (0, 0)

@@ -132,6 +132,9 @@ def _process(
     rlimits = clamp_rlimits(spec.ulimits, limits)
     if rlimits:
         process["rlimits"] = rlimits
+    height, width = spec.console_size
+    if spec.tty and height > 0 and width > 0:
+        process["consoleSize"] = {"height": height, "width": width}
     return process
 
 

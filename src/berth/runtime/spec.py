@@ -48,6 +48,7 @@ class ContainerSpec:
     cwd: str = "/"
     user: str = ""  # docker --user forms: name, uid, uid:gid, name:group
     tty: bool = False
+    console_size: tuple[int, int] = (0, 0)  # (height, width) of the tty when it is made
     open_stdin: bool = False
     stdin_once: bool = False
     hostname: str = ""
