@@ -48,6 +48,7 @@ run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
 test: install apt-test
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
 unit: venv

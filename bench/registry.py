@@ -200,7 +200,7 @@ def measure(start_registry: object, image: Path, runs: int, work: Path) -> tuple
             took = skopeo_copy(f"oci:{image}:latest", f"docker://127.0.0.1:{port}/bench/img:latest")
             if i:
                 pushes.append(took)
-            for j in range(2 if i else 1):
+            for _ in range(2 if i else 1):
                 dest = Path(tempfile.mkdtemp(dir=work, prefix="pull-"))
                 took = skopeo_copy(f"docker://127.0.0.1:{port}/bench/img:latest", f"oci:{dest}/l:latest")
                 shutil.rmtree(dest)

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.images import ImageStore
+from berth.images import ImageStore, ImageUser
 
-Users = Callable[[str], Sequence["ImageUser | str"]]
+Users = Callable[[str], Sequence[ImageUser | str]]
 
 
 def prune_images(store: ImageStore, filters: Mapping[str, list[str]], users: Users) -> dict[str, Any]:
