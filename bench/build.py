@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_latency import DOCKERD, PrivateDockerd, docker  # noqa: E402
+from run_latency import DOCKERD, PrivateDockerd, docker, load_busybox_into, print_comparison  # noqa: E402
 
-from tests.helpers import DOCKER, BerthDaemon  # noqa: E402
+from tests.helpers import BerthDaemon  # noqa: E402
 
 SMALL = 'FROM busybox\nRUN echo hello > /hello\nCMD ["cat", "/hello"]\n'
 MULTI = """FROM busybox AS build
@@ -95,22 +94,14 @@ def main() -> int:
             if DOCKERD:
                 peer = PrivateDockerd()
                 peer.start()
-                saved = subprocess.run([DOCKER, "save", "busybox"], env=berth.env, capture_output=True,
-                                       check=True).stdout
-                subprocess.run([DOCKER, "load"], env=peer.env, input=saved, capture_output=True, check=True)
+                load_busybox_into(peer, berth)
                 results["dockerd"] = scenarios(peer.env, contexts, args.n)
         finally:
             berth.destroy()
             if peer is not None:
                 peer.stop()
 
-    print(f"{'scenario':<16}{'berth ms':>10}{'dockerd ms':>12}{'ratio':>8}   (medians, n={args.n})")
-    for name, value in results["berth"].items():
-        other = results.get("dockerd", {}).get(name)
-        ratio = f"{value / other:.2f}x" if other else "-"
-        print(f"{name:<16}{value:>10.1f}{(f'{other:.1f}' if other else '-'):>12}{ratio:>8}")
-    if "dockerd" not in results:
-        print("dockerd not installed (make bench-deps installs docker.io): berth figures only")
+    print_comparison(results, args.n)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run_latency import DOCKERD, PrivateDockerd, docker  # noqa: E402
+from bench.run_latency import DOCKERD, PrivateDockerd, docker, load_busybox_into  # noqa: E402
 from tests.helpers import BerthDaemon  # noqa: E402
 
 BERTH_PROCS = ("berth", "conmon")
@@ -93,9 +92,7 @@ def main() -> int:
         if DOCKERD:
             peer = PrivateDockerd()
             peer.start()
-            saved = subprocess.run(["docker", "save", "busybox"], env=berth.env, capture_output=True,
-                                   check=True).stdout
-            subprocess.run(["docker", "load"], env=peer.env, input=saved, capture_output=True, check=True)
+            load_busybox_into(peer, berth)
             # containerd and its shims do not name the data root; dockerd's exec root does.
             results["dockerd"] = measure(peer.env, args.count, args.rounds, DOCKER_PROCS, "")
     finally:

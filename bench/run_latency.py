@@ -166,22 +166,32 @@ def main() -> int:
         if DOCKERD:
             peer = PrivateDockerd()
             peer.start()
-            saved = subprocess.run([DOCKER, "save", "busybox"], env=berth.env, capture_output=True, check=True).stdout
-            subprocess.run([DOCKER, "load"], env=peer.env, input=saved, capture_output=True, check=True)
+            load_busybox_into(peer, berth)
             results["dockerd"] = scenarios(peer.env, "busybox", args.n)
     finally:
         berth.destroy()
         if peer is not None:
             peer.stop()
 
-    print(f"{'scenario':<16}{'berth ms':>10}{'dockerd ms':>12}{'ratio':>8}   (medians, n={args.n})")
+    print_comparison(results, args.n)
+    return 0
+
+
+def load_busybox_into(peer: "PrivateDockerd", berth: BerthDaemon) -> None:
+    """The peer runs the very image berth runs: saved from berth, loaded into dockerd."""
+    saved = subprocess.run([DOCKER, "save", "busybox"], env=berth.env, capture_output=True, check=True).stdout
+    subprocess.run([DOCKER, "load"], env=peer.env, input=saved, capture_output=True, check=True)
+
+
+def print_comparison(results: dict[str, dict[str, float]], n: int) -> None:
+    """Medians per scenario for berth and dockerd, and their ratio."""
+    print(f"{'scenario':<16}{'berth ms':>10}{'dockerd ms':>12}{'ratio':>8}   (medians, n={n})")
     for name, value in results["berth"].items():
         other = results.get("dockerd", {}).get(name)
         ratio = f"{value / other:.2f}x" if other else "-"
         print(f"{name:<16}{value:>10.1f}{(f'{other:.1f}' if other else '-'):>12}{ratio:>8}")
     if "dockerd" not in results:
         print("dockerd not installed (make bench-deps installs docker.io): berth figures only")
-    return 0
 
 
 if __name__ == "__main__":

@@ -100,3 +100,18 @@ def test_berth_cli_drives_the_daemon(private: BerthDaemon) -> None:
     down = subprocess.run([BERTH, "-H", "unix:///nonexistent.sock", "ps"], capture_output=True, text=True)
     assert down.returncode != 0 and "Traceback" not in down.stderr
     assert "run" in subprocess.run([BERTH, "--help"], capture_output=True, text=True).stdout
+
+
+def test_start_sweeps_container_dirs_without_a_record(private: BerthDaemon) -> None:
+    """A crash between an `--rm` container's removal and its deferred clean-up leaves its dir
+    (and maybe its rootfs mount); the next daemon removes both."""
+    private.stop()
+    orphan = private.root / "containers" / ("ab" * 32)
+    (orphan / "rootfs").mkdir(parents=True)
+    (orphan / "upper").mkdir()
+    (orphan / "upper" / "file").write_text("left over")
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(orphan / "rootfs")], check=True)
+    private.start()
+    assert not orphan.exists()
+    assert str(orphan) not in "".join(mounts_under(private.base))
+    assert private.docker("run", "--rm", "busybox", "true").returncode == 0

@@ -35,6 +35,10 @@ class Launcher:
         self._network = network
         self._volumes = volumes
 
+    @property
+    def containers_dir(self) -> Path:
+        return self._dir
+
     def container_dir(self, container_id: str) -> Path:
         return self._dir / container_id
 

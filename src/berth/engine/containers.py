@@ -76,6 +76,9 @@ class ContainerService:
         self._launcher = Launcher(containers_dir=containers_dir, images=images, runtime=runtime,
                                   network=network, volumes=volumes)
         self._exits = ExitTracker(runtime=runtime, network=network)
+        # Host clean-up of removed `--rm` containers (runtime delete, unmount, files), done after
+        # the removal is reported so `docker run --rm` does not wait for it; close() awaits them.
+        self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._restarts = RestartScheduler(repo=repo, lock=self.lock, relaunch=self._relaunch)
 
     # --- lookups ---------------------------------------------------------------------------------
@@ -217,7 +220,9 @@ class ContainerService:
         except NotFound:
             return
         oom_killed = self._runtime.oom_killed(container_id)  # before teardown removes conmon's marker
-        await asyncio.to_thread(self._launcher.teardown, container_id, False)
+        auto_remove = bool(container.host_config.get("AutoRemove"))  # never with a restart policy
+        if not auto_remove:
+            await asyncio.to_thread(self._launcher.teardown, container_id, False)
         self._exits.detach_network_later(container_id)
         container.state = ContainerState(
             status="exited", exit_code=code, started_at=container.state.started_at,
@@ -227,9 +232,9 @@ class ContainerService:
         self._exits.notify_exit(container)
         if self._restarts.after_exit(container, code):
             return
-        if container.host_config.get("AutoRemove"):
+        if auto_remove:
             async with self.lock(container_id):
-                await self._remove_record(container)
+                await self._remove_record(container, clean_up_later=True)
 
     # --- stop / kill / restart ---------------------------------------------------------------------
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
@@ -339,15 +344,19 @@ class ContainerService:
                 container = self.get(container.id)
             await self._remove_record(container, volumes=volumes)
 
-    async def _remove_record(self, container: Container, *, volumes: bool = False) -> None:
+    async def _remove_record(self, container: Container, *, volumes: bool = False,
+                             clean_up_later: bool = False) -> None:
         if not self._has(container.id):
             return
         container.state.status = "removing"
         self._repo.save(container)
         # A background teardown already detaches the network; otherwise do it here.
         with_network = not self._exits.detaching(container.id)
-        await asyncio.to_thread(self._launcher.teardown, container.id, with_network)
-        await asyncio.to_thread(_remove_tree, self.container_dir(container.id))
+        if clean_up_later:
+            self._cleanups[container.id] = asyncio.create_task(self._clean_up(container.id, with_network))
+        else:
+            await asyncio.to_thread(self._launcher.teardown, container.id, with_network)
+            await asyncio.to_thread(_remove_tree, self.container_dir(container.id))
         self._repo.delete(container.id)
         if self._volumes is not None and (volumes or container.host_config.get("AutoRemove")):
             await asyncio.to_thread(self._volumes.remove_anonymous, container.mounts, container.id)
@@ -355,6 +364,22 @@ class ContainerService:
         self._restarts.forget(container.id)
         self._publish(container, "destroy")
         self._exits.notify_removed(container)
+
+    async def _clean_up(self, container_id: str, with_network: bool) -> None:
+        try:
+            await asyncio.to_thread(self._launcher.teardown, container_id, with_network)
+            await asyncio.to_thread(_remove_tree, self.container_dir(container_id))
+        except Exception:  # noqa: BLE001 - logged; restore() sweeps what is left at the next start
+            log.exception("clean-up of removed container %s failed", container_id[:12])
+        finally:
+            self._cleanups.pop(container_id, None)
+
+    async def _sweep_orphans(self) -> None:
+        """Container dirs without a record (a crash during a deferred clean-up): remove them."""
+        known = {c.id for c in self._repo.all()}
+        for entry in self._launcher.containers_dir.iterdir():
+            if entry.is_dir() and len(entry.name) == 64 and entry.name not in known:
+                await self._clean_up(entry.name, with_network=True)
 
     def _has(self, container_id: str) -> bool:
         try:
@@ -470,6 +495,7 @@ class ContainerService:
         found = await container_restore.survey(self._repo.all(), self._runtime)
         for container in found.removing:
             await self._remove_record(container)
+        await self._sweep_orphans()
         await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in found.live})
         for container in found.live:
             self._exits.arm(container.id)
@@ -483,6 +509,8 @@ class ContainerService:
         """Stop watching (containers keep running under conmon); finish pending network teardown."""
         self._restarts.close()
         await self._exits.close()
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups.values(), return_exceptions=True)
 
     def _publish(self, container: Container, action: str, **extra: str) -> None:
         attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
