@@ -475,3 +475,17 @@ def test_recover_drops_staging(store: ImageStore) -> None:
     store.recover()
     assert os.listdir(store.root / "blobs/tmp") == []
     assert os.listdir(store.root / "layers") == []
+
+
+def test_pull_commit_rechecks_layers_deleted_meanwhile(store: ImageStore) -> None:
+    """A pull that found a layer stored, while `rmi` deletes it, must not commit an image
+    whose layer is gone."""
+    layer = layer_tar({"a.txt": b"shared"})
+    store.load(docker_archive([layer], ["first:1"]))
+    config = config_for([layer], marker="second")
+    assert store.has_layer(sha(layer))
+    store.delete("first:1", force=False, prune=True, users=lambda _id: [])  # the "concurrent" rmi
+    with pytest.raises(Conflict, match="removed while"):
+        store.add_pulled(config, [None], ["second:1"])
+    with pytest.raises(NotFound):
+        store.resolve("second:1")

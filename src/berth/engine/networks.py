@@ -76,6 +76,9 @@ class NetworkService:
         self._bridge = bridge
         self._created = created
         self._hosts_lock = threading.Lock()  # one hosts (and DNS table) rewrite pass at a time
+        # connect/disconnect: picking an interface name, checking and adding an endpoint must
+        # not interleave (two concurrent connects would both take eth1).
+        self._membership_lock = threading.RLock()
         self._dns = dns
         self._isolation = isolation
 
@@ -390,6 +393,10 @@ class NetworkService:
         return {"NetworksDeleted": deleted or None}
 
     def connect(self, ref: str, container_ref: str, endpoint_config: Mapping[str, Any] | None) -> None:
+        with self._membership_lock:
+            self._connect(ref, container_ref, endpoint_config)
+
+    def _connect(self, ref: str, container_ref: str, endpoint_config: Mapping[str, Any] | None) -> None:
         net = self._connectable(ref)
         container = self._repo.get(container_ref)
         mode = _mode(container)
@@ -418,6 +425,10 @@ class NetworkService:
             self._refresh({net.id})
 
     def disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
+        with self._membership_lock:
+            self._disconnect(ref, container_ref, force)
+
+    def _disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
         net = self._connectable(ref)
         container = self._repo.get(container_ref)
         configs = container.networking_config.setdefault("EndpointsConfig", {})

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.images import _busybox
 from berth.images._archive_load import ArchiveImage, SpooledArchive, read_images, spool
 from berth.images._archive_save import SaveImage, write_archive
@@ -453,6 +453,13 @@ class ImageStore:
         references it took from other images (for Docker's "renaming the old one" message)."""
         rows = [self._image_row(new, layers) for new in images]
         with self._lock:
+            # Layers a caller found stored before it staged the rest may have been deleted since
+            # (`docker rmi` during a pull): re-check under the lock that guards deletion.
+            staged = {str(layer.diff_id) for layer in layers}
+            for new in images:
+                for diff_id in new.diff_ids:
+                    if diff_id not in staged and not self.has_layer(diff_id):
+                        raise Conflict(f"layer {diff_id} was removed while the image was being added; retry")
             for layer in layers:
                 layer.writer.commit(layer.diff_id)
             for new in images:
@@ -493,7 +500,7 @@ class ImageStore:
         """Unpack now so the first container start does not pay for it; failures wait for then."""
         try:
             self.layer_dirs(image)
-        except OSError as err:
+        except (OSError, BerthError) as err:
             log.warning("unpacking %s failed (retried on use): %s", image.id, err)
 
     @contextlib.contextmanager

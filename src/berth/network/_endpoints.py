@@ -126,7 +126,10 @@ class EndpointManager:
             try:
                 runner.delete(endpoint.conflist, container_id, netns, _rt_config(endpoint), endpoint.result)
             except BerthError as err:
+                # Keep the record (and the ports): it is what a later retry or cleanup_stale
+                # needs to DEL again; dropping it would leak the lease and the plugin's rules.
                 log.warning("CNI DEL of %s on %s: %s", container_id[:12], endpoint.network_name, err)
+                raise
         self._ports.release(container_id + "/" + network_id)
         self._delete_record(endpoint)
         return endpoint

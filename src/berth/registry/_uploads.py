@@ -64,6 +64,8 @@ class UploadSessions:
         """Get a session for one request's exclusive use; `release` it afterwards."""
         session = self.get(repo, session_id)
         with session.lock:
+            if session.done:  # expired or finished between `get` and here
+                raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"session": session_id})
             if session.busy:
                 raise RegistryError(RANGE_INVALID, {"session": session_id},
                                     "another request is writing to this upload")
@@ -86,8 +88,14 @@ class UploadSessions:
         """Abort sessions idle for longer than `max_idle` seconds; returns their ids."""
         cutoff = self._clock() - max_idle
         with self._lock:
-            stale = [s for s in self._sessions.values() if not s.busy and s.touched < cutoff]
-        for session in stale:
+            candidates = [s for s in self._sessions.values() if not s.busy and s.touched < cutoff]
+        stale = []
+        for session in candidates:
+            with session.lock:  # a request may have claimed it since: then it is not idle
+                if session.busy or session.done:
+                    continue
+                session.busy = session.done = True
+            stale.append(session)
             self.close(session, abort=True)
         return [s.id for s in stale]
 

@@ -99,15 +99,18 @@ class Puller:
             report(Progress("Already exists" if present else "Pulling fs layer", _short(desc.digest)))
         with tempfile.TemporaryDirectory(dir=self._tmp, prefix="pull-") as tmp:
             paths = self._download_all(repo, layers, have, Path(tmp), report)
-            for desc, diff_id in zip(layers, diff_ids):
-                self._index.record(RemoteBlob(diff_id, str(desc.digest), desc.media_type, desc.size,
-                                              self._registry, repo.name))
 
             def staged(i: int) -> None:
                 if paths[i] is not None:
                     report(Progress("Pull complete", _short(layers[i].digest)))
 
             image = self._store.add_pulled(config, paths, references, staged=staged)
+            # Only layers downloaded here and checked against their diff_id by add_pulled tell
+            # which remote blob holds which local layer (push trusts this index).
+            for desc, diff_id, path in zip(layers, diff_ids, paths):
+                if path is not None:
+                    self._index.record(RemoteBlob(diff_id, str(desc.digest), desc.media_type, desc.size,
+                                                  self._registry, repo.name))
         return PullResult(image.id, resolved.digest, up_to_date=before == image_id)
 
     def _current(self, tag_ref: str) -> str | None:
