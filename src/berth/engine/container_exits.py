@@ -69,6 +69,7 @@ class ExitTracker:
 
     def notify_removed(self, container: Container) -> None:
         self._exited.pop(container.id, None)
+        _resolve(self._exit_waiters, container)  # Docker ends every wait condition on removal
         _resolve(self._removed_waiters, container)
 
     # --- docker wait -------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ class Launcher:
         mounts = tuple(Mount(source=str(cdir / f), destination=f"/etc/{f}") for f in ETC_FILES)
         if self._volumes is not None:
             mounts += self._volumes.runtime_mounts(container.mounts)
-        ulimits = tuple((u["Name"], int(u["Soft"]), int(u["Hard"])) for u in (hc.get("Ulimits") or []))
+        # Same reading as container_limits.check_ulimits, which validated them at create.
+        ulimits = tuple((str(u.get("Name") or ""), int(u.get("Soft") or 0), int(u.get("Hard") or 0))
+                        for u in (hc.get("Ulimits") or []))
         return ContainerSpec(
             id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
             cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),

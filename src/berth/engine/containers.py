@@ -49,7 +49,7 @@ from berth.engine.container_model import (
 )
 from berth.engine.events import EventBus
 from berth.engine.restarts import RestartScheduler
-from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
 from berth.runtime import Runtime, follow_logs, read_logs
 
@@ -165,6 +165,11 @@ class ContainerService:
             except BerthError as err:
                 await self._fail_start(container, err)
                 raise
+            except Exception as err:  # a bug must not leave mounts and networks behind
+                log.exception("start of %s failed", container.id[:12])
+                failure = Unavailable(f"cannot start container {container.id[:12]}: {err}")
+                await self._fail_start(container, failure)
+                raise failure from err
         self._publish(container, "start")
 
     async def _relaunch(self, container_id: str) -> None:
@@ -221,15 +226,20 @@ class ContainerService:
             return
         oom_killed = self._runtime.oom_killed(container_id)  # before teardown removes conmon's marker
         auto_remove = bool(container.host_config.get("AutoRemove"))  # never with a restart policy
-        if not auto_remove:
-            await asyncio.to_thread(self._launcher.teardown, container_id, False)
-        self._exits.detach_network_later(container_id)
-        container.state = ContainerState(
-            status="exited", exit_code=code, started_at=container.state.started_at,
-            finished_at=now_rfc3339(), oom_killed=oom_killed)
-        self._repo.save(container)
-        self._publish(container, "die", exitCode=str(code))
-        self._exits.notify_exit(container)
+        try:
+            if not auto_remove:
+                await asyncio.to_thread(self._launcher.teardown, container_id, False)
+            self._exits.detach_network_later(container_id)
+            # Read again: a rename (or update) may have saved the record during the teardown.
+            container = self.get(container_id)
+            container.state = ContainerState(
+                status="exited", exit_code=code, started_at=container.state.started_at,
+                finished_at=now_rfc3339(), oom_killed=oom_killed)
+            self._repo.save(container)
+            self._publish(container, "die", exitCode=str(code))
+        finally:
+            # Whatever failed above, stop/kill/rm -f and `docker wait` must learn of the exit.
+            self._exits.notify_exit(container)
         if self._restarts.after_exit(container, code):
             return
         if auto_remove:
@@ -261,6 +271,7 @@ class ContainerService:
         exited = self._exits.exited(container.id)
         self._restarts.exit_on_next(container.id)
         await asyncio.to_thread(self._runtime.kill, container.id, sig)
+        await self._thaw_if_paused(container)
         try:
             await asyncio.wait_for(exited.wait(), timeout if timeout >= 0 else None)
         except asyncio.TimeoutError:
@@ -278,10 +289,23 @@ class ContainerService:
         if sig not in NON_FATAL_SIGNALS:
             container.manually_stopped = True
             self._repo.save(container)
+        exited = self._exits.exited(container.id)  # before the await: a removal drops it
         await asyncio.to_thread(self._runtime.kill, container.id, sig)
+        if sig in (signals.SIGKILL, stop_signal):
+            await self._thaw_if_paused(container)
         if sig == signals.SIGKILL:
-            await self._exits.exited(container.id).wait()
+            await exited.wait()
         self._publish(container, "kill", signal=str(sig))
+
+    async def _thaw_if_paused(self, container: Container) -> None:
+        """A frozen process gets its signal only when thawed (moby resumes after the kill too)."""
+        if container.state.status != "paused":
+            return
+        await asyncio.to_thread(self._runtime.resume, container.id)
+        current = self.get(container.id)
+        if current.state.status == "paused":
+            current.state.status = "running"
+            self._repo.save(current)
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         container = self.get(ref)

@@ -52,6 +52,9 @@ class ExecService:
         env = list(container.config.get("Env") or [])
         env += [e for e in (body.get("Env") or []) if isinstance(e, str)]
         console = body.get("ConsoleSize") or [0, 0]
+        if not (isinstance(console, list) and len(console) == 2
+                and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in console)):
+            raise InvalidArgument(f"invalid ConsoleSize: {console!r} (want [height, width])")
         spec = ExecSpec(
             args=tuple(str(a) for a in cmd), env=tuple(env),
             user=body.get("User") or container.config.get("User") or "",

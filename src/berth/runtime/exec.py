@@ -70,6 +70,13 @@ class ExecProcess:
         if self._stream is not None:
             await self._stream.close_stdin()
 
+    async def detach(self) -> None:
+        """Nobody will read this exec's output (`docker exec -d`): close the attach socket, or
+        it stays open for good. conmon runs the process on without an attached client."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.close()
+
     def resize(self, height: int, width: int) -> None:
         conmon.write_ctl_resize(self._directory / "ctl", height, width)
 

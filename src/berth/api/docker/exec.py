@@ -21,7 +21,8 @@ def register(router: Router, backend: Backend) -> None:
     async def start(req: Request) -> Response | None:
         body = check(await req.json(), wire.EXEC_START)
         if body.get("Detach"):
-            await execs.start(req.match["id"])
+            instance = await execs.start(req.match["id"])
+            await instance.process.detach()
             return Response(status=200, body=b"", content_type="application/json")
         instance = execs.check_startable(req.match["id"])
         tty = instance.spec.tty
