@@ -135,7 +135,10 @@ class BerthDaemon:
         except OSError:
             return
         for item in items or []:
-            api(self.sock, "DELETE", f"/containers/{item['Id']}?force=1")
+            try:  # a wedged container must not stop the rest of the clean-up
+                api(self.sock, "DELETE", f"/containers/{item['Id']}?force=1")
+            except OSError:
+                continue
 
     def stop(self) -> None:
         if self.proc is None:
