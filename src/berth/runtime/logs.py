@@ -162,8 +162,10 @@ async def follow_logs(
     """
     follower = _Follower(path)
     try:
-        lines = _tailed(_selected(follower.read_available(), since, 0), tail)
-        for line in list(lines):
+        # The backlog can be large: read and parse it off the event loop (later reads are small).
+        backlog = await asyncio.to_thread(
+            lambda: list(_tailed(_selected(follower.read_available(), since, 0), tail)))
+        for line in backlog:
             yield _render(line, timestamps)
         while True:
             done = stopped()  # sample before reading, so the last write is never missed
