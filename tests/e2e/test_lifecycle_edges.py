@@ -71,3 +71,25 @@ def test_bad_exec_console_size_and_partial_ulimit(daemon: BerthDaemon) -> None:
         api(daemon.sock, "DELETE", f"/containers/{body['Id']}?force=1")
     else:
         assert status == 400
+
+
+def test_abandoned_log_followers_are_released(daemon: BerthDaemon) -> None:
+    import subprocess
+
+    from tests.helpers import DOCKER
+
+    assert daemon.proc is not None
+    cid = daemon.docker("run", "-d", "busybox", "sleep", "1000", check=True).stdout.strip()
+    try:
+        before = len(os.listdir(f"/proc/{daemon.proc.pid}/fd"))
+        for _ in range(5):
+            follower = subprocess.Popen([DOCKER, "logs", "-f", cid], env=daemon.env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+            follower.kill()
+            follower.wait()
+        time.sleep(1.0)
+        after = len(os.listdir(f"/proc/{daemon.proc.pid}/fd"))
+        assert after - before < 4, (before, after)
+    finally:
+        daemon.docker("rm", "-f", cid)

@@ -163,6 +163,13 @@ class Request:
             raise
         return Path(name)
 
+    async def client_gone(self) -> None:
+        """Returns when the client closes its side (for endpoints that stream while the client
+        sends nothing, such as `logs -f`); the body must have been read already."""
+        await self.drain_body()
+        while await self._conn.reader.read(65536):
+            pass
+
     async def drain_body(self) -> None:
         async for _ in self.iter_body():
             pass

@@ -137,10 +137,25 @@ def register(router: Router, backend: Backend) -> None:
         since, until = _timestamp(req.query("since")), _timestamp(req.query("until"))  # 400 before the head
         tty = bool(container.config.get("Tty"))
         stream = await req.stream(200, RAW if tty else MULTIPLEXED)
-        async for number, data in svc.logs(container.id, follow=req.qbool("follow"), since=since, until=until,
-                                           tail=tail, timestamps=req.qbool("timestamps")):
-            if (number == 1 and want_out) or (number == 2 and want_err):
-                await stream.write(data if tty else frame(number, data))
+
+        async def copy() -> None:
+            async for number, data in svc.logs(container.id, follow=req.qbool("follow"), since=since,
+                                               until=until, tail=tail, timestamps=req.qbool("timestamps")):
+                if (number == 1 and want_out) or (number == 2 and want_err):
+                    await stream.write(data if tty else frame(number, data))
+
+        if not req.qbool("follow"):
+            await copy()
+            return None
+        # An idle followed container writes nothing, so a client that went away would only be
+        # noticed at the next write: watch the connection too, and stop at whichever ends first.
+        copying, gone = asyncio.create_task(copy()), asyncio.create_task(req.client_gone())
+        done, _ = await asyncio.wait({copying, gone}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (copying, gone):
+            task.cancel()
+        await asyncio.gather(copying, gone, return_exceptions=True)
+        if copying in done:
+            copying.result()  # errors raised while copying surface as usual
         return None
 
     async def resize(req: Request) -> Response:
