@@ -244,7 +244,13 @@ class ContainerService:
             return
         if auto_remove:
             async with self.lock(container_id):
-                await self._remove_record(container, clean_up_later=True)
+                try:
+                    current = self.get(container_id)
+                except NotFound:
+                    return
+                if current.state.running:  # a `docker start` took the lock first: it runs again
+                    return
+                await self._remove_record(current, clean_up_later=True)
 
     # --- stop / kill / restart ---------------------------------------------------------------------
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
