@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from berth.engine import filters as filters_mod
+from berth.types.durations import human_duration
 from berth.engine.container_model import ZERO_TIME, Container
 from berth.engine.network_json import container_networks
 from berth.volumes import MountPoint
@@ -16,34 +17,6 @@ def _parse_time(text: str) -> datetime | None:
     if not text or text == ZERO_TIME:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def human_duration(seconds: float) -> str:
-    """moby's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(c: Container, now: datetime | None = None) -> str:
