@@ -13,7 +13,8 @@ berth's registry runs as `RegistryServer` (the same server `berth daemon` starts
 --registry-addr) in a child process with default settings (fsync on; anonymous push allowed, so
 no credentials are needed, though skopeo still fetches an anonymous token). docker-registry runs
 per host-notes §9.3 on 127.0.0.1:15000 without auth.
-`--floor` adds pushes to a sink that discards everything: the part of a push that is skopeo's own.
+`--floor` adds pushes to a sink that discards everything (the part of a push that is skopeo's
+own) and to one that also hashes every body, as a registry must before a blob may exist.
 The big image is also pushed and pulled with the docker CLI through a berth engine (to and from a
 fresh docker-registry each time): the engine side of `docker push`/`docker pull`.
 Usage: .venv/bin/python bench/registry.py [-n 5] [--only berth] [--floor] [--no-engine]
@@ -42,15 +43,18 @@ from pathlib import Path
 
 BERTH_PORT, DIST_PORT = 15001, 15000
 # A registry that discards what it is sent: what skopeo's own push costs (the client floor).
+# With argv[1] == "hash" it also hashes every body (as any registry must), still storing nothing.
 SERVE_SINK = """
-import asyncio, sys, uuid
+import asyncio, hashlib, sys, uuid
 from aiohttp import web
 async def handle(request):
     m, path = request.method, request.path
     if m == "HEAD" or (m == "GET" and path != "/v2/"):
         return web.Response(status=404)
-    while await request.content.readany():
-        pass
+    digest = hashlib.sha256()
+    while chunk := await request.content.readany():
+        if sys.argv[1] == "hash":
+            digest.update(chunk)
     if m == "POST":
         return web.Response(status=202, headers={"Location": path + str(uuid.uuid4()), "Range": "0-0"})
     if m == "PATCH":
@@ -148,8 +152,8 @@ def berth_registry(work: Path) -> Iterator[int]:
 
 
 @contextmanager
-def sink_registry(work: Path) -> Iterator[int]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_SINK, "-", str(BERTH_PORT)],
+def sink_registry(work: Path, mode: str = "discard") -> Iterator[int]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_SINK, mode, str(BERTH_PORT)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(BERTH_PORT)
@@ -159,10 +163,10 @@ def sink_registry(work: Path) -> Iterator[int]:
         proc.wait(10)
 
 
-def measure_floor(image: Path, runs: int, work: Path) -> list[float]:
+def measure_floor(image: Path, runs: int, work: Path, mode: str) -> list[float]:
     times = []
     for i in range(runs + 1):
-        with sink_registry(work) as port:
+        with sink_registry(work, mode) as port:
             took = skopeo_copy(f"oci:{image}:latest", f"docker://127.0.0.1:{port}/bench/img:latest")
             if i:
                 times.append(took)
@@ -276,8 +280,10 @@ def main() -> int:
                     results[(name, image, op)] = size / 1e6 / median
                     print(f"{name:<13} {image:<6} {op:<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
             if args.floor:
-                median = statistics.median(measure_floor(path, args.n, work))
-                print(f"{'(sink)':<13} {image:<6} {'push':<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
+                for mode in ("discard", "hash"):
+                    median = statistics.median(measure_floor(path, args.n, work, mode))
+                    label = "(sink)" if mode == "discard" else "(hash sink)"
+                    print(f"{label:<13} {image:<6} {'push':<5} {median:>9.3f} {size / 1e6 / median:>8.1f}")
             if args.engine and image == "big" and "distribution" in registries:
                 pushes, pulls = measure_engine(path, args.n, work)
                 for op, times in (("push", pushes), ("pull", pulls)):

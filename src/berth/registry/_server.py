@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -20,6 +22,7 @@ from berth.registry._storage import FilesystemStorage
 from berth.state import Database
 
 log = logging.getLogger("berth.registry")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,37 @@ def make_auth(config: RegistryConfig, extra: Sequence[Authenticator] = ()) -> Re
     return RegistryAuth(signer, Policy(config.anonymous_pull, config.anonymous_push), [*users, *extra])
 
 
+class _LoopThread:
+    """An asyncio event loop running on a thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.close()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on this loop and await its result from the caller's loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+
+
 class RegistryServer:
     """The registry role of the daemon: `await start(host, port)`, later `await close()`.
 
+    The server runs on its own event loop thread, so that blob bodies can be hashed and written
+    inline (see `_http.receive`) without ever stalling the caller's loop (the daemon's Docker
+    API). `registry` stays usable from any thread (its index and sessions take locks).
     Start-up removes every leftover upload file (sessions live in memory, so none can resume);
     a background task aborts sessions idle for longer than `upload_expiry`.
     """
@@ -64,9 +95,20 @@ class RegistryServer:
         self.auth = make_auth(config, extra_authenticators)
         self._runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._thread: _LoopThread | None = None
         self.port: int | None = None
 
     async def start(self, host: str, port: int) -> int:
+        self._thread = _LoopThread("berth-registry")
+        try:
+            return await self._thread.call(self._start(host, port))
+        except BaseException:
+            await self._thread.call(self._stop_serving())
+            self._thread.stop()
+            self._thread = None
+            raise
+
+    async def _start(self, host: str, port: int) -> int:
         storage = self.registry.storage
         for ingest_id in storage.stale_ingests(float("inf")):
             storage.remove_ingest(ingest_id)
@@ -91,14 +133,20 @@ class RegistryServer:
                 log.info("registry: expired %d idle upload(s)", len(expired))
 
     async def close(self) -> None:
+        if self._thread is not None:
+            await self._thread.call(self._stop_serving())
+            self._thread.stop()
+            self._thread = None
+        self.registry.uploads.abort_all()
+        self._db.close()
+
+    async def _stop_serving(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         if self._runner is not None:
             await self._runner.cleanup()
-        self.registry.uploads.abort_all()
-        self._db.close()
 
 
 def parse_listen_addr(text: str) -> tuple[str, int] | None:
