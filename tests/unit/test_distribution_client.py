@@ -8,12 +8,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from berth.images import ImageStore
 from berth.images.distribution import (
     BlobIndex, Credentials, Endpoint, Platform, Progress, Puller, PushImage, Pusher, RegistryClient, RegistryError,
     mediatypes as mt, resolve,
 )
+from berth.images.distribution._errors import Unreachable
 from berth.images.distribution.testing import FakeRegistry
 from berth.state import Database
 
@@ -198,3 +200,79 @@ def test_layer_compression_is_multi_member_gzip_and_deterministic(tmp_path: Path
     empty.write_bytes(b"")
     stream = _GzipStream(empty, Meter(lambda p: None, "x", "Pushing", 0))
     assert gzip.decompress(b"".join(stream.chunks())) == b""
+
+
+# -- a registry on loopback may only lead to loopback ---------------------------------------------
+
+class _Trap(requests.adapters.BaseAdapter):
+    """Mounted for every other URL: fails the test if the client ever tries to go there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def,override]
+        self.sent.append(request.url)
+        raise AssertionError(f"client dialled {request.url}")
+
+    def close(self) -> None:
+        pass
+
+
+class _Misdirecting(FakeRegistry):
+    """A loopback registry whose realm, upload Location or blob redirect names another host."""
+
+    lure: str = ""
+
+    def handle(self, req):  # type: ignore[no-untyped-def]
+        path = (req.url or "").split("://", 1)[1].split("/", 1)[1]
+        if self.lure == "realm" and path == "v2/" and "Authorization" not in req.headers:
+            return 401, {"WWW-Authenticate": 'Bearer realm="http://10.20.30.40/token",service="x"'}, b""
+        if self.lure == "upload" and req.method == "POST":
+            return 202, {"Location": "http://203.0.113.9/upload/1"}, b""
+        if self.lure == "redirect" and req.method == "GET" and "/blobs/" in path:
+            return 307, {"Location": "http://cdn.example.invalid/blob"}, b""
+        if self.lure == "local-redirect" and req.method == "GET" and "/blobs/sha256:" in path and "hop" not in path:
+            return 307, {"Location": f"{self.base}/v2/app/blobs/{path.rsplit('/', 1)[1]}?hop=1"}, b""
+        return super().handle(req)
+
+
+def confined_client(lure: str) -> tuple[RegistryClient, _Trap, _Misdirecting]:
+    registry = _Misdirecting(base="http://127.0.0.1:5999")
+    registry.lure = lure
+    session = registry.session()
+    trap = _Trap()
+    session.mount("http://", trap)
+    session.mount("https://", trap)
+    session.mount(registry.base, session.get_adapter(registry.base + "/"))  # longest prefix wins anyway
+    return RegistryClient([Endpoint(registry.base)], session=session), trap, registry
+
+
+@pytest.mark.parametrize("lure", ["realm", "upload", "redirect"])
+def test_loopback_registry_cannot_send_the_client_elsewhere(lure: str) -> None:
+    client, trap, registry = confined_client(lure)
+    registry.put_blob("app", b"data")
+    with pytest.raises(Unreachable) as err:
+        client.connect()
+        repo = client.repository("app", ("pull", "push"))
+        if lure == "upload":
+            repo.put_blob(b"more")
+        else:
+            b"".join(repo.iter_blob(next(iter(registry.blobs))))  # type: ignore[arg-type]
+    assert "may only refer to loopback" in str(err.value)
+    assert trap.sent == []
+
+
+def test_loopback_registry_may_redirect_to_loopback() -> None:
+    client, trap, registry = confined_client("local-redirect")
+    digest = registry.put_blob("app", b"payload")
+    client.connect()
+    assert b"".join(client.repository("app").iter_blob(digest)) == b"payload"  # type: ignore[arg-type]
+    assert trap.sent == []
+
+
+def test_remote_registry_may_redirect_anywhere() -> None:
+    """Docker's behaviour for registries the user named (CDN blob downloads): not confined."""
+    registry = FakeRegistry()
+    client = RegistryClient([Endpoint(registry.base)], session=registry.session())
+    client.check_target("http://cdn.example.invalid/blob")  # no error

@@ -4,6 +4,12 @@ Lifecycle: `RegistryClient(endpoints, credentials)` → `connect()` pings `/v2/`
 order and keeps the first that answers (and its auth challenge) → `repository(name, actions)`
 fetches a token for those actions once → blob and manifest calls. Requests without a streamed
 body are retried once after a 401 (an expired token, or a scope the challenge widened).
+
+Where a registry may send the client: Docker follows redirects, token realms and upload
+Locations to any host (blob downloads from a CDN are normal). berth does too, except that a
+registry reached on loopback may only lead to loopback: nothing on this host has a reason to
+send berth elsewhere, and a hostile or misconfigured local registry must not make the daemon
+dial out (berth's network rule; also the classic server-side request forgery).
 """
 
 from __future__ import annotations
@@ -12,14 +18,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
 from berth.images.distribution import _mediatypes as mt
 from berth.images.distribution._auth import Challenge, Credentials, parse_challenge, repository_scope
 from berth.images.distribution._errors import RegistryError, Unreachable, registry_error
-from berth.images.distribution._hosts import Endpoint
+from berth.images.distribution._hosts import Endpoint, is_loopback
 from berth.types import Digest
 
 CONNECT_TIMEOUT = 10.0
@@ -49,6 +55,7 @@ class RegistryClient:
         self.challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
+        self.session.hooks["response"].append(self._check_redirect)
 
     @property
     def base_url(self) -> str:
@@ -65,6 +72,7 @@ class RegistryClient:
         """
         failures = []
         for endpoint in self._endpoints:
+            self.endpoint = endpoint  # the redirect check applies this endpoint's confinement
             try:
                 resp = self.session.get(endpoint.url + "/v2/", verify=endpoint.verify_tls,
                                         timeout=(CONNECT_TIMEOUT, 30), allow_redirects=True)
@@ -172,7 +180,25 @@ class RegistryClient:
 
     # HTTP
 
+    def check_target(self, url: str) -> None:
+        """Refuse `url` if the registry is on loopback and `url` is not (module docstring).
+
+        Raises:
+            Unreachable: with the registry and the refused URL.
+        """
+        if not is_loopback(urlsplit(self.endpoint.url).netloc):
+            return
+        host = urlsplit(url).hostname or ""
+        if not is_loopback(f"[{host}]" if ":" in host else host):
+            raise Unreachable(f"registry {self.endpoint.url} sent berth to {url}: a registry on loopback "
+                              "may only refer to loopback addresses")
+
+    def _check_redirect(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if resp.is_redirect:
+            self.check_target(urljoin(resp.url, resp.headers["Location"]))
+
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        self.check_target(url)
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
         kwargs.setdefault("verify", self.endpoint.verify_tls)
         try:
