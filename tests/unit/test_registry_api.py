@@ -208,7 +208,9 @@ def test_monolithic_post_put_and_get_with_range(bob: Client) -> None:
     head = bob.head(f"/v2/r/blobs/{digest}")
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
     assert head.headers["Docker-Content-Digest"] == digest
-    assert bob.get(f"/v2/r/blobs/{digest}").content == data
+    got = bob.get(f"/v2/r/blobs/{digest}")
+    assert got.content == data
+    assert head.headers["ETag"] == got.headers["ETag"] == f'"{digest}"'  # as distribution: the digest
     part = bob.get(f"/v2/r/blobs/{digest}", headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == data[10:20]
 

@@ -138,6 +138,8 @@ class _CopiedFileResponse(web.FileResponse):
     COPY_MIN_BYTES keep sendfile: one syscall, no worker-thread hop per small layer.
     """
 
+    digest = ""  # the blob's digest: its ETag (FileResponse would send one made of mtime and size)
+
     async def _sendfile(self, request: web.BaseRequest, fobj: Any, offset: int, count: int) -> Any:
         fallback = getattr(self, "_sendfile_fallback", None)
         if fallback is None or count < COPY_MIN_BYTES:  # (None: an aiohttp without the copying path)
@@ -250,7 +252,9 @@ class RegistryApp:
                    "ETag": f'"{info.digest}"', "Cache-Control": "max-age=31536000"}
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(info.size)})
-        return _CopiedFileResponse(info.path, chunk_size=1 << 20, headers=headers)
+        response = _CopiedFileResponse(info.path, chunk_size=1 << 20, headers=headers)
+        response.digest = str(info.digest)
+        return response
 
     async def delete_blob(self, request: web.Request, route: Route) -> web.StreamResponse:
         await asyncio.to_thread(self.registry.delete_blob, route.name, parse_digest(route.ref))
@@ -414,3 +418,5 @@ def _wrap(err: BerthError) -> RegistryError:
 
 async def _add_version_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(API_VERSION)
+    if isinstance(response, _CopiedFileResponse) and response.digest:
+        response.etag = response.digest  # content-addressed: the digest is the one true validator
