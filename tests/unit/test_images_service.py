@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.images import ImageService, normalise_filters, path_match
+from berth.engine.images import ImageService, normalise_filters
 from berth.errors import InvalidArgument, NotFound
 from berth.images import ImageStore
 from berth.state import Database
@@ -110,13 +110,6 @@ def test_bad_filters() -> None:
     with pytest.raises(InvalidArgument, match="Invalid filter 'dangling=maybe'"):
         normalise_filters({"dangling": {"maybe": True}})
     assert normalise_filters({"reference": {"a": True, "b": False}}) == {"reference": ["a"]}
-
-
-def test_path_match() -> None:
-    assert path_match("bob/*", "bob/cats")
-    assert not path_match("bob/*", "bob/cats/x")
-    assert path_match("ca?s", "cats") and path_match("[a-c]ats", "cats") and path_match("[^x]ats", "cats")
-    assert path_match("a\\*b", "a*b") and not path_match("a\\*b", "axb")
 
 
 def test_inspect_shape(svc: ImageService, images: dict[str, str]) -> None:

@@ -15,6 +15,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from berth.types.pathmatch import pattern_regex
+
 
 @dataclass(frozen=True)
 class _Pattern:
@@ -56,37 +58,4 @@ def _compile(line: str) -> _Pattern | None:
         text = text.lstrip("/")
     if text in (".", "/"):
         return None
-    return _Pattern(re.compile(_regex(text)), exclusion, len(text.split("/")))
-
-
-def _regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**", i):
-            i += 2
-            if pattern.startswith("/", i):  # `**/` also matches zero directories
-                out.append("(?:.*/)?")
-                i += 1
-            else:
-                out.append(".*")
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1:end]
-                out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+    return _Pattern(re.compile(pattern_regex(text, double_star=True)), exclusion, len(text.split("/")))

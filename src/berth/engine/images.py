@@ -16,6 +16,7 @@ from berth.errors import InvalidArgument, NotFound
 from berth.engine.image_prune import labels_match, prune_images
 from berth.images import Image, ImageStore, ImageUser
 from berth.types import parse_reference
+from berth.types.pathmatch import path_match
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _FILTER_KEYS = {"reference", "dangling", "label", "before", "since", "until"}
@@ -196,33 +197,6 @@ def _reference_match(patterns: list[str], familiar: str) -> bool:
     return any(path_match(p, familiar) or path_match(p, repo) for p in patterns)
 
 
-def path_match(pattern: str, name: str) -> bool:
-    """Go's path.Match: `*` and `?` never match `/`; `[...]` classes; `\\` escapes."""
-    return re.fullmatch(_path_pattern_regex(pattern), name) is not None
-
-
-def _path_pattern_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise InvalidArgument("syntax error in pattern")
-            body = pattern[i + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("^") else body).replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
 
 
 
