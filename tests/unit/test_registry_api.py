@@ -453,3 +453,30 @@ def test_416_carries_session_headers_and_keeps_connection_usable(registry: tuple
     assert bad.status_code == 416 and bad.headers["Range"] == "0-0" and bad.headers["Location"] == loc
     assert bad.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
     assert http.get(base + loc).status_code == 204  # same keep-alive connection still parses
+
+
+def test_push_by_digest_with_tags(bob: Client) -> None:
+    """`PUT /manifests/<digest>?tag=a&tag=b` (distribution spec after 1.1.1): tagged at once."""
+    config = push_blob(bob, "multi", b"{}")
+    manifest = image_manifest(config, [])
+    digest = digest_of(manifest)
+    resp = bob.put(f"/v2/multi/manifests/{digest}?tag=v1&tag=latest&tag=v1", data=manifest,
+                   headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["OCI-Tag"] == "v1, latest"
+    assert sorted(bob.get("/v2/multi/tags/list").json()["tags"]) == ["latest", "v1"]
+    assert bob.get("/v2/multi/manifests/latest").headers["Docker-Content-Digest"] == digest
+
+
+def test_push_by_digest_with_bad_or_too_many_tags_stores_nothing(bob: Client) -> None:
+    config = push_blob(bob, "multi2", b"{}")
+    manifest = image_manifest(config, [])
+    digest = digest_of(manifest)
+    headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    bad = bob.put(f"/v2/multi2/manifests/{digest}?tag=ok&tag=-bad", data=manifest, headers=headers)
+    assert bad.status_code == 400 and error_code(bad) == "TAG_INVALID"
+    many = "&".join(f"tag=t{i}" for i in range(101))
+    resp = bob.put(f"/v2/multi2/manifests/{digest}?{many}", data=manifest, headers=headers)
+    assert resp.status_code == 414 and error_code(resp) == "TAG_INVALID"
+    assert bob.get(f"/v2/multi2/manifests/{digest}").status_code == 404
+    assert bob.get("/v2/multi2/tags/list").json().get("tags") in ([], None)

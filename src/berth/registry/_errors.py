@@ -38,6 +38,7 @@ DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 NOT_FOUND = ErrorCode("UNSUPPORTED", "no such endpoint", 404)
 METHOD_NOT_ALLOWED = ErrorCode("UNSUPPORTED", "method not allowed", 405)
+TOO_MANY_TAGS = ErrorCode("TAG_INVALID", "too many tags in one request", 414)
 PAGINATION_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400)
 
 

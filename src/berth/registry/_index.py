@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,9 +150,9 @@ class RegistryIndex:
         missing += [d for d in dict.fromkeys(manifests) if self.manifest(repo, d) is None]
         return missing
 
-    def put_manifest(self, m: NewManifest, tag: str | None,
+    def put_manifest(self, m: NewManifest, tags: Sequence[str] = (),
                      missing: Callable[[], list[str]] = lambda: []) -> list[str]:
-        """Record a manifest (and tag) unless references are missing; returns the missing digests.
+        """Record a manifest (and its tags) unless references are missing; returns the missing digests.
 
         The reference check runs inside the write transaction so GC cannot remove a blob between
         the check and the insert.
@@ -170,8 +170,8 @@ class RegistryIndex:
             conn.executemany("INSERT OR IGNORE INTO registry_manifest_refs VALUES (?, ?, ?, ?)",
                              [(m.repo, m.digest, b, "blob") for b in m.blobs]
                              + [(m.repo, m.digest, c, "manifest") for c in m.manifests])
-            if tag is not None:
-                conn.execute("INSERT OR REPLACE INTO registry_tags VALUES (?, ?, ?, ?)", (m.repo, tag, m.digest, now))
+            conn.executemany("INSERT OR REPLACE INTO registry_tags VALUES (?, ?, ?, ?)",
+                             [(m.repo, tag, m.digest, now) for tag in tags])
         return []
 
     def manifest(self, repo: str, digest: str) -> ManifestRow | None:

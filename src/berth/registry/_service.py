@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from berth.registry._errors import (
     MANIFEST_TOO_LARGE,
     MANIFEST_UNKNOWN,
     NAME_UNKNOWN,
+    TOO_MANY_TAGS,
     RegistryError,
 )
 from berth.registry._index import ManifestRow, NewManifest, RegistryIndex
@@ -30,6 +31,7 @@ from berth.registry._uploads import UploadSession, UploadSessions
 from berth.types import Digest
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_TAGS_PER_PUT = 100  # `?tag=` values on one manifest PUT; more get 414
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class ManifestInfo:
 class PutManifestResult:
     digest: Digest
     subject: Digest | None
+    tags: tuple[str, ...] = ()
 
 
 class Registry:
@@ -153,17 +156,24 @@ class Registry:
             raise RegistryError(MANIFEST_UNKNOWN, {"digest": str(digest)})
         return ManifestInfo(digest, row.media_type, row.size, self.storage.path(digest))
 
-    def put_manifest(self, repo: str, reference: str, data: bytes, content_type: str | None) -> PutManifestResult:
+    def put_manifest(self, repo: str, reference: str, data: bytes, content_type: str | None,
+                     extra_tags: Sequence[str] = ()) -> PutManifestResult:
+        """Store a manifest under a tag or its digest; `extra_tags` (`?tag=` on a push by digest,
+        distribution spec after 1.1.1) are applied in the same transaction."""
         self._pushable(repo)
         if len(data) > MAX_MANIFEST_BYTES:
             raise RegistryError(MANIFEST_TOO_LARGE, {"size": len(data), "limit": MAX_MANIFEST_BYTES})
         digest = Digest.of(data)
-        tag = None
         if looks_like_digest(reference):
             if parse_digest(reference) != digest:
                 raise RegistryError(DIGEST_INVALID, {"expected": reference, "actual": str(digest)})
+            tags = tuple(dict.fromkeys(extra_tags))
         else:
-            tag = check_tag(reference)
+            tags = (reference, *(t for t in dict.fromkeys(extra_tags) if t != reference))
+        if len(tags) > MAX_TAGS_PER_PUT:
+            raise RegistryError(TOO_MANY_TAGS, {"tags": len(tags), "limit": MAX_TAGS_PER_PUT})
+        for tag in tags:
+            check_tag(tag)
             for guard in self.tag_guards:
                 guard(repo, tag, str(digest))
         parsed = parse_manifest(data, content_type)
@@ -172,11 +182,11 @@ class Registry:
                              str(parsed.subject) if parsed.subject else None, parsed.artifact_type,
                              parsed.annotations, tuple(map(str, parsed.blobs)), tuple(map(str, parsed.manifests)))
         missing = self.index.put_manifest(
-            record, tag, lambda: self.index.missing_references(repo, record.blobs, record.manifests))
+            record, tags, lambda: self.index.missing_references(repo, record.blobs, record.manifests))
         if missing:
             raise RegistryError(MANIFEST_BLOB_UNKNOWN, [{"digest": d} for d in missing],
                                 f"manifest references unknown blobs or manifests: {', '.join(missing)}")
-        return PutManifestResult(digest, parsed.subject)
+        return PutManifestResult(digest, parsed.subject, tags)
 
     def delete_manifest(self, repo: str, reference: str) -> None:
         """By digest: the manifest and every tag on it. By tag: only the tag."""
