@@ -153,3 +153,68 @@ def test_delete_repository_needs_force(env: Env) -> None:
     client.delete_repository(repositoryName="aging", force=True)
     names = [r["repositoryName"] for r in client.describe_repositories()["repositories"]]
     assert "aging" not in names
+
+
+def test_push_through_the_layer_api_then_docker_pull(env: Env, tmp_path: Path) -> None:
+    """InitiateLayerUpload / UploadLayerPart / CompleteLayerUpload / PutImage with boto3, as ECR's
+    proxy would; the result is an ordinary image that `docker pull` and `docker run` use."""
+    import hashlib
+    import urllib.request
+
+    from botocore.exceptions import ClientError
+
+    ecr = env.ecr()
+    ecr.create_repository(repositoryName="layered")
+    archive = tmp_path / "busybox.tar"
+    env.engine.docker("save", "-o", str(archive), "busybox", check=True)
+    with tarfile.open(archive) as tar:
+        [entry] = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+        layer = tar.extractfile(entry["Layers"][0]).read()  # type: ignore[union-attr]
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def upload(data: bytes) -> str:
+        upload_id = ecr.initiate_layer_upload(repositoryName="layered")["uploadId"]
+        half = len(data) // 2
+        for first, part in ((0, data[:half]), (half, data[half:])):
+            sent = ecr.upload_layer_part(repositoryName="layered", uploadId=upload_id, partFirstByte=first,
+                                         partLastByte=first + len(part) - 1, layerPartBlob=part)
+            assert sent["lastByteReceived"] == first + len(part) - 1
+        done = ecr.complete_layer_upload(repositoryName="layered", uploadId=upload_id, layerDigests=[digest(data)])
+        assert done["layerDigest"] == digest(data)
+        return done["layerDigest"]
+
+    upload_id = ecr.initiate_layer_upload(repositoryName="layered")["uploadId"]
+    with pytest.raises(ClientError) as err:
+        ecr.upload_layer_part(repositoryName="layered", uploadId=upload_id, partFirstByte=5, partLastByte=7,
+                              layerPartBlob=b"abc")
+    assert err.value.response["Error"]["Code"] == "InvalidLayerPartException"
+
+    config_digest, layer_digest = upload(config), upload(layer)
+    checked = ecr.batch_check_layer_availability(repositoryName="layered",
+                                                 layerDigests=[layer_digest, "sha256:" + "0" * 64])
+    assert [(x["layerDigest"], x["layerAvailability"], x["layerSize"]) for x in checked["layers"]] == [
+        (layer_digest, "AVAILABLE", len(layer))]
+    assert [f["failureCode"] for f in checked["failures"]] == ["MissingLayerDigest"]
+    url = ecr.get_download_url_for_layer(repositoryName="layered", layerDigest=layer_digest)["downloadUrl"]
+    with urllib.request.urlopen(url, timeout=30) as resp:  # loopback: the daemon's own registry
+        assert hashlib.sha256(resp.read()).hexdigest() == layer_digest.split(":")[1]
+
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest,
+                    "size": len(layer)}]})
+    ecr.put_image(repositoryName="layered", imageManifest=manifest, imageTag="v1",
+                  imageManifestMediaType="application/vnd.oci.image.manifest.v1+json")
+    env.login()
+    ref = f"{env.registry}/layered:v1"
+    pull = env.engine.docker("pull", ref, timeout=120)
+    assert pull.returncode == 0, pull.stderr
+    run = env.engine.docker("run", "--rm", ref, "echo", "pushed-by-layer-api", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "pushed-by-layer-api\n"
+    env.engine.docker("rmi", ref, check=True)

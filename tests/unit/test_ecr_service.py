@@ -148,3 +148,62 @@ def test_authorization_tokens() -> None:
     assert not EcrTokens(b"other" * 8).authenticate("AWS", password)
     now[0] += 13 * 3600
     assert not tokens.authenticate("AWS", password)
+
+
+# -- layers: InitiateLayerUpload / UploadLayerPart / CompleteLayerUpload / BatchCheck / download URL --
+
+def test_layer_upload_in_parts_then_available(env: tuple[EcrService, MemoryImages]) -> None:
+    from berth.types import Digest
+
+    ecr, _ = env
+    ecr.create_repository("app", account="1", region="r")
+    data = b"layer-bytes" * 1000
+    digest = str(Digest.of(data))
+    upload = ecr.layers.initiate("app")
+    assert ecr.layers.upload_part("app", upload, 0, 4999, data[:5000]) == 4999
+    assert ecr.layers.upload_part("app", upload, 5000, len(data) - 1, data[5000:]) == len(data) - 1
+    assert ecr.layers.complete("app", upload, [digest]) == digest
+    layers, failures = ecr.layers.check("app", [digest, "sha256:" + "0" * 64, "nope"])
+    assert [(layer.digest, layer.size) for layer in layers] == [(digest, len(data))]
+    assert [(f.digest, f.code) for f in failures] == [("sha256:" + "0" * 64, "MissingLayerDigest"),
+                                                      ("nope", "InvalidLayerDigest")]
+    assert ecr.layers.download_url("app", digest) == f"http://127.0.0.1:5000/v2/app/blobs/{digest}"
+
+
+def test_layer_upload_errors(env: tuple[EcrService, MemoryImages]) -> None:
+    from berth.ecr._errors import (
+        EmptyUpload, InvalidLayerPart, LayerAlreadyExists, LayerDigestMismatch, LayersNotFound, UploadNotFound,
+    )
+    from berth.types import Digest
+
+    ecr, _ = env
+    ecr.create_repository("app", account="1", region="r")
+    with pytest.raises(RepositoryNotFound):
+        ecr.layers.initiate("nope")
+    upload = ecr.layers.initiate("app")
+    with pytest.raises(EmptyUpload):
+        ecr.layers.complete("app", upload, ["sha256:" + "1" * 64])
+    with pytest.raises(InvalidLayerPart):           # last byte does not match the data
+        ecr.layers.upload_part("app", upload, 0, 10, b"abc")
+    with pytest.raises(InvalidLayerPart):           # not where the upload stands
+        ecr.layers.upload_part("app", upload, 5, 7, b"abc")
+    with pytest.raises(UploadNotFound):
+        ecr.layers.upload_part("app", "no-such-upload", 0, 2, b"abc")
+    ecr.layers.upload_part("app", upload, 0, 2, b"abc")
+    with pytest.raises(InvalidParameter):
+        ecr.layers.complete("app", upload, ["sha256:a", "sha256:b"])
+    with pytest.raises(LayerDigestMismatch):
+        ecr.layers.complete("app", upload, ["sha256:" + "1" * 64])
+    with pytest.raises(UploadNotFound):             # a failed completion ends the upload
+        ecr.layers.complete("app", upload, [str(Digest.of(b"abc"))])
+    again = ecr.layers.initiate("app")
+    ecr.layers.upload_part("app", again, 0, 2, b"abc")
+    ecr.layers.complete("app", again, [str(Digest.of(b"abc"))])
+    third = ecr.layers.initiate("app")
+    ecr.layers.upload_part("app", third, 0, 2, b"abc")
+    with pytest.raises(LayerAlreadyExists):
+        ecr.layers.complete("app", third, [str(Digest.of(b"abc"))])
+    with pytest.raises(LayersNotFound):
+        ecr.layers.download_url("app", "sha256:" + "2" * 64)
+    with pytest.raises(InvalidParameter):
+        ecr.layers.check("app", [])

@@ -5,7 +5,7 @@ Public surface: `EcrService` (the operations), `EcrTokens` (GetAuthorizationToke
 the registry's extra Authenticator for user `AWS`), `ImageRegistry` (what ECR needs from a
 registry; `registry_adapter.RegistryImages` implements it over `berth.registry.Registry`,
 `testing.MemoryImages` in memory), the records `Repository`, `StoredImage`, `ImageId`, `Failure`,
-`ManifestImage`, and the error kinds (each with its AWS `aws_code`).
+`ManifestImage`, the layer API (`EcrLayers`, `service.layers`), and the error kinds (each with its AWS `aws_code`).
 """
 
 from berth.ecr._errors import (
@@ -13,6 +13,7 @@ from berth.ecr._errors import (
     LifecyclePolicyPreviewNotFound, RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound,
     RepositoryPolicyNotFound,
 )
+from berth.ecr._layers import LAYER_MEDIA_TYPE, PART_SIZE, EcrLayers, Layer, LayerFailure
 from berth.ecr._lifecycle import Expiry, Rule, evaluate, parse_policy
 from berth.ecr._model import Repository, StoredImage
 from berth.ecr._registry import ImageRegistry, TagGuard
@@ -20,7 +21,7 @@ from berth.ecr._service import EcrService, Failure, ImageId, ManifestImage, Prev
 from berth.ecr._tokens import EcrTokens
 
 __all__ = [
-    "EcrService", "EcrTokens", "Expiry", "Failure", "ImageAlreadyExists", "ImageId", "ImageNotFound",
+    "LAYER_MEDIA_TYPE", "PART_SIZE", "EcrLayers", "Layer", "LayerFailure", "EcrService", "EcrTokens", "Expiry", "Failure", "ImageAlreadyExists", "ImageId", "ImageNotFound",
     "ImageRegistry", "ImageTagAlreadyExists", "InvalidParameter", "LifecyclePolicyNotFound",
     "LifecyclePolicyPreviewNotFound", "ManifestImage", "Preview", "Repository", "RepositoryAlreadyExists",
     "RepositoryNotEmpty", "RepositoryNotFound", "RepositoryPolicyNotFound", "Rule", "StoredImage", "TagGuard",

@@ -51,3 +51,27 @@ class InvalidTagParameter(InvalidArgument):
 
 class InvalidLayer(InvalidArgument):
     aws_code = "InvalidParameterException"
+
+
+class LayersNotFound(InvalidLayer):
+    aws_code = "LayersNotFoundException"
+
+
+class LayerDigestMismatch(InvalidArgument):
+    aws_code = "InvalidLayerException"
+
+
+class InvalidLayerPart(InvalidArgument):
+    aws_code = "InvalidLayerPartException"
+
+
+class UploadNotFound(NotFound):
+    aws_code = "UploadNotFoundException"
+
+
+class LayerAlreadyExists(AlreadyExists):
+    aws_code = "LayerAlreadyExistsException"
+
+
+class EmptyUpload(InvalidArgument):
+    aws_code = "EmptyUploadException"

@@ -14,7 +14,25 @@ from berth.ecr._model import StoredImage
 TagGuard = Callable[[str, str, str], None]
 
 
-class ImageRegistry(Protocol):
+class LayerStore(Protocol):
+    """The blob side ECR's layer operations need (ECR calls blobs "layers")."""
+
+    def layer_size(self, name: str, digest: str) -> int | None:
+        """Size of blob `digest` if repository `name` holds it, else None."""
+
+    def start_layer_upload(self, name: str) -> str:
+        """A new upload session for `name`; returns its id."""
+
+    def upload_layer_part(self, name: str, upload_id: str, first_byte: int, data: bytes) -> int:
+        """Append `data` at `first_byte` (which must be where the upload stands); returns the new
+        last byte. Raises UploadNotFound or InvalidLayerPart."""
+
+    def complete_layer_upload(self, name: str, upload_id: str, digest: str) -> None:
+        """Verify the upload against `digest` and publish it. The session ends with it (also on
+        LayerAlreadyExists or LayerDigestMismatch), except on EmptyUpload or UploadNotFound."""
+
+
+class ImageRegistry(LayerStore, Protocol):
     def ensure_repository(self, name: str) -> None: ...
 
     def delete_repository(self, name: str) -> None:
@@ -36,3 +54,4 @@ class ImageRegistry(Protocol):
     def resolve_tag(self, name: str, tag: str) -> str | None: ...
 
     def set_tag_guard(self, guard: TagGuard) -> None: ...
+

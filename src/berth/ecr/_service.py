@@ -18,6 +18,7 @@ from berth.ecr._errors import (
     LifecyclePolicyPreviewNotFound, RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound,
     RepositoryPolicyNotFound,
 )
+from berth.ecr._layers import EcrLayers
 from berth.ecr._lifecycle import Expiry, evaluate, parse_policy
 from berth.ecr._model import MUTABILITY, Repository, StoredImage
 from berth.ecr._registry import ImageRegistry
@@ -74,6 +75,7 @@ class EcrService:
         self._clock = clock
         self._previews: dict[str, Preview] = {}
         registry.set_tag_guard(self.check_tag_push)
+        self.layers = EcrLayers(registry, self.repository, registry_host)
 
     # repositories
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from berth.ecr._errors import ImageNotFound, ImageTagAlreadyExists, InvalidLayer
+from berth.ecr._errors import (
+    EmptyUpload, ImageNotFound, ImageTagAlreadyExists, InvalidLayer, InvalidLayerPart, LayerAlreadyExists,
+    LayerDigestMismatch, LayersNotFound, UploadNotFound,
+)
 from berth.ecr._model import StoredImage
 from berth.ecr._registry import TagGuard
+from berth.errors import InvalidArgument
 from berth.registry import Registry, RegistryError
 from berth.registry._errors import TAG_INVALID
-
-
-class LayersNotFound(InvalidLayer):
-    aws_code = "LayersNotFoundException"
+from berth.registry._uploads import UploadSession
+from berth.types import Digest
 
 
 class RegistryImages:
@@ -24,7 +26,7 @@ class RegistryImages:
         self._registry.index.create_repository(name)
 
     def delete_repository(self, name: str) -> None:
-        self._registry.index.delete_repository(name)
+        self._registry.delete_repository(name)
 
     def images(self, name: str) -> list[StoredImage]:
         out = []
@@ -53,8 +55,6 @@ class RegistryImages:
             return None
 
     def put_manifest(self, name: str, tag: str | None, data: bytes, media_type: str | None) -> str:
-        from berth.types import Digest
-
         try:
             return str(self._registry.put_manifest(name, tag or str(Digest.of(data)), data, media_type).digest)
         except RegistryError as err:
@@ -76,6 +76,51 @@ class RegistryImages:
 
     def resolve_tag(self, name: str, tag: str) -> str | None:
         return self._registry.index.resolve_tag(name, tag)
+
+    # layers (ECR's blob API over the registry's upload sessions)
+
+    def layer_size(self, name: str, digest: str) -> int | None:
+        try:
+            return self._registry.blob(name, Digest(digest)).size
+        except (RegistryError, InvalidArgument):
+            return None
+
+    def start_layer_upload(self, name: str) -> str:
+        return self._registry.start_upload(name).id
+
+    def upload_layer_part(self, name: str, upload_id: str, first_byte: int, data: bytes) -> int:
+        session = self._claim(name, upload_id)
+        try:
+            if first_byte != session.offset:
+                raise InvalidLayerPart(f"The first byte of the layer part ({first_byte}) is not consecutive to the "
+                                       f"last byte received ({session.offset - 1}) for upload '{upload_id}'")
+            session.ingest.write(data)
+            return session.offset - 1
+        finally:
+            self._registry.uploads.release(session)
+
+    def complete_layer_upload(self, name: str, upload_id: str, digest: str) -> None:
+        session = self._claim(name, upload_id)
+        if session.offset == 0:
+            self._registry.uploads.release(session)
+            raise EmptyUpload(f"The upload '{upload_id}' does not contain any layer parts")
+        if self.layer_size(name, digest) is not None:
+            self._registry.cancel_upload(session)
+            raise LayerAlreadyExists(f"The layer '{digest}' already exists in the repository with name '{name}'")
+        try:
+            self._registry.finish_upload(session, Digest(digest))
+        except RegistryError as err:
+            raise LayerDigestMismatch(f"The layer digest calculated for upload '{upload_id}' does not match "
+                                      f"'{digest}': {err}") from err
+
+    def _claim(self, name: str, upload_id: str) -> UploadSession:
+        try:
+            return self._registry.uploads.claim(name, upload_id)
+        except RegistryError as err:
+            if err.status == 416:  # another request is writing to it
+                raise InvalidLayerPart(f"The upload '{upload_id}' is busy with another part") from err
+            raise UploadNotFound(f"The upload with id '{upload_id}' does not exist in the repository with "
+                                 f"name '{name}'") from err
 
     def set_tag_guard(self, guard: TagGuard) -> None:
         def registry_guard(repo: str, tag: str, digest: str) -> None:

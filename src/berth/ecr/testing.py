@@ -8,9 +8,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
-from berth.ecr._errors import ImageNotFound
+from berth.ecr._errors import (
+    EmptyUpload, ImageNotFound, InvalidLayerPart, LayerAlreadyExists, LayerDigestMismatch, UploadNotFound,
+)
 from berth.ecr._model import StoredImage
 from berth.ecr._registry import TagGuard
 from berth.types import Digest
@@ -22,6 +25,8 @@ class MemoryImages:
     repos: dict[str, dict[str, tuple[bytes, str, float]]] = field(default_factory=dict)  # repo -> digest -> ...
     tags: dict[str, dict[str, str]] = field(default_factory=dict)                       # repo -> tag -> digest
     guards: list[TagGuard] = field(default_factory=list)
+    layers: dict[str, dict[str, bytes]] = field(default_factory=dict)                   # repo -> digest -> bytes
+    uploads: dict[str, tuple[str, bytearray]] = field(default_factory=dict)             # id -> (repo, bytes)
 
     def push(self, name: str, tag: str | None, data: bytes, media_type: str = "application/vnd.oci.image.manifest.v1+json",
              at: float | None = None) -> str:
@@ -73,3 +78,38 @@ class MemoryImages:
 
     def set_tag_guard(self, guard: TagGuard) -> None:
         self.guards.append(guard)
+
+    # layers
+
+    def layer_size(self, name: str, digest: str) -> int | None:
+        data = self.layers.get(name, {}).get(digest)
+        return None if data is None else len(data)
+
+    def start_layer_upload(self, name: str) -> str:
+        upload_id = str(uuid.uuid4())
+        self.uploads[upload_id] = (name, bytearray())
+        return upload_id
+
+    def _upload(self, name: str, upload_id: str) -> bytearray:
+        repo, data = self.uploads.get(upload_id, ("", bytearray()))
+        if repo != name:
+            raise UploadNotFound(f"no upload {upload_id} in {name}")
+        return data
+
+    def upload_layer_part(self, name: str, upload_id: str, first_byte: int, data: bytes) -> int:
+        buffer = self._upload(name, upload_id)
+        if first_byte != len(buffer):
+            raise InvalidLayerPart(f"part starts at {first_byte}, upload is at {len(buffer)}")
+        buffer += data
+        return len(buffer) - 1
+
+    def complete_layer_upload(self, name: str, upload_id: str, digest: str) -> None:
+        buffer = self._upload(name, upload_id)
+        if not buffer:
+            raise EmptyUpload(f"upload {upload_id} is empty")
+        del self.uploads[upload_id]
+        if digest in self.layers.get(name, {}):
+            raise LayerAlreadyExists(digest)
+        if str(Digest.of(bytes(buffer))) != digest:
+            raise LayerDigestMismatch(digest)
+        self.layers.setdefault(name, {})[digest] = bytes(buffer)

@@ -77,6 +77,12 @@ class Registry:
         if not self.auto_create:
             self.require_repository(repo)
 
+    def delete_repository(self, repo: str) -> None:
+        """Forget a repository's manifests, tags and blob links (GC frees the bytes) and abort its
+        uploads in progress."""
+        self.index.delete_repository(repo)
+        self.uploads.abort_repository(repo)
+
     def catalog(self, n: int | None, last: str | None) -> list[str]:
         return self.index.repositories(n, last)
 

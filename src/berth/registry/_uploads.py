@@ -87,8 +87,15 @@ class UploadSessions:
     def expire(self, max_idle: float) -> list[str]:
         """Abort sessions idle for longer than `max_idle` seconds; returns their ids."""
         cutoff = self._clock() - max_idle
+        return self._abort_idle(lambda s: s.touched < cutoff)
+
+    def abort_repository(self, repo: str) -> list[str]:
+        """Abort the idle sessions of a repository being deleted (one mid-request fails at its end)."""
+        return self._abort_idle(lambda s: s.repo == repo)
+
+    def _abort_idle(self, select: Callable[[UploadSession], bool]) -> list[str]:
         with self._lock:
-            candidates = [s for s in self._sessions.values() if not s.busy and s.touched < cutoff]
+            candidates = [s for s in self._sessions.values() if not s.busy and select(s)]
         stale = []
         for session in candidates:
             with session.lock:  # a request may have claimed it since: then it is not idle

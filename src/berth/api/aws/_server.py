@@ -154,7 +154,8 @@ class AwsServer:
         self.port: int | None = None
 
     async def start(self, host: str, port: int) -> int:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # UploadLayerPart carries up to 20 MiB of layer, base64-encoded in JSON (~27 MiB).
+        app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.api.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from berth.api.aws._errors import AwsError
 from berth.api.aws._paging import page, with_token
 from berth.api.aws._server import AwsContext, JsonService, Operation
 from berth.api.shapes import BOOL, INT, STRING, ListOf, Shape, Struct
-from berth.ecr import EcrService, Expiry, Failure, ImageId, ManifestImage, Repository, StoredImage
+from berth.ecr import (
+    LAYER_MEDIA_TYPE, PART_SIZE, EcrService, Expiry, Failure, ImageId, ManifestImage, Repository, StoredImage,
+)
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921"
 
 Params = dict[str, Any]
+T = TypeVar("T")
 
 _IMAGE_ID = Struct("ImageIdentifier", {"imageDigest": STRING, "imageTag": STRING})
 _TAG = Struct("Tag", {"Key": STRING, "Value": STRING})
@@ -30,6 +35,8 @@ PARAMS: dict[str, Shape] = {
     "filter": Struct("DescribeImagesFilter", {"tagStatus": STRING}), "maxResults": INT, "nextToken": STRING,
     "acceptedMediaTypes": ListOf(STRING), "imageManifest": STRING, "imageTag": STRING, "imageDigest": STRING,
     "imageManifestMediaType": STRING, "lifecyclePolicyText": STRING, "policyText": STRING,
+    "layerDigests": ListOf(STRING), "layerDigest": STRING, "uploadId": STRING, "partFirstByte": INT,
+    "partLastByte": INT, "layerPartBlob": STRING,
 }
 
 
@@ -45,6 +52,13 @@ def _ids(params: Params) -> list[ImageId]:
     if not isinstance(ids, list):
         raise AwsError("InvalidParameterException", "imageIds is required")
     return [ImageId(i.get("imageDigest"), i.get("imageTag")) for i in ids if isinstance(i, dict)]
+
+
+def _required(params: Params, key: str, kind: type[T]) -> T:
+    value = params.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise AwsError("InvalidParameterException", f"{key} is required")
+    return value
 
 
 def _tags_in(params: Params) -> dict[str, str]:
@@ -192,6 +206,43 @@ class EcrHandlers:
         image = self.ecr.put_image(name, manifest.encode(), tag=p.get("imageTag"), digest=p.get("imageDigest"),
                                    media_type=p.get("imageManifestMediaType"), account=ctx.account)
         return {"image": self.image(repo, image)}
+
+    # layers
+
+    def BatchCheckLayerAvailability(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
+        layers, failures = self.ecr.layers.check(_name(p), list(p.get("layerDigests") or []), ctx.account)
+        return {"layers": [{"layerDigest": layer.digest, "layerAvailability": "AVAILABLE", "layerSize": layer.size,
+                            "mediaType": LAYER_MEDIA_TYPE} for layer in layers],
+                "failures": [{"layerDigest": f.digest, "failureCode": f.code, "failureReason": f.reason}
+                             for f in failures]}
+
+    def InitiateLayerUpload(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
+        return {"uploadId": self.ecr.layers.initiate(_name(p), ctx.account), "partSize": PART_SIZE}
+
+    def UploadLayerPart(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
+        name = _name(p)
+        repo = self.ecr.repository(name, ctx.account)
+        upload_id = _required(p, "uploadId", str)
+        first, last = _required(p, "partFirstByte", int), _required(p, "partLastByte", int)
+        try:
+            data = base64.b64decode(_required(p, "layerPartBlob", str), validate=True)
+        except binascii.Error as err:
+            raise AwsError("InvalidParameterException", "layerPartBlob is not valid base64") from err
+        received = self.ecr.layers.upload_part(name, upload_id, first, last, data, ctx.account)
+        return {"registryId": repo.registry_id, "repositoryName": name, "uploadId": upload_id,
+                "lastByteReceived": received}
+
+    def CompleteLayerUpload(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
+        name = _name(p)
+        repo = self.ecr.repository(name, ctx.account)
+        upload_id = _required(p, "uploadId", str)
+        digest = self.ecr.layers.complete(name, upload_id, list(p.get("layerDigests") or []), ctx.account)
+        return {"registryId": repo.registry_id, "repositoryName": name, "uploadId": upload_id,
+                "layerDigest": digest}
+
+    def GetDownloadUrlForLayer(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
+        digest = _required(p, "layerDigest", str)
+        return {"downloadUrl": self.ecr.layers.download_url(_name(p), digest, ctx.account), "layerDigest": digest}
 
     # lifecycle and repository policies
 
