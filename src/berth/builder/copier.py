@@ -24,6 +24,7 @@ from fnmatch import fnmatchcase
 from berth.builder.layertar import LayerWriter
 from berth.builder.trees import Entry, MergedView, Tree, resolve, split_path, walk
 from berth.errors import InvalidArgument
+from berth.images.xattrs import carried_from_pax, to_pax
 from berth.runtime.users import parse_group, parse_passwd
 
 _MULTI_SOURCE = "When using COPY with more than one source file, the destination must be a directory and end with a /"
@@ -83,12 +84,14 @@ def _write_entry(writer: LayerWriter, tree: Tree, entry: Entry, parts: list[str]
     path = "/".join(parts)
     mode = opts.chmod if opts.chmod is not None else entry.mode
     if entry.kind == "dir":
-        writer.add_dir(path, mode=mode, uid=opts.uid, gid=opts.gid, mtime=entry.mtime)
+        writer.add_dir(path, mode=mode, uid=opts.uid, gid=opts.gid, mtime=entry.mtime, xattrs=entry.xattrs)
     elif entry.kind == "file":
         with tree.open(entry) as data:
-            writer.add_file(path, data, entry.size, mode=mode, uid=opts.uid, gid=opts.gid, mtime=entry.mtime)
+            writer.add_file(path, data, entry.size, mode=mode, uid=opts.uid, gid=opts.gid, mtime=entry.mtime,
+                            xattrs=entry.xattrs)
     elif entry.kind == "symlink":
-        writer.add_symlink(path, entry.linkname, uid=opts.uid, gid=opts.gid, mtime=entry.mtime)
+        writer.add_symlink(path, entry.linkname, uid=opts.uid, gid=opts.gid, mtime=entry.mtime,
+                           xattrs=entry.xattrs)
 
 
 def _ensure_dirs(writer: LayerWriter, view: MergedView, parts: list[str], opts: CopyOptions) -> None:
@@ -99,8 +102,9 @@ def _ensure_dirs(writer: LayerWriter, view: MergedView, parts: list[str], opts: 
         if writer.has_dir(path):
             continue
         existing = view.entry(parts[:depth])
-        if existing is not None and existing.kind == "dir":
-            writer.add_dir(path, mode=existing.mode, uid=existing.uid, gid=existing.gid, mtime=existing.mtime)
+        if existing is not None and existing.kind == "dir":  # the layer's copy hides the image's: keep it whole
+            writer.add_dir(path, mode=existing.mode, uid=existing.uid, gid=existing.gid, mtime=existing.mtime,
+                           xattrs=existing.xattrs)
         else:
             writer.add_dir(path, mode=0o755, uid=opts.uid, gid=opts.gid, mtime=now)
 
@@ -134,6 +138,8 @@ def _add_member(writer: LayerWriter, tar: tarfile.TarFile, member: tarfile.TarIn
         return
     info = tarfile.TarInfo("/".join(dest) + ("/" if member.isdir() else ""))
     info.type, info.mode, info.mtime = member.type, member.mode, member.mtime
+    if not member.islnk():
+        info.pax_headers = to_pax(dict(carried_from_pax(member.pax_headers)))
     info.uid, info.gid = (opts.uid, opts.gid) if opts.uid or opts.gid else (member.uid, member.gid)
     if opts.chmod is not None:
         info.mode = opts.chmod
@@ -217,6 +223,8 @@ def checksum(sources: list[Source]) -> str:
         for parts, entry in items:
             rel = posixpath.join(*parts) if parts else "."
             h.update(f"{rel}\0{entry.kind}\0{entry.mode:o}\0{entry.size}\0{entry.linkname}\0".encode())
+            for name, value in entry.xattrs:  # nothing added without xattrs: older keys still match
+                h.update(f"xattr\0{name}\0{value.hex()}\0".encode())
             if entry.kind == "file":
                 with source.tree.open(entry) as f:
                     while chunk := f.read(1 << 20):

@@ -23,9 +23,10 @@ from typing import BinaryIO, Protocol
 
 from berth.builder.dockerignore import DockerIgnore
 from berth.errors import InvalidArgument
+from berth.images.upperdiff import is_opaque, is_whiteout
+from berth.images.xattrs import carried_from_pax, read_xattrs
 
 _MAX_SYMLINKS = 40
-_OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Entry:
     size: int = 0
     linkname: str = ""
     ref: object = None   # the tree's own handle (TarInfo or real path)
+    xattrs: tuple[tuple[str, bytes], ...] = ()   # carried xattrs (file capabilities...), sorted
 
 
 class Tree(Protocol):
@@ -180,7 +182,8 @@ def _tar_entry(m: tarfile.TarInfo) -> Entry:
     else:
         kind = "other"
     return Entry(kind=kind, mode=m.mode & 0o7777, uid=m.uid, gid=m.gid, mtime=int(m.mtime),
-                 size=m.size if m.isreg() else 0, linkname=m.linkname if m.issym() else "", ref=m)
+                 size=m.size if m.isreg() else 0, linkname=m.linkname if m.issym() else "", ref=m,
+                 xattrs=carried_from_pax(m.pax_headers) if kind != "other" else ())
 
 
 class HeredocTree:
@@ -225,18 +228,18 @@ class MergedView:
                 if st is None:
                     found = False
                     break
-                if _is_whiteout(st):
+                if is_whiteout(st):
                     return
                 if i < len(parts) - 1:
                     if not stat.S_ISDIR(st.st_mode):
                         return
-                    hide_below = hide_below or _is_opaque(current)
+                    hide_below = hide_below or is_opaque(current)
             if found:
                 st = _lstat(current)
                 if st is None:
                     return
                 yield current, st
-                if not stat.S_ISDIR(st.st_mode) or (parts and _is_opaque(current)):
+                if not stat.S_ISDIR(st.st_mode) or (parts and is_opaque(current)):
                     return
             if hide_below:
                 return
@@ -255,7 +258,7 @@ class MergedView:
                 if name in names:
                     continue
                 child = _lstat(path / name)
-                names[name] = child is not None and not _is_whiteout(child)
+                names[name] = child is not None and not is_whiteout(child)
         return [n for n, visible in names.items() if visible]
 
     def open(self, entry: Entry) -> BinaryIO:
@@ -277,17 +280,6 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, _OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
 def _stat_entry(path: Path, st: os.stat_result) -> Entry:
     mode = st.st_mode
     if stat.S_ISREG(mode):
@@ -300,7 +292,8 @@ def _stat_entry(path: Path, st: os.stat_result) -> Entry:
         kind = "other"
     return Entry(kind=kind, mode=stat.S_IMODE(mode), uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
                  size=st.st_size if kind == "file" else 0,
-                 linkname=os.readlink(path) if kind == "symlink" else "", ref=path)
+                 linkname=os.readlink(path) if kind == "symlink" else "", ref=path,
+                 xattrs=tuple(read_xattrs(path).items()) if kind != "other" else ())
 
 
 def clean_source(path: str) -> str:

@@ -1,15 +1,18 @@
 """ArchiveService: `docker cp` (archive API), `docker diff` and `docker commit`.
 
-Where the files are:
-- a running container is read and written through `/proc/<pid>/root`, which shows exactly the
-  container's view (volumes, bind mounts and the managed /etc files included);
-- a stopped container's overlay is mounted for the call, under the container's lock so a start
-  cannot interleave (volumes are not visible then: they are mounted only in a running one);
-- diff and commit read the overlay upper dir (<container dir>/upper) against the image layers.
+Where the files are (Docker's view, daemon/containerfs_linux.go, running or not): the container's
+overlay root plus its volumes, bind mounts and managed /etc files, never its tmpfs mounts. The
+overlay is the one mounted at <container dir>/rootfs (mounted for the call when the container is
+stopped), pinned by an fd; the mounts are mapped by hand (engine/containerfs.py), so nothing is
+mounted for them. All of it under the container's lock, so no start or removal interleaves.
+diff and commit read the overlay upper dir (<container dir>/upper) against the image layers;
+commit pauses a running container meanwhile (`pause`, default true, as Docker).
 
-Safety: every container path is resolved with `resolve_in_root` (symlinks are interpreted inside
-the container root, `..` stops at it); the last component of an extracted entry is never followed
-(O_NOFOLLOW, unlink before create), and entries with `..` components are refused.
+Safety: every container path is resolved by `ContainerView.resolve` (symlinks are interpreted in
+the container's namespace, `..` stops at its root), so no host path outside the root or a mount's
+source is reached; the last component of an extracted entry is never followed (O_NOFOLLOW, unlink
+before create), entries with `..` components are refused, a mount point is never replaced, and
+writes into a read-only volume or a read-only rootfs are refused per entry.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import contextlib
 import gzip
 import json
+import logging
 import lzma
 import os
 import posixpath
@@ -26,20 +30,25 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from berth.engine.container_launch import ETC_FILES
 from berth.engine.container_model import Container
-from berth.engine.rootpath import container_path, resolve_in_root
-from berth.errors import InvalidArgument, NotFound
+from berth.engine.containerfs import ContainerView, ViewMount
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, Unavailable
+from berth.images.upperdiff import is_opaque, walk_upper, write_layer
+from berth.types import parse_reference
+from berth.volumes import MountPoint
+
+log = logging.getLogger(__name__)
 
 # Paths the engine itself creates in every container (Docker keeps them in its init layer);
 # they never show up in diff or commit.
 INIT_PATHS = ("/dev", "/proc", "/sys", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf",
               "/.dockerenv", "/etc/mtab")
-_OPAQUE_XATTR = "trusted.overlay.opaque"
 
 # Go's os.FileMode type bits (the CLI decodes the stat header with them).
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
@@ -84,23 +93,24 @@ def split_request_path(path: str) -> tuple[str, str]:
     return clean, posixpath.basename(clean) or "/"
 
 
-def _host_path(root: Path, absolute: str) -> Path:
-    """Resolve the directory part inside the root; the last element is not followed."""
-    directory, base = posixpath.split(absolute)
-    parent = resolve_in_root(root, directory)
-    return parent if base in ("", ".") else parent / base
+def _as_view(root: Path | ContainerView) -> ContainerView:
+    return root if isinstance(root, ContainerView) else ContainerView(root)
 
 
-def stat_path(root: Path, path: str, container: Container) -> dict[str, Any]:
+def _lookup(view: ContainerView, absolute: str) -> str:
+    """The resolved container path of a request path: its directory part is followed, its last
+    element is not (lstat), except `dir/.` which names the directory itself."""
+    return view.resolve(absolute, follow_last=absolute.endswith("/.") or absolute == "/")
+
+
+def stat_path(root: Path | ContainerView, path: str, container: Container) -> dict[str, Any]:
+    view = _as_view(root)
     absolute, name = split_request_path(path)
-    host = _host_path(root, absolute)
     try:
-        st = os.lstat(host)
+        st = os.lstat(view.host(_lookup(view, absolute)))
     except (FileNotFoundError, NotADirectoryError) as err:
         raise _not_found(path, container) from err
-    link_target = ""
-    if stat.S_ISLNK(st.st_mode):
-        link_target = container_path(root, resolve_in_root(root, absolute))
+    link_target = view.resolve(absolute) if stat.S_ISLNK(st.st_mode) else ""
     return {"name": name if name != "." else posixpath.basename(absolute[:-2]) or "/", "size": st.st_size,
             "mode": go_file_mode(st.st_mode), "mtime": _rfc3339(st.st_mtime), "linkTarget": link_target}
 
@@ -109,34 +119,60 @@ def stat_header(stat_json: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(stat_json).encode()).decode()
 
 
-def write_tar(root: Path, path: str, container: Container, out: Any) -> None:
-    """Tar `path` (as the container sees it) into the binary file `out`; symlinks stay links."""
+def write_tar(root: Path | ContainerView, path: str, container: Container, out: Any) -> None:
+    """Tar `path` (as the container sees it) into the binary file `out`; symlinks stay links.
+
+    A directory is walked through the view, so volumes and bind mounts under it are included
+    (as in Docker, whose tarballer walks the mounted view)."""
+    view = _as_view(root)
     absolute, name = split_request_path(path)
-    host = _host_path(root, absolute)
-    if not os.path.lexists(host):
+    top = _lookup(view, absolute)
+    if not os.path.lexists(view.host(top)):
         raise _not_found(path, container)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(str(host), arcname=name, recursive=True)
+        pending = [(top, name)]
+        while pending:
+            ctr_path, arcname = pending.pop()
+            host = view.host(ctr_path)
+            try:
+                st = os.lstat(host)
+                tar.add(str(host), arcname=arcname, recursive=False)
+                children = view.listdir(ctr_path) if stat.S_ISDIR(st.st_mode) else []
+            except (FileNotFoundError, NotADirectoryError):
+                if ctr_path == top:
+                    raise _not_found(path, container) from None
+                continue  # removed meanwhile by the running container
+            pending += [(posixpath.join(ctr_path, c), posixpath.join(arcname, c)) for c in reversed(children)]
 
 
-def extract_tar(root: Path, path: str, container: Container, tar_file: Path, *,
-                no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> None:
-    """Unpack `tar_file` into directory `path` of the container, never leaving its root."""
-    dest = resolve_in_root(root, posixpath.join("/", path))
+def extract_tar(root: Path | ContainerView, path: str, container: Container, tar_file: Path, *,
+                no_overwrite_dir_non_dir: bool, copy_uid_gid: bool, readonly_rootfs: bool = False) -> None:
+    """Unpack `tar_file` into directory `path` of the container, never leaving its root or its
+    mounts' sources; a read-only volume (or rootfs) refuses with moby's words."""
+    view = _as_view(root)
+    dest_path = view.resolve(posixpath.join("/", path))
+    dest = view.host(dest_path)
     if not dest.exists():
         raise _not_found(path, container)
     if not dest.is_dir():
         raise InvalidArgument("extraction point is not a directory")
-    dest_path = container_path(root, dest)
+    _check_writable(view, dest_path, readonly_rootfs)
     try:
         with tarfile.open(tar_file, mode="r:*") as tar:
             members = tar.getmembers()  # reads the whole archive: a broken one changes nothing
             for member in members:
                 _entry_path(dest_path, member.name)  # refuse a `..` entry before writing any
             for member in members:
-                _extract_member(root, dest_path, tar, member, no_overwrite_dir_non_dir, copy_uid_gid)
+                _extract_member(view, dest_path, tar, member, no_overwrite_dir_non_dir, copy_uid_gid,
+                                readonly_rootfs)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as err:
         raise InvalidArgument(f"invalid tar archive: {err}") from err
+
+
+def _check_writable(view: ContainerView, ctr_path: str, readonly_rootfs: bool) -> None:
+    reason = view.read_only_reason(ctr_path, readonly_rootfs=readonly_rootfs)
+    if reason:
+        raise InvalidArgument(reason)
 
 
 def _entry_path(dest_path: str, name: str) -> str:
@@ -146,12 +182,16 @@ def _entry_path(dest_path: str, name: str) -> str:
     return posixpath.join(dest_path, *parts) if parts else dest_path
 
 
-def _extract_member(root: Path, dest_path: str, tar: tarfile.TarFile, member: tarfile.TarInfo,
-                    no_overwrite: bool, copy_ids: bool) -> None:
+def _extract_member(view: ContainerView, dest_path: str, tar: tarfile.TarFile, member: tarfile.TarInfo,
+                    no_overwrite: bool, copy_ids: bool, readonly_rootfs: bool) -> None:
     ctr_path = _entry_path(dest_path, member.name)
     if ctr_path == dest_path and member.isdir():
         return
-    target = _host_path(root, ctr_path)
+    # Resolved per entry: an earlier entry may have made a symlink this one goes through, into
+    # another mount (checked for writability here, not only at the extraction point).
+    resolved = view.resolve(ctr_path, follow_last=False)
+    _check_writable(view, resolved, readonly_rootfs)
+    target = view.host(resolved)
     existing = os.lstat(target) if os.path.lexists(target) else None
     if existing is not None:
         is_dir = stat.S_ISDIR(existing.st_mode)
@@ -160,6 +200,8 @@ def _extract_member(root: Path, dest_path: str, tar: tarfile.TarFile, member: ta
                                   f"\"{ctr_path}\" with {'directory' if member.isdir() else 'non-directory'}")
         if is_dir and member.isdir():
             os.chmod(target, member.mode & 0o7777)
+        elif view.is_mount_point(resolved):  # the kernel says EBUSY; never unlink a mount's source
+            raise Unavailable(f"unlinkat {resolved}: device or resource busy")
         elif is_dir:
             raise InvalidArgument(f"cannot overwrite directory \"{ctr_path}\" with non-directory")
         else:
@@ -177,7 +219,7 @@ def _extract_member(root: Path, dest_path: str, tar: tarfile.TarFile, member: ta
     elif member.issym():
         os.symlink(member.linkname, target)
     elif member.islnk():
-        source = _host_path(root, _entry_path(dest_path, member.linkname))
+        source = view.host(view.resolve(_entry_path(dest_path, member.linkname), follow_last=False))
         os.link(source, target, follow_symlinks=False)
     elif member.isfifo():
         os.mkfifo(target, member.mode & 0o7777)
@@ -192,36 +234,6 @@ def _extract_member(root: Path, dest_path: str, tar: tarfile.TarFile, member: ta
 
 # --- diff and commit (the overlay upper dir) -------------------------------------------------------
 
-def _excluded(rel: str, exclude: Iterable[str]) -> bool:
-    return any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in exclude)
-
-
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, _OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _walk_upper(upper: Path, exclude: Iterable[str]) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(container path, host path, lstat) of every upper entry outside `exclude`, parents first."""
-    exclude = tuple(exclude)
-    for dirpath, dirnames, filenames in os.walk(upper):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            host = os.path.join(dirpath, name)
-            rel = "/" + os.path.relpath(host, upper)
-            if _excluded(rel, exclude):
-                if name in dirnames:
-                    dirnames.remove(name)
-                continue
-            yield rel, host, os.lstat(host)
-
-
 def changes(upper: Path, lowers: list[Path], exclude: Iterable[str]) -> list[dict[str, Any]]:
     """`docker diff`: [{"Path", "Kind"}] with Kind 0 changed, 1 added, 2 deleted, sorted by path.
 
@@ -233,12 +245,13 @@ def changes(upper: Path, lowers: list[Path], exclude: Iterable[str]) -> list[dic
 
     found: dict[str, str] = {}
     copied_dirs: list[str] = []
-    for rel, host, st in _walk_upper(upper, exclude):
-        if _is_whiteout(st):
+    for entry in walk_upper(upper, exclude):
+        rel = "/" + entry.rel
+        if entry.is_whiteout:
             found[rel] = "D"
         elif not below(rel):
             found[rel] = "A"
-        elif stat.S_ISDIR(st.st_mode) and not _is_opaque(host):
+        elif entry.is_dir and not is_opaque(entry.path):
             copied_dirs.append(rel)
         else:
             found[rel] = "C"
@@ -249,24 +262,8 @@ def changes(upper: Path, lowers: list[Path], exclude: Iterable[str]) -> list[dic
 
 
 def layer_tar(upper: Path, exclude: Iterable[str], out_path: Path) -> None:
-    """The upper dir as an OCI layer tar: whiteouts become `.wh.<name>`, opaque dirs get
-    `.wh..wh..opq`."""
-    with tarfile.open(out_path, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, host, st in _walk_upper(upper, exclude):
-            arcname = rel.lstrip("/")
-            if _is_whiteout(st):
-                head, tail = posixpath.split(arcname)
-                tar.addfile(_empty(posixpath.join(head, ".wh." + tail), st.st_mtime))
-                continue
-            tar.add(host, arcname=arcname, recursive=False)
-            if stat.S_ISDIR(st.st_mode) and _is_opaque(host):
-                tar.addfile(_empty(posixpath.join(arcname, ".wh..wh..opq"), st.st_mtime))
-
-
-def _empty(name: str, mtime: float) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mtime = int(mtime)
-    return info
+    """The upper dir, minus the container paths `exclude`, as an OCI layer tar (see upperdiff)."""
+    write_layer(walk_upper(upper, exclude), out_path)
 
 
 _COMMIT_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -286,33 +283,45 @@ def commit_config(container_config: dict[str, Any], override: dict[str, Any] | N
 # --- the service -----------------------------------------------------------------------------------
 
 class ArchiveService:
-    def __init__(self, *, containers: Any, images: Any, runtime: Any, tmp_dir: Path) -> None:
+    def __init__(self, *, containers: Any, images: Any, runtime: Any, tmp_dir: Path,
+                 events: Any = None) -> None:
         self._containers = containers
         self._images = images
         self._runtime = runtime
         self._tmp = Path(tmp_dir)
+        self._events = events  # berth.engine.events.EventBus, or None (no events)
 
     @contextlib.asynccontextmanager
-    async def root(self, ref: str) -> AsyncIterator[tuple[Container, Path]]:
-        """The container and a host path showing its filesystem, for the duration of the block."""
+    async def root(self, ref: str) -> AsyncIterator[tuple[Container, ContainerView]]:
+        """The container and a view of its filesystem (Docker's cp view), for the block.
+
+        Held under the container's lock: no start, stop-and-remove or second mount interleaves.
+        The overlay is pinned by an O_PATH fd, so an exit's teardown meanwhile only detaches it."""
         container = self._containers.get(ref)
-        if container.state.running and container.state.pid:
-            yield container, Path(f"/proc/{container.state.pid}/root")
-            return
-        async with self._containers.lock(container.id):  # no start while we hold its rootfs
+        async with self._containers.lock(container.id):
             container = self._containers.get(container.id)
-            if container.state.running and container.state.pid:
-                yield container, Path(f"/proc/{container.state.pid}/root")
-                return
             cdir = self._containers.container_dir(container.id)
-            mounted = os.path.ismount(cdir / "rootfs")
-            image = await asyncio.to_thread(self._images.resolve, container.image_id)
-            layers = await asyncio.to_thread(self._images.layer_dirs, image)
-            rootfs = await asyncio.to_thread(self._runtime.mount_rootfs, layers, cdir)
+            rootfs = cdir / "rootfs"
+            mounted_here = False
+            if container.state.running and container.state.pid:
+                if not os.path.ismount(rootfs):  # not ours to mount while it runs: the kernel's view
+                    yield container, ContainerView(Path(f"/proc/{container.state.pid}/root"))
+                    return
+            elif not os.path.ismount(rootfs):
+                image = await asyncio.to_thread(self._images.resolve, container.image_id)
+                layers = await asyncio.to_thread(self._images.layer_dirs, image)
+                await asyncio.to_thread(self._runtime.mount_rootfs, layers, cdir)
+                mounted_here = True
             try:
-                yield container, Path(rootfs)
+                fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
+                try:
+                    view = await asyncio.to_thread(ContainerView, Path(f"/proc/self/fd/{fd}"),
+                                                   view_mounts(container, cdir))
+                    yield container, view
+                finally:
+                    os.close(fd)
             finally:
-                if not mounted:
+                if mounted_here:
                     await asyncio.to_thread(self._runtime.unmount_rootfs, cdir)
 
     async def stat(self, ref: str, path: str) -> dict[str, Any]:
@@ -330,15 +339,23 @@ class ArchiveService:
             except BaseException:
                 os.unlink(name)
                 raise
-            return info, Path(name)
+        self._publish(container, "archive-path")
+        return info, Path(name)
 
     async def put(self, ref: str, path: str, tar_file: Path, *, no_overwrite_dir_non_dir: bool,
                   copy_uid_gid: bool) -> None:
         async with self.root(ref) as (container, root):
-            if container.host_config.get("ReadonlyRootfs") and not _in_writable_mount(container, path):
-                raise InvalidArgument("container rootfs is marked read-only")
             await asyncio.to_thread(extract_tar, root, path, container, tar_file,
-                                    no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid)
+                                    no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid,
+                                    readonly_rootfs=bool(container.host_config.get("ReadonlyRootfs")))
+        self._publish(container, "extract-to-dir")
+
+    def _publish(self, container: Container, action: str, **extra: str) -> None:
+        if self._events is None:
+            return
+        attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
+        attrs.update(extra)
+        self._events.publish("container", action, container.id, attrs)
 
     def _exclude(self, container: Container) -> list[str]:
         return [*INIT_PATHS, *(m["destination"] for m in container.mounts)]
@@ -381,8 +398,52 @@ class ArchiveService:
             os.unlink(name)
         return str(image.id)
 
+    async def commit_container(self, ref: str, *, pause: bool = True, reference: str | None, comment: str,
+                               author: str, changes_: list[str], config: dict[str, Any] | None) -> str:
+        """`docker commit` (POST /commit): `commit` with a running container paused meanwhile, as
+        moby does when `pause` (the default): unpaused afterwards, on error too; one that was
+        already paused stays so. Events: pause, commit, unpause."""
+        container = self._containers.get(ref)
+        if container.state.status == "dead":
+            raise Conflict(f"You cannot commit container {container.id} which is Dead")
+        if container.state.status == "removing":
+            raise Conflict(f"You cannot commit container {container.id} which is being removed")
+        paused_here = False
+        if pause and container.state.status == "running":
+            try:
+                await self._containers.pause(container.id)
+                paused_here = True
+            except BerthError as err:  # moby ignores a failed pause and commits anyway
+                log.warning("commit %s: pause failed: %s", container.id[:12], err)
+        try:
+            image_id = await asyncio.to_thread(self.commit, container.id, reference=reference, comment=comment,
+                                               author=author, changes_=changes_, config=config)
+            self._publish(container, "commit", comment=comment, imageID=image_id,
+                          imageRef=_familiar(reference))
+            return image_id
+        finally:
+            if paused_here:
+                try:
+                    await self._containers.unpause(container.id)
+                except BerthError as err:  # unpaused (or stopped) by someone else meanwhile
+                    log.info("commit %s: unpause: %s", container.id[:12], err)
 
-def _in_writable_mount(container: Container, path: str) -> bool:
-    clean = posixpath.normpath(posixpath.join("/", path))
-    return any(m.get("rw", True) and (clean == m["destination"] or clean.startswith(m["destination"] + "/"))
-               for m in container.mounts)
+
+def view_mounts(container: Container, cdir: Path) -> list[ViewMount]:
+    """What Docker mounts for a cp: the managed /etc files that exist, then the volumes and bind
+    mounts (tmpfs mounts are left out: their path is the rootfs directory beneath)."""
+    mounts = [ViewMount(f"/etc/{f}", cdir / f, volume=False) for f in ETC_FILES if (cdir / f).is_file()]
+    for point in (MountPoint.from_record(r) for r in container.mounts):
+        if point.type in ("volume", "bind") and point.source:
+            mounts.append(ViewMount(point.destination, Path(point.source), rw=point.rw))
+    return mounts
+
+
+def _familiar(reference: str | None) -> str:
+    """moby's imageRef attribute: the familiar form of the new tag (`name:tag`), or ''."""
+    if not reference:
+        return ""
+    try:
+        return parse_reference(reference).familiar()
+    except BerthError:
+        return reference

@@ -31,18 +31,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth.errors import InvalidArgument
+from berth.images.xattrs import OPAQUE_XATTR, from_pax, overlay_private
 
 log = logging.getLogger(__name__)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-_OPAQUE_XATTR = "trusted.overlay.opaque"
-_XATTR_PAX_PREFIX = "SCHILY.xattr."
 _CHUNK = 1 << 20
 # Errors that say the host, not the entry, is in trouble: these abort the unpack.
 _FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE}
-# Xattrs a layer may carry onto the host filesystem. trusted.overlay.* would let a layer steer
-# overlayfs (redirects, metacopy), so only the opaque marker we set ourselves is written.
+# Xattrs a layer may carry onto the host filesystem. trusted.overlay.* (user.overlay.* under
+# `userxattr`) would let a layer steer overlayfs (redirects, metacopy), so only the opaque marker
+# we set ourselves is written.
 _XATTR_ALLOWED_PREFIXES = ("user.", "trusted.", "security.capability")
 
 
@@ -161,7 +161,7 @@ def _create(
 ) -> None:
     name = parts[-1]
     if name == OPAQUE_MARKER:
-        _set_xattr(parent, None, _OPAQUE_XATTR, b"y")
+        _set_xattr(parent, None, OPAQUE_XATTR, b"y")
         return
     if name.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
         report.skip(member.name, "unsupported whiteout metadata entry")
@@ -185,6 +185,7 @@ def _create(
     elif member.issym():
         os.symlink(member.linkname, name, dir_fd=parent)
         _apply_owner_times(parent, name, member)
+        _apply_xattrs(None, _fd_path(parent, name), member)  # lsetxattr: the link itself
     elif member.islnk():
         _make_hardlink(root_fd, parent, name, member)
     else:
@@ -296,17 +297,14 @@ def _chown(fd: int | None, path: str | None, member: tarfile.TarInfo) -> None:
 
 
 def _apply_xattrs(fd: int | None, path: str | None, member: tarfile.TarInfo) -> None:
-    for key, value in member.pax_headers.items():
-        if not key.startswith(_XATTR_PAX_PREFIX):
+    """Set the member's SCHILY.xattr records; called after chown, which clears file capabilities."""
+    for attr, raw in from_pax(member.pax_headers):
+        if overlay_private(attr) or not attr.startswith(_XATTR_ALLOWED_PREFIXES):
             continue
-        attr = key[len(_XATTR_PAX_PREFIX):]
-        if attr.startswith("trusted.overlay.") or not attr.startswith(_XATTR_ALLOWED_PREFIXES):
-            continue
-        raw = value.encode("utf-8", "surrogateescape")
         try:
             _set_xattr(fd, path, attr, raw)
-        except OSError as err:
-            log.warning("xattr %s on %r not set: %s", attr, member.name, err)
+        except (OSError, ValueError) as err:  # ValueError: a NUL in a crafted name
+            log.warning("xattr %r on %r not set: %s", attr, member.name, err)
 
 
 def _set_xattr(fd: int | None, path: str | None, attr: str, value: bytes) -> None:

@@ -55,10 +55,11 @@ def register(router: Router, backend: Backend) -> None:
         body = check(await req.json(), wire.CONTAINER_CONFIG)
         repo, tag = req.query("repo"), req.query("tag")
         reference = f"{repo}:{tag}" if repo and tag else (repo or None)
-        image_id = await asyncio.to_thread(
-            svc.commit, req.query("container"), reference=reference, comment=req.query("comment"),
-            author=req.query("author"), changes_=req.query_all.get("changes") or [],
-            config=body or None)
+        # `pause` defaults to true (moby, API >= 1.13); `docker commit --pause=false` sends pause=0
+        image_id = await svc.commit_container(
+            req.query("container"), pause=req.qbool("pause", default=True), reference=reference,
+            comment=req.query("comment"), author=req.query("author"),
+            changes_=req.query_all.get("changes") or [], config=body or None)
         return json_response({"Id": image_id}, status=201)
 
     router.add("GET", "/containers/{id}/archive", get_archive)
