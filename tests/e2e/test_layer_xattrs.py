@@ -105,3 +105,25 @@ def test_copy_from_the_context_keeps_file_capabilities(daemon: BerthDaemon, tmp_
         assert _xattr(layer["bin/ping"], "security.capability") == CAPS
     finally:
         daemon.docker("rmi", "-f", tag)
+
+
+def test_cp_out_carries_the_file_capability_and_no_host_names(daemon: BerthDaemon, capped: str) -> None:
+    """moby's cp tarballer: security.capability travels (other xattrs do not), no owner names."""
+    import io
+    import subprocess
+
+    from tests.helpers import DOCKER
+
+    ctr = f"capcp-{secrets.token_hex(3)}"
+    daemon.docker("create", "--name", ctr, capped, "true", check=True)
+    try:
+        out = subprocess.run([DOCKER, "cp", f"{ctr}:/ping", "-"], env=daemon.env, capture_output=True,
+                             timeout=60, check=True)
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+            [member] = tar.getmembers()
+        assert member.name == "ping" and member.isreg()
+        assert _xattr(member, "security.capability") == CAPS
+        assert _xattr(member, "user.origin") is None
+        assert member.uname == member.gname == ""
+    finally:
+        daemon.docker("rm", "-f", ctr)

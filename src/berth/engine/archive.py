@@ -40,9 +40,11 @@ from berth.engine.container_model import Container
 from berth.engine.containerfs import ContainerView, ViewMount
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, Unavailable
 from berth.images.upperdiff import is_opaque, walk_upper, write_layer
+from berth.images.xattrs import read_xattrs, to_pax
 from berth.types import parse_reference
 from berth.volumes import MountPoint
 
+CAPABILITY_XATTR = "security.capability"
 log = logging.getLogger(__name__)
 
 # Paths the engine itself creates in every container (Docker keeps them in its init layer);
@@ -136,13 +138,30 @@ def write_tar(root: Path | ContainerView, path: str, container: Container, out: 
             host = view.host(ctr_path)
             try:
                 st = os.lstat(host)
-                tar.add(str(host), arcname=arcname, recursive=False)
+                _add_entry(tar, host, arcname)
                 children = view.listdir(ctr_path) if stat.S_ISDIR(st.st_mode) else []
             except (FileNotFoundError, NotADirectoryError):
                 if ctr_path == top:
                     raise _not_found(path, container) from None
                 continue  # removed meanwhile by the running container
             pending += [(posixpath.join(ctr_path, c), posixpath.join(arcname, c)) for c in reversed(children)]
+
+
+def _add_entry(tar: tarfile.TarFile, host: Path, arcname: str) -> None:
+    """One object as moby's cp tarballer writes it: no owner names looked up on the host, and
+    the file capability (the only xattr moby's archive carries). A file is opened without
+    following a symlink, so one swapped in by the running container cannot pull in a host file."""
+    info = tar.gettarinfo(str(host), arcname=arcname)
+    info.uname = info.gname = ""
+    capability = read_xattrs(host).get(CAPABILITY_XATTR)
+    if capability is not None:
+        info.pax_headers = to_pax({CAPABILITY_XATTR: capability})
+    if not info.isreg():
+        tar.addfile(info)
+        return
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        tar.addfile(info, f)
 
 
 def extract_tar(root: Path | ContainerView, path: str, container: Container, tar_file: Path, *,
