@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from pathlib import Path
 
 from berth.runtime import follow_logs, read_logs
@@ -106,3 +107,117 @@ def test_follow_with_tail_and_since(tmp_path: Path) -> None:
         return [line async for _, line in follow_logs(path, since=T0 + 1, tail=1, stopped=lambda: True)]
 
     assert asyncio.run(scenario()) == [b"\n"]
+
+
+# --- bounded reading: chunks, tail from the end, follow after a tail --------------------------------
+
+def big_log(tmp_path: Path, count: int, per_second: int = 10) -> Path:
+    """`count` lines over two streams; every 7th stdout line is split into P records."""
+    rows = []
+    for i in range(count):
+        stamp = format_timestamp(T0 * 10**9 + i * 10**9 // per_second)
+        stream = "stderr" if i % 5 == 0 else "stdout"
+        if i % 7 == 0 and stream == "stdout":
+            rows.append(f"{stamp} {stream} P part{i}-")
+        rows.append(f"{stamp} {stream} F line{i}")
+    path = tmp_path / "big.log"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def small_io(monkeypatch, chunk: int = 1000, block: int = 300) -> None:  # type: ignore[no-untyped-def]
+    from berth.runtime import logs
+
+    monkeypatch.setattr(logs, "CHUNK", chunk)
+    monkeypatch.setattr(logs, "BLOCK", block)
+
+
+def test_chunked_reading_equals_a_whole_read(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = big_log(tmp_path, 3000)
+    whole = list(read_logs(path))
+    small_io(monkeypatch)
+    assert list(read_logs(path)) == whole
+    assert len(whole) == 3000 and whole[7] == (1, b"part7-line7\n")
+
+
+def test_tail_from_the_end_with_since_until(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = big_log(tmp_path, 3000)
+    since, until = T0 + 100, T0 + 200
+    admitted = list(read_logs(path, since=since, until=until))
+    small_io(monkeypatch)
+    for n in (0, 1, 2, 50, len(admitted), len(admitted) + 5):
+        expected = admitted[max(0, len(admitted) - n):] if n else []
+        assert list(read_logs(path, since=since, until=until, tail=n)) == expected, n
+    assert list(read_logs(path, tail=3, timestamps=True))[-1][1].endswith(b"Z line2999\n")
+
+
+def test_async_read_yields_the_same(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from berth.runtime import read_logs_async
+
+    path = big_log(tmp_path, 500)
+    small_io(monkeypatch)
+
+    async def collect(**kw) -> list[tuple[int, bytes]]:  # type: ignore[no-untyped-def]
+        return [item async for item in read_logs_async(path, **kw)]
+
+    assert asyncio.run(collect()) == list(read_logs(path))
+    assert asyncio.run(collect(tail=4)) == list(read_logs(path))[-4:]
+    assert asyncio.run(collect(tail=0)) == []
+    assert asyncio.run(collect()) != [] and asyncio.run(collect(tail=None)) == list(read_logs(path))
+
+
+def test_tail_reads_little_memory(tmp_path: Path) -> None:
+    path = big_log(tmp_path, 60_000, per_second=1000)  # ~3 MB (few seconds: a small timestamp cache)
+    tracemalloc.start()
+    try:
+        assert [line for _, line in read_logs(path, tail=2)] == [b"line59998\n", b"line59999\n"]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 * 1024
+
+
+def test_full_read_holds_one_chunk_at_a_time(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = big_log(tmp_path, 30_000, per_second=1000)  # ~1.5 MB
+    small_io(monkeypatch, chunk=64 * 1024)
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in read_logs(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 30_000
+    assert peak < 1024 * 1024
+
+
+def test_follow_after_a_tail_joins_the_line_being_written(tmp_path: Path) -> None:
+    path = write(tmp_path, LOG + "2023-11-14T22:13:24Z stdout P progress \n")
+    stopped = False
+
+    async def scenario() -> list[bytes]:
+        nonlocal stopped
+        got: list[bytes] = []
+
+        async def writer() -> None:
+            nonlocal stopped
+            await asyncio.sleep(0.05)
+            with path.open("a") as f:
+                f.write("2023-11-14T22:13:25Z stdout F done\n")
+            stopped = True
+
+        task = asyncio.create_task(writer())
+        async for _, line in follow_logs(path, tail=1, stopped=lambda: stopped):
+            got.append(line)
+        await task
+        return got
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [b"\n", b"progress done\n"]
+
+
+def test_follow_with_tail_zero_gives_only_new_lines(tmp_path: Path) -> None:
+    path = write(tmp_path)
+
+    async def scenario() -> list[bytes]:
+        return [line async for _, line in follow_logs(path, tail=0, stopped=lambda: True)]
+
+    assert asyncio.run(scenario()) == []

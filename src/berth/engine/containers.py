@@ -51,7 +51,7 @@ from berth.engine.events import EventBus
 from berth.engine.restarts import RestartScheduler
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
-from berth.runtime import Runtime, follow_logs, read_logs
+from berth.runtime import Runtime, follow_logs, read_logs_async
 
 # Re-exported: the API layer, ExecService and the tests import these from here.
 __all__ = ["ContainerService", "check_tty_size", "check_wait_condition", "parse_signal", "start_error_code"]
@@ -458,10 +458,8 @@ class ContainerService:
             async for item in follow_logs(path, since=since, tail=tail, timestamps=timestamps, stopped=stopped):
                 yield item
             return
-        if not path.exists():
-            return
-        for item in await asyncio.to_thread(
-                lambda: list(read_logs(path, since=since, until=until, tail=tail, timestamps=timestamps))):
+        # Streamed in bounded batches (each read in a thread): memory does not grow with the log.
+        async for item in read_logs_async(path, since=since, until=until, tail=tail, timestamps=timestamps):
             yield item
 
     async def resize(self, ref: str, height: int, width: int) -> None:

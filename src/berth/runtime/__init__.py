@@ -11,7 +11,7 @@ conmon, attach, exec and k8s-file logs. See README.md in this directory for the 
 
 from berth.runtime.attach import AttachStream
 from berth.runtime.exec import ExecProcess
-from berth.runtime.logs import follow_logs, read_logs
+from berth.runtime.logs import follow_logs, read_logs, read_logs_async
 from berth.runtime.oci import build_oci_spec
 from berth.runtime.runtime import Runtime
 from berth.runtime.selection import (
@@ -35,6 +35,7 @@ __all__ = [
     "follow_logs",
     "prepare_host_for_crun",
     "read_logs",
+    "read_logs_async",
     "select_runtime",
     "undo_prepare_host",
 ]
