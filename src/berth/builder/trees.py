@@ -25,6 +25,7 @@ from berth.builder.dockerignore import DockerIgnore
 from berth.errors import InvalidArgument
 from berth.images.upperdiff import is_opaque, is_whiteout
 from berth.images.xattrs import carried_from_pax, read_xattrs
+from berth.types.scopedpath import resolve_scoped, split_path
 
 _MAX_SYMLINKS = 40
 
@@ -50,34 +51,13 @@ class Tree(Protocol):
     def open(self, entry: Entry) -> BinaryIO: ...
 
 
-def split_path(path: str) -> list[str]:
-    """Components of a path, `.` dropped; `..` kept for `resolve` to handle."""
-    return [p for p in path.split("/") if p not in ("", ".")]
-
-
 def resolve(tree: Tree, path: str | list[str], *, follow_last: bool = True) -> list[str]:
     """Follow symlinks inside `tree`, never above its root; the result may not exist."""
-    queue = split_path(path) if isinstance(path, str) else list(path)
-    out: list[str] = []
-    hops = 0
-    while queue:
-        name = queue.pop(0)
-        if name == "..":
-            if out:
-                out.pop()
-            continue
-        candidate = out + [name]
-        entry = tree.entry(candidate)
-        if entry is not None and entry.kind == "symlink" and (queue or follow_last):
-            hops += 1
-            if hops > _MAX_SYMLINKS:
-                raise InvalidArgument(f"too many levels of symbolic links: /{'/'.join(candidate)}")
-            if entry.linkname.startswith("/"):
-                out = []
-            queue = split_path(entry.linkname) + queue
-            continue
-        out = candidate
-    return out
+    def readlink(parts: list[str]) -> str | None:
+        entry = tree.entry(parts)
+        return entry.linkname if entry is not None and entry.kind == "symlink" else None
+
+    return resolve_scoped(path, readlink, follow_last=follow_last, max_links=_MAX_SYMLINKS)
 
 
 def walk(tree: Tree, parts: list[str]) -> Iterator[tuple[list[str], Entry]]:

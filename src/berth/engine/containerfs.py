@@ -21,9 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from berth.errors import InvalidArgument
+from berth.types.scopedpath import resolve_scoped, split_path
 
-MAX_LINKS = 255
 READ_ONLY_VOLUME = "mounted volume is marked read-only"
 READ_ONLY_ROOTFS = "container rootfs is marked read-only"
 
@@ -61,35 +60,22 @@ class ContainerView:
         Raises:
             InvalidArgument: too many levels of symbolic links.
         """
-        parts = _parts(path)
-        resolved: list[str] = []
-        links = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/" + "/".join([*resolved, part])
-            if (follow_last or parts) and candidate not in self._mounts and os.path.islink(self.host(candidate)):
-                links += 1
-                if links > MAX_LINKS:
-                    raise InvalidArgument(f"too many links resolving {path!r}")
-                target = os.readlink(self.host(candidate))
-                if target.startswith("/"):
-                    resolved = []
-                parts = _parts(target) + parts
-                continue
-            resolved.append(part)
-        return "/" + "/".join(resolved)
+        def readlink(parts: list[str]) -> str | None:
+            candidate = "/" + "/".join(parts)
+            if candidate in self._mounts:  # a mount point is the mount, whatever lies beneath it
+                return None
+            host = self.host(candidate)
+            return os.readlink(host) if os.path.islink(host) else None
+
+        return "/" + "/".join(resolve_scoped(path, readlink, follow_last=follow_last))
 
     def host(self, path: str) -> Path:
         """The host path of a resolved container path (no symlink in it: see `resolve`)."""
         found = self.mount_of(path)
         if found is None:
-            return self.root.joinpath(*_parts(path))
+            return self.root.joinpath(*split_path(path))
         dest, mount = found
-        return mount.source.joinpath(*_parts(path[len(dest):]))
+        return mount.source.joinpath(*split_path(path[len(dest):]))
 
     def mount_of(self, path: str) -> tuple[str, ViewMount] | None:
         """(effective destination, mount) of the innermost mount holding resolved `path`."""
@@ -122,9 +108,5 @@ class ContainerView:
         return READ_ONLY_ROOTFS if readonly_rootfs else None
 
 
-def _parts(path: str) -> list[str]:
-    return [p for p in path.split("/") if p not in ("", ".")]
-
-
 def _depth(path: str) -> int:
-    return len(_parts(posixpath.normpath(path)))
+    return len(split_path(posixpath.normpath(path)))

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from berth.errors import InvalidArgument
-
-MAX_LINKS = 255
+from berth.types.scopedpath import resolve_scoped
 
 
 def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
@@ -26,28 +24,12 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
         InvalidArgument: too many levels of symbolic links.
     """
     root = Path(os.path.abspath(root))
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        is_last = not parts
-        if os.path.islink(candidate) and (follow_last or not is_last):
-            links += 1
-            if links > MAX_LINKS:
-                raise InvalidArgument(f"too many links resolving {path!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
+
+    def readlink(parts: list[str]) -> str | None:
+        candidate = root.joinpath(*parts)
+        return os.readlink(candidate) if os.path.islink(candidate) else None
+
+    return root.joinpath(*resolve_scoped(path, readlink, follow_last=follow_last))
 
 
 def container_path(root: Path, host_path: Path) -> str:
