@@ -20,6 +20,9 @@ RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
+LOG_CHUNK = 64 * 1024
+
+
 def parse_filters(text: str) -> dict[str, list[str]]:
     """`{"k":{"v":true}}` (current) or `{"k":["v"]}` (old clients) → {k: [v, ...]}."""
     if not text:
@@ -138,13 +141,22 @@ def register(router: Router, backend: Backend) -> None:
         tty = bool(container.config.get("Tty"))
         stream = await req.stream(200, RAW if tty else MULTIPLEXED)
 
+        follow = req.qbool("follow")
+
         async def copy() -> None:
-            async for number, data in svc.logs(container.id, follow=req.qbool("follow"), since=since,
+            # Without follow, frames go out in chunks of up to LOG_CHUNK bytes rather than one HTTP
+            # chunk (and one drain) per line; a followed log is written line by line, as it comes.
+            pending = bytearray()
+            async for number, data in svc.logs(container.id, follow=follow, since=since,
                                                until=until, tail=tail, timestamps=req.qbool("timestamps")):
                 if (number == 1 and want_out) or (number == 2 and want_err):
-                    await stream.write(data if tty else frame(number, data))
+                    pending += data if tty else frame(number, data)
+                    if follow or len(pending) >= LOG_CHUNK:
+                        await stream.write(bytes(pending))
+                        pending.clear()
+            await stream.write(bytes(pending))
 
-        if not req.qbool("follow"):
+        if not follow:
             await copy()
             return None
         # An idle followed container writes nothing, so a client that went away would only be
