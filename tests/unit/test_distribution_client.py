@@ -271,8 +271,44 @@ def test_loopback_registry_may_redirect_to_loopback() -> None:
     assert trap.sent == []
 
 
-def test_remote_registry_may_redirect_anywhere() -> None:
-    """Docker's behaviour for registries the user named (CDN blob downloads): not confined."""
+def test_remote_registry_may_redirect_off_loopback_only() -> None:
+    """Registries the user named elsewhere may send berth to other hosts (CDN blob downloads, as
+    Docker allows), never to loopback (server-side request forgery against local services)."""
     registry = FakeRegistry()
     client = RegistryClient([Endpoint(registry.base)], session=registry.session())
     client.check_target("http://cdn.example.invalid/blob")  # no error
+    for url in ("http://127.0.0.1:2375/containers/json", "http://[::1]/x", "http://LOCALHOST/x"):
+        with pytest.raises(Unreachable, match="may only refer to hosts off loopback"):
+            client.check_target(url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://10.20.30.40\\@127.0.0.1:5999/token",   # urllib3 dials 10.20.30.40, urlsplit says 127.0.0.1
+    "http://user:pw@127.0.0.1:5999/token",          # userinfo: never legitimate from a registry
+    "http://[::1/x",                                 # malformed
+    "http:///nohost",
+])
+def test_ambiguous_or_malformed_targets_are_refused(url: str) -> None:
+    client, trap, _ = confined_client("")
+    with pytest.raises(Unreachable):
+        client.check_target(url)
+    assert trap.sent == []
+
+
+def test_backslash_realm_is_not_dialled() -> None:
+    class Realm(_Misdirecting):
+        def handle(self, req):  # type: ignore[no-untyped-def]
+            if req.url.endswith("/v2/") and "Authorization" not in req.headers:
+                return 401, {"WWW-Authenticate": 'Bearer realm="http://10.20.30.40\\@127.0.0.1:5999/token"'}, b""
+            return super().handle(req)
+
+    registry = Realm(base="http://127.0.0.1:5999", users={"bob": "pw"}, scheme="bearer")
+    session = registry.session()
+    trap = _Trap()
+    session.mount("http://", trap)
+    session.mount(registry.base, session.get_adapter(registry.base + "/"))
+    client = RegistryClient([Endpoint(registry.base)], Credentials(username="bob", password="pw"), session=session)
+    client.connect()
+    with pytest.raises(Unreachable):
+        client.repository("app")
+    assert trap.sent == []

@@ -480,3 +480,19 @@ def test_push_by_digest_with_bad_or_too_many_tags_stores_nothing(bob: Client) ->
     assert resp.status_code == 414 and error_code(resp) == "TAG_INVALID"
     assert bob.get(f"/v2/multi2/manifests/{digest}").status_code == 404
     assert bob.get("/v2/multi2/tags/list").json().get("tags") in ([], None)
+
+
+def test_blob_conditional_requests_use_the_digest_etag(bob: Client) -> None:
+    data = bytes(range(256)) * 8192  # 2 MB: the copying response path
+    digest = push_blob(bob, "cond", data)
+    url, etag = f"/v2/cond/blobs/{digest}", f'"{digest}"'
+    assert bob.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert bob.get(url, headers={"If-None-Match": f'"sha256:{"0" * 64}", W/{etag}'}).status_code == 304
+    assert bob.head(url, headers={"If-None-Match": etag}).status_code == 304
+    matched = bob.get(url, headers={"If-Match": etag})
+    assert matched.status_code == 200 and matched.content == data
+    assert bob.get(url, headers={"If-Match": '"other"'}).status_code == 412
+    part = bob.get(url, headers={"If-Range": etag, "Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == data[:10]
+    stale = bob.get(url, headers={"If-Range": '"other"', "Range": "bytes=0-9"})
+    assert stale.status_code == 200 and stale.content == data

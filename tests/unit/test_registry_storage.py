@@ -184,3 +184,48 @@ def test_manifest_put_checks_references_in_repository(reg: Registry) -> None:
     with pytest.raises(RegistryError) as err:
         reg.put_manifest("r", "v1", manifest_for(config, []), None)
     assert err.value.error.code == "MANIFEST_BLOB_UNKNOWN"
+
+
+def test_deleting_a_repository_dooms_an_upload_a_request_holds(reg: Registry) -> None:
+    session = reg.start_upload("doomed")
+    held = reg.uploads.claim("doomed", session.id)      # a PATCH is writing to it
+    held.ingest.write(b"partial")
+    reg.delete_repository("doomed")
+    assert session.id in reg.uploads.active_ids()        # not pulled from under the request...
+    with pytest.raises(RegistryError) as err:            # ...but it can no longer be finished
+        reg.finish_upload(held, Digest.of(b"partial"))
+    assert err.value.error.code == "BLOB_UPLOAD_UNKNOWN"
+    assert session.id not in reg.uploads.active_ids()
+    assert not reg.storage.path(Digest.of(b"partial")).exists()
+
+    other = reg.start_upload("doomed2")
+    reg.uploads.claim("doomed2", other.id)
+    reg.delete_repository("doomed2")
+    reg.uploads.release(other)                           # the request lets go: aborted then
+    assert other.id not in reg.uploads.active_ids()
+    assert not other.ingest.path.exists()  # type: ignore[attr-defined]
+
+
+def test_ecr_layer_part_that_fails_to_write_can_be_retried(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from berth.ecr.registry_adapter import RegistryImages
+
+    images = RegistryImages(reg)
+    images.ensure_repository("app")
+    upload = images.start_layer_upload("app")
+    images.upload_layer_part("app", upload, 0, b"first-")
+    session = reg.uploads.get("app", upload)
+    real = session.ingest.write_parts
+    calls = {"n": 0}
+
+    def flaky(parts: list[bytes]) -> None:
+        calls["n"] += 1
+        real(parts)                    # hashed and written...
+        if calls["n"] == 1:
+            raise OSError(28, "No space left on device")  # ...then the disk fills up
+
+    monkeypatch.setattr(session.ingest, "write_parts", flaky)
+    with pytest.raises(OSError):
+        images.upload_layer_part("app", upload, 6, b"second")
+    assert images.upload_layer_part("app", upload, 6, b"second") == 11   # the retry is accepted
+    images.complete_layer_upload("app", upload, str(Digest.of(b"first-second")))
+    assert images.layer_size("app", str(Digest.of(b"first-second"))) == 12

@@ -146,14 +146,16 @@ class Daemon:
             root=c.root / "registry", shared_blob_dirs=(c.root / "blobs" / "sha256",), htpasswd=c.registry_htpasswd,
             anonymous_pull=c.registry_anonymous_pull, anonymous_push=c.registry_anonymous_push),
             extra_authenticators=[self.ecr_tokens])
+        host = listen[0] if listen[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        # Before the registry serves (on its own thread): ECR's tag guard must hold from the first push.
+        self.ecr = EcrService(self.db, RegistryImages(registry.registry), self.ecr_tokens, f"{host}:{listen[1]}")
         try:
             await registry.start(*listen)
         except OSError as err:
             await registry.close()
             raise Unavailable(f"registry: cannot listen on {c.registry_addr}: {err.strerror or err}") from err
         self.registry = registry
-        host = listen[0] if listen[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        self.ecr = EcrService(self.db, RegistryImages(registry.registry), self.ecr_tokens, f"{host}:{registry.port}")
+        self.ecr.registry_host = f"{host}:{registry.port}"  # the bound port, when asked for port 0
         return registry
 
     async def _start_aws(self, registry: RegistryServer | None) -> aws.AwsServer | None:
@@ -186,6 +188,10 @@ class Daemon:
         backend = self.build()
         await asyncio.to_thread(self.networks.ensure_isolation)  # before any container talks
         await self.containers.restore()
+        # The registry and AWS endpoints listen before the Docker API does: a client that sees the
+        # API socket answer (as `berth daemon` readiness checks do) finds them all up.
+        registry = await self._start_registry()
+        aws_server = await self._start_aws(registry)
         server = make_server(backend)
         for spec in self.config.docker_hosts:
             kind, where = parse_host(spec)
@@ -195,8 +201,6 @@ class Daemon:
                 _give_socket_to_group(str(where), self.config.socket_group)
             else:
                 await server.listen_tcp(kind.split(":", 1)[1], int(where))
-        registry = await self._start_registry()
-        aws_server = await self._start_aws(registry)
         sweeper = asyncio.create_task(self._ecr_lifecycle()) if registry is not None else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -38,7 +38,8 @@ class LayerFailure:
 class EcrLayers:
     """Layer operations on repositories `lookup` knows (it raises RepositoryNotFound)."""
 
-    def __init__(self, store: LayerStore, lookup: Callable[[str, str], Repository], registry_host: str) -> None:
+    def __init__(self, store: LayerStore, lookup: Callable[[str, str], Repository],
+                 registry_host: Callable[[], str]) -> None:
         self._store = store
         self._lookup = lookup
         self._registry_host = registry_host
@@ -86,7 +87,7 @@ class EcrLayers:
         if not _is_digest(digest) or self._store.layer_size(name, digest) is None:
             raise LayersNotFound(f"The image layer '{digest}' does not exist in the repository with name "
                                  f"'{name}' in the registry with id '{repo.registry_id}'")
-        return f"http://{self._registry_host}/v2/{name}/blobs/{digest}"
+        return f"http://{self._registry_host()}/v2/{name}/blobs/{digest}"
 
 
 def _is_digest(text: str) -> bool:

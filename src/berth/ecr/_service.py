@@ -75,7 +75,7 @@ class EcrService:
         self._clock = clock
         self._previews: dict[str, Preview] = {}
         registry.set_tag_guard(self.check_tag_push)
-        self.layers = EcrLayers(registry, self.repository, registry_host)
+        self.layers = EcrLayers(registry, self.repository, lambda: self.registry_host)
 
     # repositories
 

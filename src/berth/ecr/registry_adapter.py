@@ -94,21 +94,29 @@ class RegistryImages:
             if first_byte != session.offset:
                 raise InvalidLayerPart(f"The first byte of the layer part ({first_byte}) is not consecutive to the "
                                        f"last byte received ({session.offset - 1}) for upload '{upload_id}'")
-            session.ingest.write(data)
+            mark = session.ingest.mark()
+            try:
+                session.ingest.write(data)
+            except BaseException:
+                session.ingest.rollback(mark)  # a failed part leaves the upload as it was: it may be retried
+                raise
             return session.offset - 1
         finally:
             self._registry.uploads.release(session)
 
     def complete_layer_upload(self, name: str, upload_id: str, digest: str) -> None:
         session = self._claim(name, upload_id)
-        if session.offset == 0:
-            self._registry.uploads.release(session)
-            raise EmptyUpload(f"The upload '{upload_id}' does not contain any layer parts")
-        if self.layer_size(name, digest) is not None:
-            self._registry.cancel_upload(session)
-            raise LayerAlreadyExists(f"The layer '{digest}' already exists in the repository with name '{name}'")
         try:
-            self._registry.finish_upload(session, Digest(digest))
+            if session.offset == 0:
+                raise EmptyUpload(f"The upload '{upload_id}' does not contain any layer parts")
+            if self.layer_size(name, digest) is not None:
+                self._registry.cancel_upload(session)
+                raise LayerAlreadyExists(f"The layer '{digest}' already exists in the repository with name '{name}'")
+        except BaseException:
+            self._registry.uploads.release(session)  # (a no-op once cancelled)
+            raise
+        try:
+            self._registry.finish_upload(session, Digest(digest))  # ends the session whatever happens
         except RegistryError as err:
             raise LayerDigestMismatch(f"The layer digest calculated for upload '{upload_id}' does not match "
                                       f"'{digest}': {err}") from err

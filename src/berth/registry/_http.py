@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict
 
 from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.registry._auth import Access, RegistryAuth, Unauthorized, challenge
@@ -140,6 +141,9 @@ class _CopiedFileResponse(web.FileResponse):
 
     digest = ""  # the blob's digest: its ETag (FileResponse would send one made of mtime and size)
 
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        return await super().prepare(_digest_validated(request, f'"{self.digest}"') if self.digest else request)
+
     async def _sendfile(self, request: web.BaseRequest, fobj: Any, offset: int, count: int) -> Any:
         fallback = getattr(self, "_sendfile_fallback", None)
         if fallback is None or count < COPY_MIN_BYTES:  # (None: an aiohttp without the copying path)
@@ -248,8 +252,15 @@ class RegistryApp:
     # -- blobs -------------------------------------------------------------------------------
     async def get_blob(self, request: web.Request, route: Route) -> web.StreamResponse:
         info = await asyncio.to_thread(self.registry.blob, route.name, parse_digest(route.ref))
+        etag = f'"{info.digest}"'
         headers = {"Docker-Content-Digest": str(info.digest), "Content-Type": "application/octet-stream",
-                   "ETag": f'"{info.digest}"', "Cache-Control": "max-age=31536000"}
+                   "ETag": etag, "Cache-Control": "max-age=31536000"}
+        # Conditional requests are judged against the digest ETag (content-addressed: it never changes).
+        if _etag_listed(request.headers.get("If-None-Match"), etag, weak=True):
+            return web.Response(status=304, headers=headers)
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and not _etag_listed(if_match, etag, weak=False):
+            return web.Response(status=412, headers=headers)
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(info.size)})
         response = _CopiedFileResponse(info.path, chunk_size=1 << 20, headers=headers)
@@ -409,6 +420,29 @@ def _unread_body_closes(request: web.Request, response: web.Response) -> web.Res
     if request.body_exists and not request.content.is_eof():
         response.force_close()
     return response
+
+
+def _etag_listed(header: str | None, etag: str, *, weak: bool) -> bool:
+    """Whether an If-(None-)Match header names `etag` (or is `*`); weak comparison drops `W/`."""
+    if header is None:
+        return False
+    for item in (part.strip() for part in header.split(",")):
+        if item == "*" or item == etag or (weak and item.removeprefix("W/") == etag):
+            return True
+    return False
+
+
+def _digest_validated(request: web.BaseRequest, etag: str) -> web.BaseRequest:
+    """The request FileResponse should see once get_blob has judged the ETag preconditions itself:
+    without If-Match / If-None-Match (FileResponse would compare them with its own mtime tag),
+    and with an ETag If-Range resolved (Range kept if it names this blob, dropped if not)."""
+    drop = {"if-match", "if-none-match"}
+    if_range = request.headers.get("If-Range", "")
+    if if_range.startswith(('"', "W/")):
+        drop |= {"if-range"} if if_range == etag else {"if-range", "range"}
+    if not any(name.lower() in drop for name in request.headers):
+        return request
+    return request.clone(headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in drop))
 
 
 def _wrap(err: BerthError) -> RegistryError:

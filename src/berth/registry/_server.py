@@ -74,9 +74,11 @@ class _LoopThread:
         """Run `coro` on this loop and await its result from the caller's loop."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and wait (off the caller's loop) for the thread; a worker job still
+        running after `timeout` is left to finish on its own (the thread is a daemon thread)."""
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
+        await asyncio.to_thread(self._thread.join, timeout)
 
 
 class RegistryServer:
@@ -103,9 +105,11 @@ class RegistryServer:
         try:
             return await self._thread.call(self._start(host, port))
         except BaseException:
-            await self._thread.call(self._stop_serving())
-            self._thread.stop()
-            self._thread = None
+            thread, self._thread = self._thread, None
+            try:
+                await thread.call(self._stop_serving())
+            finally:
+                await thread.stop()
             raise
 
     async def _start(self, host: str, port: int) -> int:
@@ -133,12 +137,16 @@ class RegistryServer:
                 log.info("registry: expired %d idle upload(s)", len(expired))
 
     async def close(self) -> None:
-        if self._thread is not None:
-            await self._thread.call(self._stop_serving())
-            self._thread.stop()
-            self._thread = None
-        self.registry.uploads.abort_all()
-        self._db.close()
+        try:
+            if self._thread is not None:
+                thread, self._thread = self._thread, None
+                try:
+                    await thread.call(self._stop_serving())
+                finally:
+                    await thread.stop()
+        finally:
+            self.registry.uploads.abort_all()
+            self._db.close()
 
     async def _stop_serving(self) -> None:
         if self._sweeper is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from berth.registry._errors import (
     BLOB_UNKNOWN,
+    BLOB_UPLOAD_UNKNOWN,
     DIGEST_INVALID,
     MANIFEST_BLOB_UNKNOWN,
     MANIFEST_TOO_LARGE,
@@ -115,6 +116,8 @@ class Registry:
     def finish_upload(self, session: UploadSession, expected: Digest) -> BlobInfo:
         """Verify the whole upload against `expected` and publish it; the session ends either way."""
         try:
+            if session.doomed:  # its repository was deleted meanwhile
+                raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"session": session.id})
             actual = session.ingest.finish()
             if actual != expected:
                 raise RegistryError(DIGEST_INVALID, {"expected": str(expected), "actual": str(actual)})

@@ -28,6 +28,7 @@ class UploadSession:
     touched: float
     busy: bool = False
     done: bool = False
+    doomed: bool = False  # its repository was deleted while a request held it: abort on release
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -74,7 +75,11 @@ class UploadSessions:
 
     def release(self, session: UploadSession) -> None:
         session.touched = self._clock()
-        session.busy = False
+        with session.lock:
+            session.busy = False
+            doomed = session.doomed and not session.done
+        if doomed:
+            self.close(session, abort=True)
 
     def close(self, session: UploadSession, *, abort: bool) -> None:
         """Forget a session; with `abort` its bytes are deleted too."""
@@ -90,7 +95,13 @@ class UploadSessions:
         return self._abort_idle(lambda s: s.touched < cutoff)
 
     def abort_repository(self, repo: str) -> list[str]:
-        """Abort the idle sessions of a repository being deleted (one mid-request fails at its end)."""
+        """Abort the sessions of a repository being deleted; one a request holds is marked doomed:
+        it cannot be finished and is aborted when the request lets go of it."""
+        with self._lock:
+            held = [s for s in self._sessions.values() if s.repo == repo]
+        for session in held:
+            with session.lock:
+                session.doomed = True
         return self._abort_idle(lambda s: s.repo == repo)
 
     def _abort_idle(self, select: Callable[[UploadSession], bool]) -> list[str]:

@@ -7,9 +7,11 @@ body are retried once after a 401 (an expired token, or a scope the challenge wi
 
 Where a registry may send the client: Docker follows redirects, token realms and upload
 Locations to any host (blob downloads from a CDN are normal). berth does too, except that a
-registry reached on loopback may only lead to loopback: nothing on this host has a reason to
+registry reached on loopback may only lead to loopback (nothing on this host has a reason to
 send berth elsewhere, and a hostile or misconfigured local registry must not make the daemon
-dial out (berth's network rule; also the classic server-side request forgery).
+dial out: berth's network rule), and a registry elsewhere may never lead to loopback (the
+classic server-side request forgery against local services). URLs whose host parsers could
+read differently (userinfo, a backslash in the authority) are refused outright.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from berth.images.distribution import _mediatypes as mt
 from berth.images.distribution._auth import Challenge, Credentials, parse_challenge, repository_scope
@@ -181,17 +185,16 @@ class RegistryClient:
     # HTTP
 
     def check_target(self, url: str) -> None:
-        """Refuse `url` if the registry is on loopback and `url` is not (module docstring).
+        """Refuse `url` unless it is on loopback exactly when the registry is (module docstring).
 
         Raises:
             Unreachable: with the registry and the refused URL.
         """
-        if not is_loopback(urlsplit(self.endpoint.url).netloc):
-            return
-        host = urlsplit(url).hostname or ""
-        if not is_loopback(f"[{host}]" if ":" in host else host):
-            raise Unreachable(f"registry {self.endpoint.url} sent berth to {url}: a registry on loopback "
-                              "may only refer to loopback addresses")
+        here, there = _dialled_host(self.endpoint.url), _dialled_host(url)
+        if there is None or is_loopback(there) != is_loopback(here or ""):
+            where = "loopback" if is_loopback(here or "") else "another host"
+            raise Unreachable(f"registry {self.endpoint.url} sent berth to {url!r}: a registry on {where} "
+                              f"may only refer to {'loopback addresses' if where == 'loopback' else 'hosts off loopback'}")
 
     def _check_redirect(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         if resp.is_redirect:
@@ -330,6 +333,23 @@ class Repository:
         resp = self._check(self._request("PUT", f"{location}{sep}digest={digest}", data=data,
                                          headers={"Content-Type": "application/octet-stream"}), 201, 204)
         resp.close()
+
+
+def _dialled_host(url: str) -> str | None:
+    """The host requests would connect to for `url` (urllib3's parse, as its pool uses), in the
+    `[v6]` form is_loopback takes; None for a URL that names a host ambiguously (userinfo or a
+    backslash in the authority, which parsers read differently) or not at all."""
+    authority = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority or "\\" in authority:
+        return None
+    try:
+        host = parse_url(url).host
+    except (LocationParseError, ValueError):
+        return None
+    if not host:
+        return None
+    host = host.lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _login_failed(url: str, status: int) -> RegistryError:

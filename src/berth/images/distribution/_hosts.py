@@ -100,6 +100,8 @@ def validate_mirror(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgument(f"invalid mirror: unsupported scheme or host in {url!r}")
+    if "@" in parts.netloc:
+        raise InvalidArgument(f"invalid mirror: username/password not allowed in URI {url!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise InvalidArgument(f"invalid mirror: path, query or fragment not allowed in {url!r}")
     return url.rstrip("/")
