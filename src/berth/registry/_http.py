@@ -371,10 +371,11 @@ class RegistryApp:
         data = await read_limited(request, MAX_MANIFEST_BYTES)
         result = await asyncio.to_thread(self.registry.put_manifest, route.name, route.ref, data,
                                          request.headers.get("Content-Type"), request.query.getall("tag", []))
-        headers = {"Location": f"/v2/{route.name}/manifests/{result.digest}",
-                   "Docker-Content-Digest": str(result.digest), "Content-Length": "0"}
+        headers = CIMultiDict({"Location": f"/v2/{route.name}/manifests/{result.digest}",
+                               "Docker-Content-Digest": str(result.digest), "Content-Length": "0"})
         if "tag" in request.query:
-            headers["OCI-Tag"] = ", ".join(result.tags)
+            for tag in result.tags:  # one OCI-Tag header per tag applied, as the spec words it
+                headers.add("OCI-Tag", tag)
         if result.subject is not None:
             headers["OCI-Subject"] = str(result.subject)
         return web.Response(status=201, headers=headers)
