@@ -82,3 +82,23 @@ def test_full_read_of_a_large_log_keeps_memory_bounded(daemon: BerthDaemon, big_
     proc.wait()
     assert head.startswith(f"{LINE}\n".encode())
     assert growth < MAX_GROWTH_KB, f"daemon peak RSS grew by {growth} kB"
+
+
+def test_follow_with_until_returns_for_a_running_container(daemon: BerthDaemon) -> None:
+    """`docker logs -f --until T`: what was logged up to T, without waiting for the container."""
+    cid = daemon.docker("run", "-d", "busybox", "sh", "-c", "echo early; exec sleep 600", check=True).stdout.strip()
+    try:
+        for _ in range(50):
+            if daemon.docker("logs", cid).stdout:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        # A unix timestamp with a fraction (the CLI truncates relative values like `1s` to seconds).
+        until = f"{time.time() - 0.1:.9f}"
+        started = time.monotonic()
+        followed = daemon.docker("logs", "-f", "--until", until, cid, timeout=20)
+        assert followed.returncode == 0, followed.stderr
+        assert followed.stdout == "early\n"
+        assert time.monotonic() - started < 5
+    finally:
+        daemon.docker("rm", "-f", cid)

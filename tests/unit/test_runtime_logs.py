@@ -221,3 +221,21 @@ def test_follow_with_tail_zero_gives_only_new_lines(tmp_path: Path) -> None:
         return [line async for _, line in follow_logs(path, tail=0, stopped=lambda: True)]
 
     assert asyncio.run(scenario()) == []
+
+
+def test_follow_ends_once_until_has_passed(tmp_path: Path) -> None:
+    """`logs -f --until T`: lines up to T, and no waiting for a container that keeps running."""
+    import time
+
+    path = write(tmp_path)
+
+    async def scenario(until: float) -> list[bytes]:
+        return [line async for _, line in follow_logs(path, until=until, stopped=lambda: False)]
+
+    started = time.monotonic()
+    assert asyncio.run(asyncio.wait_for(scenario(T0 + 1.55), 5)) == [b"first\n", b"partial\n"]
+    assert time.monotonic() - started < 1  # until is long past: no follow at all
+    started = time.monotonic()
+    soon = time.time() + 0.3
+    assert len(asyncio.run(asyncio.wait_for(scenario(soon), 5))) == 5  # everything in the log is older
+    assert 0.25 < time.monotonic() - started < 2

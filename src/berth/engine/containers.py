@@ -455,7 +455,8 @@ class ContainerService:
                     return not self.get(container.id).state.running
                 except NotFound:
                     return True
-            async for item in follow_logs(path, since=since, tail=tail, timestamps=timestamps, stopped=stopped):
+            async for item in follow_logs(path, since=since, until=until, tail=tail, timestamps=timestamps,
+                                          stopped=stopped):
                 yield item
             return
         # Streamed in bounded batches (each read in a thread): memory does not grow with the log.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -143,23 +144,26 @@ async def follow_logs(
     path: Path,
     *,
     since: float = 0,
+    until: float = 0,
     tail: int | None = None,
     timestamps: bool = False,
     stopped: Callable[[], bool],
 ) -> AsyncIterator[Item]:
-    """Yield existing lines (since/tail applied), then new ones as conmon appends them.
+    """Yield existing lines (since/until/tail applied), then new ones as conmon appends them.
 
-    Ends once `stopped()` is true and everything written so far has been yielded.
+    Ends once `stopped()` is true, or the clock has passed `until` (no later line can qualify),
+    and everything written so far has been yielded.
     """
     inotify = _Inotify(path)  # before the first read, so no write goes unnoticed
-    reader = _LogReader(path, TimeWindow.of(since, 0), timestamps)
+    reader = _LogReader(path, TimeWindow.of(since, until), timestamps)
     try:
         await asyncio.to_thread(reader.start, tail, True)
         while (batch := await asyncio.to_thread(reader.backlog)) is not None:
             for item in batch:
                 yield item
         while True:
-            done = stopped()  # sample before reading, so the last write is never missed
+            # sampled before reading, so the last write is never missed
+            done = stopped() or (until > 0 and time.time() > until)
             full = True
             while full:
                 batch, full = await asyncio.to_thread(reader.more)
@@ -167,7 +171,8 @@ async def follow_logs(
                     yield item
             if done:
                 return
-            await inotify.wait(_FOLLOW_RECHECK)
+            wait = _FOLLOW_RECHECK if until <= 0 else min(_FOLLOW_RECHECK, max(0.0, until - time.time()) + 0.01)
+            await inotify.wait(wait)
     finally:
         inotify.close()
 
