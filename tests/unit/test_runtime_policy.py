@@ -167,7 +167,7 @@ def test_sync_reader_splits_messages(tmp_path: Path) -> None:
 
 def test_overlay_options() -> None:
     opts = overlay_options([Path("/l/top"), Path("/l/base")], Path("/c/upper"), Path("/c/work"))
-    assert opts == "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+    assert opts == "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work,redirect_dir=off,metacopy=off"
     assert overlay_options([Path("/l")], Path("/u"), Path("/w"), metacopy=True).endswith(
         ",redirect_dir=on,metacopy=on"
     )

@@ -37,6 +37,10 @@ def overlay_options(
     if metacopy:
         # metacopy needs redirect_dir; both make the upper dir unusable as a plain diff.
         options += ",redirect_dir=on,metacopy=on"
+    else:
+        # Off explicitly, whatever the kernel's defaults: commit and RUN layers read the upper dir
+        # as a plain diff, which a renamed directory (a redirect) or a metadata-only copy-up breaks.
+        options += ",redirect_dir=off,metacopy=off"
     return options
 
 
