@@ -19,10 +19,18 @@ The output depends only on the upper dir: entries in sorted path order, xattrs s
 no host user or group names. Hard links within the layer become link entries. Device nodes
 (other than whiteouts) and sockets are not written: the extractor would skip them, and a layer
 must not hand out host devices.
+
+A running container (commit with pause=false) may change the upper dir while it is read: it is
+walked and read through directory fds with O_NOFOLLOW (berth.images.safefs), and a file is read
+only if it still is the regular file the walk found, so neither a symlink swapped in nor a FIFO
+or device node can bring host data into the layer or block the commit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import posixpath
 import stat
@@ -32,11 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.images._extract import OPAQUE_MARKER, WHITEOUT_PREFIX
+from berth.images.safefs import DirFds, FixedSize, fd_xattrs, open_regular, tarinfo_for
 from berth.images.xattrs import OPAQUE_XATTR, read_xattrs, to_pax
 
 __all__ = ["UpperEntry", "is_opaque", "is_whiteout", "walk_upper", "write_layer"]
 
+log = logging.getLogger(__name__)
 _WRITTEN_KINDS = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO)
+_UPPER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class UpperEntry:
     rel: str
     path: Path
     st: os.stat_result
+    opaque: bool = False  # a directory marked opaque (read through its fd during the walk)
 
     @property
     def is_whiteout(self) -> bool:
@@ -55,15 +67,23 @@ class UpperEntry:
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.st.st_mode)
 
+    @property
+    def upper(self) -> Path:
+        """The upper dir the entry was found in (`path` is upper/rel)."""
+        return self.path.parents[self.rel.count("/")]
+
 
 def is_whiteout(st: os.stat_result) -> bool:
     """overlayfs's mark of a deleted path: a 0:0 character device."""
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def is_opaque(path: Path | str) -> bool:
-    """Whether the directory hides everything below it (it was removed and made again)."""
+def is_opaque(path: Path | str | int) -> bool:
+    """Whether the directory (a path, or an open fd) hides everything below it (it was removed
+    and made again)."""
     try:
+        if isinstance(path, int):
+            return os.getxattr(path, OPAQUE_XATTR) == b"y"
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
@@ -73,78 +93,108 @@ def walk_upper(upper: Path, exclude: Iterable[str] = ()) -> list[UpperEntry]:
     """Every entry of `upper`, parents first, names sorted; symlinks are never followed.
 
     `exclude` holds paths ("/proc", "etc/hosts") left out together with everything below them.
+    Iterative (any depth) and through directory fds: an entry removed or replaced meanwhile by a
+    running container is left out, or listed without children.
     """
     skipped = {posixpath.normpath("/" + p).lstrip("/") for p in exclude}
+    upper = Path(upper)
     found: list[UpperEntry] = []
-
-    def visit(directory: Path, prefix: str) -> None:
-        for name in sorted(_listdir(directory) if prefix else os.listdir(directory)):
-            rel = prefix + name
+    with DirFds(os.open(upper, _UPPER_FLAGS)) as dirs:
+        pending = [[name] for name in sorted(os.listdir(dirs.get([])), reverse=True)]
+        while pending:
+            parts = pending.pop()
+            rel = "/".join(parts)
             if rel in skipped:
                 continue
-            full = directory / name
             try:
-                entry = UpperEntry(rel, full, os.lstat(full))
-            except FileNotFoundError:
+                st = os.stat(parts[-1], dir_fd=dirs.get(parts[:-1]), follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
                 continue  # removed since listed (a running container's upper dir)
-            found.append(entry)
-            if entry.is_dir:
-                visit(full, rel + "/")
-
-    visit(Path(upper), "")
+            names, opaque = _list_dir(dirs, parts) if stat.S_ISDIR(st.st_mode) else ([], False)
+            found.append(UpperEntry(rel, upper / rel, st, opaque))
+            pending += [[*parts, name] for name in sorted(names, reverse=True)]
     return found
 
 
-def _listdir(directory: Path) -> list[str]:
-    """A subdirectory's names; one removed since it was listed has none."""
+def _list_dir(dirs: DirFds, parts: list[str]) -> tuple[list[str], bool]:
+    """A subdirectory's names and opaque mark; one removed or replaced since it was listed has none."""
     try:
-        return os.listdir(directory)
+        fd = dirs.get(parts)
+        return os.listdir(fd), is_opaque(fd)
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return [], False
 
 
 def write_layer(entries: Iterable[UpperEntry], out: Path) -> int:
     """Write `entries` (in walk order) as the layer tar `out`; returns the number of tar entries."""
     written = 0
-    with tarfile.open(out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+    with contextlib.ExitStack() as stack:
+        trees: dict[Path, DirFds] = {}
+        tar = stack.enter_context(tarfile.open(out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"))
         for entry in entries:
-            written += _add(tar, entry)
+            dirs = trees.get(entry.upper)
+            if dirs is None:
+                dirs = trees[entry.upper] = stack.enter_context(DirFds(os.open(entry.upper, _UPPER_FLAGS)))
+            written += _add(tar, dirs, entry)
     return written
 
 
-def _add(tar: tarfile.TarFile, entry: UpperEntry) -> int:
+def _add(tar: tarfile.TarFile, dirs: DirFds, entry: UpperEntry) -> int:
     if entry.is_whiteout:
         head, tail = posixpath.split(entry.rel)
         tar.addfile(_marker(posixpath.join(head, WHITEOUT_PREFIX + tail), entry.st))
         return 1
-    info = _header(tar, entry)
-    if info is None:
-        return 0
-    if info.isreg():
-        with open(entry.path, "rb") as data:
-            tar.addfile(info, data)
-    else:
+    if stat.S_IFMT(entry.st.st_mode) not in _WRITTEN_KINDS:
+        return 0  # device nodes and sockets
+    parts = entry.rel.split("/")
+    try:
+        parent = dirs.get(parts[:-1])
+        if stat.S_ISREG(entry.st.st_mode):
+            return _add_file(tar, parent, parts[-1], entry)
+        if entry.is_dir:
+            return _add_dir(tar, dirs, parts, entry)
+        link = os.readlink(parts[-1], dir_fd=parent) if stat.S_ISLNK(entry.st.st_mode) else ""
+        info = tarinfo_for(tar, entry.st, entry.rel, link)
+        assert info is not None
+        # lgetxattr through the pinned parent: the last component is not followed
+        info.pax_headers = to_pax(read_xattrs(f"/proc/self/fd/{parent}/{parts[-1]}"))
         tar.addfile(info)
-    if entry.is_dir and is_opaque(entry.path):
+        return 1
+    except OSError as err:
+        if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EINVAL):  # EINVAL: not a link any more
+            raise
+        log.debug("layer: %s left out: changed since the walk (%s)", entry.rel, err)
+        return 0
+
+
+def _add_file(tar: tarfile.TarFile, parent: int, name: str, entry: UpperEntry) -> int:
+    fd = open_regular(parent, name, entry.st)
+    if fd is None:
+        log.debug("layer: %s left out: not the regular file walked any more", entry.rel)
+        return 0
+    try:
+        info = tarinfo_for(tar, os.fstat(fd), entry.rel)
+        assert info is not None
+        if info.islnk():  # a link entry shares its target's inode, xattrs included
+            tar.addfile(info)
+        else:
+            info.pax_headers = to_pax(fd_xattrs(fd))
+            tar.addfile(info, FixedSize(fd, info.size))
+        return 1
+    finally:
+        os.close(fd)
+
+
+def _add_dir(tar: tarfile.TarFile, dirs: DirFds, parts: list[str], entry: UpperEntry) -> int:
+    fd = dirs.get(parts)
+    info = tarinfo_for(tar, os.fstat(fd), entry.rel)
+    assert info is not None
+    info.pax_headers = to_pax(fd_xattrs(fd))
+    tar.addfile(info)
+    if is_opaque(fd):
         tar.addfile(_marker(posixpath.join(entry.rel, OPAQUE_MARKER), entry.st))
         return 2
     return 1
-
-
-def _header(tar: tarfile.TarFile, entry: UpperEntry) -> tarfile.TarInfo | None:
-    """The entry's tar header with its xattrs, or None for what a layer does not hold."""
-    if stat.S_IFMT(entry.st.st_mode) not in _WRITTEN_KINDS:
-        return None
-    try:
-        info = tar.gettarinfo(str(entry.path), arcname=entry.rel)
-    except FileNotFoundError:
-        return None  # removed since the walk (commit of a running container)
-    if info is None:
-        return None  # became a socket since the walk
-    info.uname = info.gname = ""  # host names mean nothing in the image
-    if not info.islnk():  # a link entry shares its target's inode, xattrs included
-        info.pax_headers = to_pax(read_xattrs(entry.path))
-    return info
 
 
 def _marker(name: str, st: os.stat_result) -> tarfile.TarInfo:
