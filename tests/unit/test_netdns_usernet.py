@@ -115,3 +115,44 @@ def test_members_find_each_other_and_forget_leavers(service: NetworkService, tmp
         service.inspect_json("nosuch")
     names = [n["Name"] for n in service.list_json({"type": ["custom"]})]
     assert names == ["app"]
+
+
+def test_concurrent_removals_of_one_endpoint_run_one_del(tmp_path: Path) -> None:
+    """`network rm` and a container's background teardown may remove one endpoint at once; a
+    second DEL racing the first fails in the real bridge plugin, so they must not overlap."""
+    import threading
+    import time
+
+    from berth.errors import Unavailable
+
+    plugins = FakePlugins()
+    busy = threading.Lock()
+
+    def executor(path: str, env, stdin: bytes) -> bytes:  # type: ignore[no-untyped-def]
+        if env["CNI_COMMAND"] == "DEL" and path.endswith("bridge"):
+            if not busy.acquire(blocking=False):
+                raise Unavailable('CNI plugin bridge: failed to delete "eth0": no such device')
+            try:
+                time.sleep(0.2)
+                return plugins(path, env, stdin)
+            finally:
+                busy.release()
+        return plugins(path, env, stdin)
+
+    mgr = EndpointManager(state_dir=tmp_path, ipam_dir=tmp_path / "ipam", executor=executor)
+    mgr.add("c1", "/ns/c1", _net(), "eth0", name="web")
+    results: list[object] = []
+
+    def remove() -> None:
+        try:
+            results.append(mgr.remove("c1", _net().id))
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            results.append(err)
+
+    threads = [threading.Thread(target=remove) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(type(r).__name__ for r in results) == ["Endpoint", "NoneType"]
+    assert plugins.commands().count(("bridge", "DEL")) == 1

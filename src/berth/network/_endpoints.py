@@ -85,6 +85,10 @@ class EndpointManager:
         self._cni_path = cni_path
         self._ports = PortReservations()
         self._lock = threading.Lock()
+        # One lock per (container, network) being removed: `network rm` and a container's
+        # background teardown may DEL the same endpoint at once, and a second DEL racing the
+        # first fails in the bridge plugin ("failed to delete eth0: no such device").
+        self._removing: dict[tuple[str, str], tuple[threading.Lock, list[int]]] = {}  # lock, [users]
 
     # --- add / remove ----------------------------------------------------------------------------
     def add(self, container_id: str, netns: str, net: UserNetwork, ifname: str, *, name: str = "",
@@ -116,7 +120,22 @@ class EndpointManager:
         return endpoint
 
     def remove(self, container_id: str, network_id: str) -> Endpoint | None:
-        """CNI DEL of one endpoint; idempotent. Returns what was removed."""
+        """CNI DEL of one endpoint; idempotent, and concurrent calls for one endpoint run one
+        after the other (the later finds it gone). Returns what this call removed."""
+        key = (container_id, network_id)
+        with self._lock:
+            lock, users = self._removing.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                return self._remove(container_id, network_id)
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._removing[key]
+
+    def _remove(self, container_id: str, network_id: str) -> Endpoint | None:
         endpoint = self.get(container_id, network_id)
         if endpoint is None:
             return None
