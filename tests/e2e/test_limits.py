@@ -119,6 +119,24 @@ def test_update_running_container(daemon: BerthDaemon) -> None:
         assert (hc["Memory"], hc["PidsLimit"], hc["NanoCpus"]) == (128 * MB, 50, 500_000_000)
         refused = daemon.docker("update", "-m", "512m", name)
         assert refused.returncode != 0 and "update the memoryswap at the same time" in refused.stderr
+        memory_only = daemon.docker("update", "-m", "256m", "--memory-swap", "512m", name)
+        assert memory_only.returncode == 0, memory_only.stderr
+        assert cgroup_file("pids", cid, "pids.max") == "50"  # untouched
+        lifted = daemon.docker("update", "--pids-limit", "-1", name)
+        assert lifted.returncode == 0, lifted.stderr
+        assert int(cgroup_file("pids", cid, "pids.max")) >= 4 * 1024 * 1024  # the kernel's ceiling
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_update_memory_of_a_container_without_a_pids_limit(daemon: BerthDaemon) -> None:
+    name = "limits-update-nopids"
+    cid = daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "300", check=True).stdout.strip()
+    try:
+        result = daemon.docker("update", "--memory", "64m", "--memory-swap", "128m", name)
+        assert result.returncode == 0, result.stderr
+        assert cgroup_file("memory", cid, "memory.limit_in_bytes") == str(64 * MB)
+        assert cgroup_file("pids", cid, "pids.max") == "max"
     finally:
         daemon.docker("rm", "-f", name)
 

@@ -90,5 +90,8 @@ def test_device_directory_and_host_devices() -> None:
 
 
 def test_update_resources() -> None:
-    doc = update_resources(Resources(memory=128 << 20, memory_swap=256 << 20, pids_limit=0, cpu_shares=512))
-    assert doc == {"memory": {"limit": 128 << 20, "swap": 256 << 20}, "cpu": {"shares": 512}, "pids": {"limit": -1}}
+    res = Resources(memory=128 << 20, memory_swap=256 << 20, pids_limit=0, cpu_shares=512)
+    assert update_resources(res) == {"memory": {"limit": 128 << 20, "swap": 256 << 20}, "cpu": {"shares": 512}}
+    # lifting a limit: the kernel's largest pids.max (crun writes -1 to cgroup v1 as "-1": EINVAL)
+    assert update_resources(res, lift_pids=True)["pids"] == {"limit": 4 * 1024 * 1024}
+    assert update_resources(Resources(pids_limit=7), lift_pids=True)["pids"] == {"limit": 7}

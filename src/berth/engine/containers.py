@@ -24,6 +24,7 @@ Concurrency rules:
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import logging
 import secrets
 import shutil
@@ -332,7 +333,9 @@ class ContainerService:
             cfg.validate_host_config(host_config)
             limits.validate(host_config, self._launcher.host_limits())
             if container.state.running:
-                await asyncio.to_thread(self._runtime.update, container.id, limits.resources(host_config))
+                new = limits.resources(host_config)
+                lifted = limits.resources(container.host_config).pids_limit > 0 >= new.pids_limit
+                await asyncio.to_thread(partial(self._runtime.update, container.id, new, lift_pids=lifted))
             container.host_config = host_config
             self._repo.save(container)
         self._publish(container, "update")

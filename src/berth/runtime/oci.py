@@ -374,14 +374,18 @@ def resources(res: Resources, *, privileged: bool = False,
     return out
 
 
-def update_resources(res: Resources) -> dict[str, Any]:
-    """The document for `<runtime> update --resources -`: every limit `res` sets (no devices).
+# The largest pids.max the kernel takes (PID_MAX_LIMIT): how an update lifts a pids limit. crun
+# writes a -1 limit to a cgroup v1 pids.max as "-1", which the kernel refuses (EINVAL).
+PIDS_UNLIMITED = 4 * 1024 * 1024
 
-    pids is always sent: -1 ("max") lifts a limit that an update removed.
-    """
+
+def update_resources(res: Resources, *, lift_pids: bool = False) -> dict[str, Any]:
+    """The document for `<runtime> update --resources -`: every limit `res` sets (no devices);
+    with `lift_pids`, a pids limit the update removed is lifted."""
     out = resources(res)
     del out["devices"]
-    out["pids"] = {"limit": res.pids_limit if res.pids_limit > 0 else -1}
+    if res.pids_limit <= 0 and lift_pids:
+        out["pids"] = {"limit": PIDS_UNLIMITED}
     return out
 
 

@@ -174,9 +174,10 @@ class Runtime:
         self._fast_cmd("delete", "--force", container_id)
         self._discard(container_id)
 
-    def update(self, container_id: str, res: Resources) -> None:
-        """Apply new cgroup limits to a running container (`<runtime> update --resources -`)."""
-        document = json.dumps(update_resources(res))
+    def update(self, container_id: str, res: Resources, *, lift_pids: bool = False) -> None:
+        """Apply new cgroup limits to a running container (`<runtime> update --resources -`);
+        `lift_pids` when the update removes a pids limit the container had."""
+        document = json.dumps(update_resources(res, lift_pids=lift_pids))
         argv = [self._runtime_path, "--root", str(self._state_root), "update", "--resources", "-", container_id]
         result = subprocess.run(argv, input=document, capture_output=True, text=True)
         if result.returncode != 0:
