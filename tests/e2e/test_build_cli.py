@@ -148,3 +148,19 @@ def test_berth_build_verb(daemon: BerthDaemon, tmp_path: Path) -> None:
     assert b"returned a non-zero code: 4" in failed.stderr
     bad = berth(daemon, "build", "-", input=b"FROM busybox\nNOPE\n")
     assert bad.returncode == 1 and b"Dockerfile:2: unknown instruction: NOPE" in bad.stderr
+
+
+def test_builder_prune_forgets_the_cache(private: BerthDaemon) -> None:
+    """`docker builder prune` (POST /build/prune, also part of `docker system prune`) empties the
+    build cache: the next build runs its steps again."""
+    dockerfile = "FROM busybox\nRUN echo pruned > /p\n"
+    assert build_stdin(private, dockerfile, "-t", "prune-me").returncode == 0
+    assert " ---> Using cache" in build_stdin(private, dockerfile, "-t", "prune-me").stdout
+    pruned = private.docker("builder", "prune", "-f")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Total" in pruned.stdout
+    assert " ---> Using cache" not in build_stdin(private, dockerfile, "-t", "prune-me").stdout
+    refused = private.docker("builder", "prune", "-f", "--filter", "bogus=1")
+    assert refused.returncode != 0 and "invalid filter 'bogus'" in refused.stderr
+    system = private.docker("system", "prune", "-f")
+    assert system.returncode == 0, system.stderr

@@ -175,3 +175,34 @@ def test_commit_pauses_a_running_container(daemon: BerthDaemon) -> None:
         daemon.docker("rm", "-f", ctr)
         for tag in tags:
             daemon.docker("rmi", "-f", tag)
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_export_is_the_root_filesystem_without_volumes(daemon: BerthDaemon, vol: str, running: bool) -> None:
+    """`docker export`: the container's files (its changes included), entries named relative to
+    /, its volumes' contents left out (moby exports the container's base filesystem)."""
+    import subprocess
+
+    from tests.helpers import DOCKER
+
+    ctr = _name("export")
+    script = "echo hi > /made; echo v > /vol/inside" + ("; exec sleep 300" if running else "")
+    daemon.docker("run", "-d" if running else "-i", "--name", ctr, "-v", f"{vol}:/vol", "busybox", "sh", "-c", script,
+                  check=True)
+    try:
+        for _ in range(50):
+            if daemon.docker("exec", ctr, "cat", "/made").stdout if running else True:
+                break
+            time.sleep(0.1)
+        since = str(time.time() - 1)
+        out = subprocess.run([DOCKER, "export", ctr], env=daemon.env, capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+            names = set(tar.getnames())
+            assert tar.extractfile("made").read() == b"hi\n"  # type: ignore[union-attr]
+        assert {"bin/busybox", "etc", "vol"} <= names
+        assert "vol/inside" not in names and not any(n.startswith(("/", "./")) for n in names)
+        assert "export" in _events(daemon, ctr, since)
+    finally:
+        daemon.docker("rm", "-f", ctr)
+    assert daemon.docker("export", "no-such-container").returncode != 0

@@ -280,3 +280,18 @@ def test_cache_store_lookup_and_prune(tmp_path: Path) -> None:
     assert cache.lookup(key, lambda i: True) is None  # dropped when its image was gone
     cache.store(key, "sha256:img")
     assert cache.prune(lambda i: False) == 1
+
+
+def test_cache_clear_everything_or_what_is_older(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import berth.builder.cache as cache_module
+
+    cache = BuildCache(Database(tmp_path / "db"))
+    monkeypatch.setattr(cache_module.time, "time", lambda: 100.0)
+    cache.store("old", "sha256:a")
+    monkeypatch.setattr(cache_module.time, "time", lambda: 200.0)
+    cache.store("new", "sha256:b")
+    cache.store("new", "sha256:c")
+    assert cache.clear(older_than=150.0) == ["old"]
+    assert cache.lookup("new", lambda i: True) in ("sha256:b", "sha256:c")
+    assert sorted(cache.clear()) == ["new"]
+    assert cache.lookup("new", lambda i: True) is None and cache.clear() == []

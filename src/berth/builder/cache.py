@@ -55,6 +55,15 @@ class BuildCache:
             "INSERT OR REPLACE INTO build_cache(key, image_id, created_at) VALUES (?, ?, ?)",
             (key, image_id, time.time()))
 
+    def clear(self, older_than: float | None = None) -> list[str]:
+        """`docker builder prune`: forget every entry (created before `older_than`, if given);
+        returns the keys dropped. The images stay: `docker image prune` decides about them."""
+        cutoff = float("inf") if older_than is None else older_than
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT DISTINCT key FROM build_cache WHERE created_at < ?", (cutoff,)).fetchall()
+            conn.execute("DELETE FROM build_cache WHERE created_at < ?", (cutoff,))
+        return [str(r[0]) for r in rows]
+
     def prune(self, exists: Callable[[str], bool]) -> int:
         """Drop entries whose image is gone; returns how many."""
         rows = self._db.query("SELECT key, image_id FROM build_cache")

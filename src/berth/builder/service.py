@@ -69,6 +69,9 @@ class Builder:
     def prune_cache(self, exists: Any) -> int:
         return self.cache.prune(exists)
 
+    def clear_cache(self, older_than: float | None = None) -> list[str]:
+        return self.cache.clear(older_than)
+
     async def close(self) -> None:
         await self._runner.close()
 

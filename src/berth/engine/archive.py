@@ -130,12 +130,14 @@ def stat_header(stat_json: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(stat_json).encode()).decode()
 
 
-def write_tar(root: Path | ContainerView, path: str, container: Container, out: Any) -> None:
+def write_tar(root: Path | ContainerView, path: str, container: Container, out: Any, *,
+              contents_only: bool = False) -> None:
     """Tar `path` (as the container sees it) into the binary file `out`; symlinks stay links.
 
     A directory is walked through the view, so volumes and bind mounts under it are included
     (as in Docker, whose tarballer walks the mounted view). Everything is read through fds
-    (ViewFs): an object the running container removes or swaps meanwhile is left out."""
+    (ViewFs): an object the running container removes or swaps meanwhile is left out.
+    `contents_only` (docker export): the directory's entries, named relative to it, not itself."""
     absolute, name = split_request_path(path)
     with _as_view(root).open() as fs:
         top = _lookup(fs, absolute)
@@ -145,6 +147,8 @@ def write_tar(root: Path | ContainerView, path: str, container: Container, out: 
             raise _not_found(path, container) from err
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             pending = [(top, name)]
+            if contents_only:
+                pending = [(posixpath.join(top, c), c) for c in reversed(sorted(fs.listdir(top)))]
             while pending:
                 ctr_path, arcname = pending.pop()
                 try:
@@ -536,6 +540,22 @@ class ArchiveService:
                 raise
         self._publish(container, "archive-path")
         return info, Path(name)
+
+    async def export(self, ref: str) -> Path:
+        """`docker export`: the container's root filesystem (without its volumes, as moby's
+        export of the container's base filesystem) in a temp tar file the caller streams and
+        deletes."""
+        async with self.root(ref) as (container, view):
+            fd, name = tempfile.mkstemp(prefix="export-", dir=self._tmp)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    await asyncio.to_thread(write_tar, ContainerView(view.root), "/", container, out,
+                                            contents_only=True)
+            except BaseException:
+                os.unlink(name)
+                raise
+        self._publish(container, "export")
+        return Path(name)
 
     async def put(self, ref: str, path: str, tar_file: Path, *, no_overwrite_dir_non_dir: bool,
                   copy_uid_gid: bool) -> None:

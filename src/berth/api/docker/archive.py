@@ -1,4 +1,5 @@
-"""Archive routes: `docker cp` (HEAD/GET/PUT /containers/{id}/archive), `docker diff`, `docker commit`."""
+"""Archive routes: `docker cp` (HEAD/GET/PUT /containers/{id}/archive), `docker export`, `docker diff`,
+`docker commit`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ def register(router: Router, backend: Backend) -> None:
                 os.unlink(tar_path)
         return None
 
+    async def export(req: Request) -> Response | None:
+        tar_path = await svc.export(req.match["id"])
+        try:
+            stream = await req.stream(200, "application/x-tar")
+            with open(tar_path, "rb") as f:
+                while piece := await asyncio.to_thread(f.read, 1 << 20):
+                    await stream.write(piece)
+        finally:
+            tar_path.unlink(missing_ok=True)
+        return None
+
     async def put_archive(req: Request) -> Response:
         path = req.query("path")
         if not path:
@@ -65,4 +77,5 @@ def register(router: Router, backend: Backend) -> None:
     router.add("GET", "/containers/{id}/archive", get_archive)
     router.add("PUT", "/containers/{id}/archive", put_archive)
     router.add("GET", "/containers/{id}/changes", changes)
+    router.add("GET", "/containers/{id}/export", export)
     router.add("POST", "/commit", commit)

@@ -8,12 +8,15 @@ happen; the response starts with the first one, so a Dockerfile that does not pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from berth.api.docker.backend import Backend
-from berth.api.httpserver import Request, Response, Router, StreamWriter
+from berth.api.docker.containers import parse_filters
+from berth.api.httpserver import Request, Response, Router, StreamWriter, json_response
 from berth.builder import BuildOptions, StepFailed
+from berth.engine.filters import check_keys, timestamp
 from berth.errors import BerthError, InvalidArgument, Unavailable
 
 
@@ -94,4 +97,14 @@ def register(router: Router, backend: Backend) -> None:
             path.unlink(missing_ok=True)
         return None
 
+    async def prune(req: Request) -> Response:
+        """`docker builder prune` (and `docker system prune`): the build cache's entries."""
+        filters = parse_filters(req.query("filters"))
+        check_keys(filters, ("until",))
+        until = min((timestamp(v) for v in filters.get("until", [])), default=None)
+        builder = backend.builder
+        keys = [] if builder is None else await asyncio.to_thread(builder.clear_cache, until)
+        return json_response({"CachesDeleted": keys or None, "SpaceReclaimed": 0})
+
     router.add("POST", "/build", build)
+    router.add("POST", "/build/prune", prune)
