@@ -31,3 +31,7 @@ class FailedPrecondition(BerthError):
 
 class Unavailable(BerthError):
     """A host facility or peer the operation needs is missing or failed (Docker 500)."""
+
+
+class Unsupported(BerthError):
+    """A Docker feature berth does not implement (Docker 501, errdefs.NotImplemented)."""

@@ -10,10 +10,11 @@ from berth import __version__
 from berth.api.docker import containers, distribution, exec as exec_routes, images, system
 from berth.api.docker import archive, networks, volumes
 from berth.api.docker import build as build_routes
+from berth.api.docker import unsupported
 from berth.api.docker.backend import Backend
 from berth.api.httpserver import HttpError, HttpServer, Request, Response, Router, json_response
 from berth.errors import (
-    AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable,
+    AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unsupported,
 )
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 # One place that maps error kinds to Docker's HTTP statuses (moby's httpstatus.FromError).
 _STATUS: list[tuple[type[BerthError], int]] = [
     (NotFound, 404), (AlreadyExists, 409), (Conflict, 409), (InvalidArgument, 400),
-    (FailedPrecondition, 304), (Unavailable, 500),
+    (FailedPrecondition, 304), (Unavailable, 500), (Unsupported, 501),
 ]
 
 
@@ -57,6 +58,7 @@ def build_router(backend: Backend) -> Router:
     networks.register(router, backend)
     archive.register(router, backend)
     build_routes.register(router, backend)
+    unsupported.register(router)
     return router
 
 
