@@ -680,6 +680,18 @@ DOCKER_ROWS: dict[str, Row] = {
     "version-too-old": Row("GET", "/v0.1/containers/json", expect=(200, 400)),
     "version-garbage": Row("GET", "/vx.y/containers/json", expect=MISSING),
     "head-unknown": Row("HEAD", "/containers/bi-nosuch/json", expect=MISSING),
+    # export, builder prune
+    "export-unknown": Row("GET", "/containers/bi-nosuch/export", expect=MISSING),
+    "export-dotdot": Row("GET", "/containers/../export", expect=MISSING),
+    "build-prune-filters-not-json": Row("POST", "/build/prune?filters=nope"),
+    "build-prune-filter-bogus": Row("POST", "/build/prune?filters=%7B%22bogus%22%3A%5B%221%22%5D%7D"),
+    "build-prune-until-word": Row("POST", "/build/prune?filters=%7B%22until%22%3A%5B%22someday%22%5D%7D"),
+    # not implemented: 501 in Docker's shape (plugin ls lists none)
+    "plugins-list": Row("GET", "/plugins?filters=nope", expect=(200,)),
+    "images-search": Row("GET", "/images/search?term=busybox", expect=(501,)),
+    **{f"unsupported-{method.lower()}-{area}{suffix.replace('/', '-')}": Row(method, f"/{area}{suffix}", expect=(501,))
+       for area in ("swarm", "nodes", "services", "tasks", "secrets", "configs", "plugins")
+       for suffix in ("", "/x") for method in ("GET", "POST", "DELETE") if not (area == "plugins" and not suffix)},
 }
 
 
