@@ -152,12 +152,10 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
         if key == "status":
             return c.state.status == value
         if key == "label":
-            k, eq, v = value.partition("=")
-            labels = c.config.get("Labels") or {}
-            return k in labels and (not eq or labels[k] == v)
+            return filters_mod.label_matches(c.config.get("Labels") or {}, value)
         if key == "ancestor":
             return value in (c.image, c.image_id) or c.image_id.startswith("sha256:" + value)
         if key == "exited":
             return c.state.status == "exited" and str(c.state.exit_code) == value
         return True
-    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)
+    return filters_mod.matches(filters, one)

@@ -7,6 +7,9 @@ import time
 from collections import deque
 from typing import Any
 
+from berth.engine.filters import label_matches
+from berth.engine.filters import matches as matches_filters
+
 Event = dict[str, Any]
 
 
@@ -51,10 +54,6 @@ def matches(event: Event, filters: dict[str, list[str]]) -> bool:
         "container": lambda v: event["Type"] == "container" and (
             event["Actor"]["ID"].startswith(v) or attrs.get("name") == v),
         "image": lambda v: attrs.get("image") == v,
-        "label": lambda v: attrs.get(v.split("=", 1)[0]) == v.split("=", 1)[1] if "=" in v else v in attrs,
+        "label": lambda v: label_matches(attrs, v),
     }
-    for key, values in filters.items():
-        check = checks.get(key)
-        if check is not None and values and not any(check(v) for v in values):
-            return False
-    return True
+    return matches_filters(filters, lambda key, value: key not in checks or checks[key](value))

@@ -19,6 +19,25 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+def matches(filters: Mapping[str, list[str]], one: Callable[[str, str], bool]) -> bool:
+    """moby's filters.Args rule: the values given for one key are alternatives (any may hold),
+    except `label`, where every value must hold (MatchKVList): `-f label=a -f label=b` selects
+    what carries both, and a prune with two labels deletes nothing that has only one."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        hold = all if key == "label" else any
+        if not hold(one(key, value) for value in values):
+            return False
+    return True
+
+
+def label_matches(labels: Mapping[str, str], spec: str) -> bool:
+    """One `label` filter value: `key` (present) or `key=value` (present with that value)."""
+    key, eq, value = spec.partition("=")
+    return key in labels and (not eq or labels[key] == value)
+
+
 def check_keys(filters: Mapping[str, list[str]], allowed: Collection[str]) -> None:
     for key in filters:
         if key not in allowed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from berth.engine.filters import label_matches
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.images import ImageStore, ImageUser
 
@@ -68,8 +69,4 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
 def labels_match(image: Any, wanted: list[str]) -> bool:
     """`label=k` or `label=k=v`: every one must match (`label!=` is not supported)."""
     labels = (image.config.get("config") or {}).get("Labels") or {}
-    for spec in wanted:
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
+    return all(label_matches(labels, spec) for spec in wanted)

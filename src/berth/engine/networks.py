@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine import etc_files
+from berth.engine import filters as filters_mod
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
@@ -544,9 +545,7 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
         if key == "driver":
             return item["Driver"] == value
         if key == "label":
-            k, eq, v = value.partition("=")
-            labels = item.get("Labels") or {}
-            return k in labels and (not eq or labels[k] == v)
+            return filters_mod.label_matches(item.get("Labels") or {}, value)
         if key == "type":
             return (item["Name"] in BUILTIN) == (value == "builtin")
         if key == "scope":
@@ -554,4 +553,4 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
         if key in ("dangling", "until"):
             return True
         raise InvalidArgument(f"invalid filter '{key}'")
-    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)
+    return filters_mod.matches(filters, one)

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from berth.engine.filters import check_keys, check_values, is_bool
+from berth.engine.filters import check_keys, check_values, is_bool, label_matches, matches
 from berth.engine.rootpath import resolve_in_root
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
@@ -211,8 +211,7 @@ def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bo
         if key == "name":
             return value in volume.name
         if key == "label":
-            k, eq, v = value.partition("=")
-            return k in volume.labels and (not eq or volume.labels[k] == v)
+            return label_matches(volume.labels, value)
         if key == "dangling":
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidArgument(f"invalid filter 'dangling={value}'")
@@ -222,7 +221,7 @@ def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bo
         if key in ("all", "anonymous"):
             return True
         raise InvalidArgument(f"invalid filter '{key}'")
-    return all(any(one(k, v) for v in vals) for k, vals in filters.items() if vals)
+    return matches(filters, one)
 
 
 __all__ = ["VolumeService", "declared_volumes", "no_such_volume"]
