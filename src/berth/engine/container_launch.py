@@ -1,9 +1,10 @@
 """Turning a container record into a running process, and undoing that (blocking calls).
 
-    create:   mount rootfs → copy volumes up → attach networks (hosts/hostname/resolv.conf)
+    create:   mount rootfs → mount volumes with driver options → copy volumes up
+              → attach networks (hosts/hostname/resolv.conf)
               → runtime create      (the caller then connects waiting attach sessions)
     start:    runtime start
-    teardown: runtime delete → unmount rootfs [→ detach networks]
+    teardown: runtime delete → unmount rootfs → release volumes [→ detach networks]
 
 The Launcher holds no per-container state: locking, recording the state and watching for the
 exit stay with ContainerService (engine/containers.py).
@@ -64,6 +65,8 @@ class Launcher:
         """Delete the runtime container and unmount its rootfs; detach networks too if asked."""
         self._runtime.delete(container_id)
         self._runtime.unmount_rootfs(self.container_dir(container_id))
+        if self._volumes is not None:  # after the delete: no process of its own holds them now
+            self._volumes.deactivate(container_id)
         if with_network:
             self._network.detach(container_id)
 
@@ -74,12 +77,15 @@ class Launcher:
         rootfs = self._runtime.mount_rootfs(self._images.layer_dirs(image), cdir)
         try:
             if self._volumes is not None:
+                self._volumes.activate(container.id, container.mounts)
                 self._volumes.copy_up(container.mounts, rootfs)
             ports = [PortMapping(container_port=p, protocol=proto, host_ip=ip, host_port=hp)
                      for p, proto, ip, hp in cfg.port_bindings(container.host_config, container.config)]
             # attaches every network and writes hosts/hostname/resolv.conf (engine/networks.py)
             return self._network.attach_container(container, ports, cdir)
         except BaseException:
+            if self._volumes is not None:
+                self._volumes.deactivate(container.id)
             self._runtime.unmount_rootfs(cdir)
             raise
 

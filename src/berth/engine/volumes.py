@@ -3,8 +3,11 @@
 - API verbs (`docker volume create/ls/inspect/rm/prune`) with moby's JSON shapes and errors.
 - At container create, `plan` turns the request into mount points: named volumes are created
   when missing, anonymous ones get a random name, `-v /missing:/x` makes the host directory.
-- At start, `runtime_mounts` gives the runtime its mounts and `copy_up` fills empty volumes
-  with the image's files at the destination (Docker's copy-on-first-mount).
+- At start, `activate` mounts the volumes created with driver options (tmpfs, bind of a host
+  directory) that are not mounted yet, `runtime_mounts` gives the runtime its mounts and
+  `copy_up` fills empty volumes with the image's files at the destination (Docker's
+  copy-on-first-mount). At teardown `deactivate` unmounts the ones no running container holds
+  any more; `restore_mounts` rebuilds those holds when the daemon starts.
 - At `rm -v`, `remove_anonymous` deletes the container's anonymous volumes.
 
 A volume is "in use" while any container (running or not) refers to it; `users` answers that.
@@ -27,8 +30,8 @@ from berth.engine.rootpath import resolve_in_root
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
 from berth.volumes import (
-    ANONYMOUS_LABEL, MountPoint, Volume, VolumeStore, disk_usage, no_such_volume, plan_mounts,
-    runtime_options, split_volumes_from, to_json, volumes_from,
+    ANONYMOUS_LABEL, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, mount_spec,
+    no_such_volume, plan_mounts, runtime_options, split_volumes_from, to_json, volumes_from,
 )
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,10 @@ LookupFn = Callable[[str], tuple[str, list[dict[str, Any]]]]
 
 
 class VolumeService:
-    def __init__(self, store: VolumeStore, users: UsersFn) -> None:
+    def __init__(self, store: VolumeStore, users: UsersFn, mounter: VolumeMounter | None = None) -> None:
         self.store = store
         self._users = users
+        self._mounter = mounter or VolumeMounter(store)
 
     # --- API verbs ---------------------------------------------------------------------------------
     def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -134,6 +138,22 @@ class VolumeService:
             volume, _ = self.store.create(point.name)
         return replace(point, name=volume.name, source=volume.mountpoint)
 
+    def activate(self, container_id: str, records: Iterable[Mapping[str, Any]]) -> None:
+        """Before the runtime creates the container: mount its volumes that have driver options.
+
+        Raises:
+            Unavailable: a mount failed (nothing this call mounted stays held).
+        """
+        self._mounter.acquire(container_id, _volume_names(records))
+
+    def deactivate(self, container_id: str) -> None:
+        """The container's run is over (idempotent): unmount what no one else holds."""
+        self._mounter.release(container_id)
+
+    def restore_mounts(self, running: Iterable[tuple[str, Iterable[Mapping[str, Any]]]]) -> None:
+        """Daemon start: the running containers (id, mount records) hold their volumes again."""
+        self._mounter.restore([(cid, _volume_names(records)) for cid, records in running])
+
     def runtime_mounts(self, records: Iterable[Mapping[str, Any]]) -> tuple[Mount, ...]:
         mounts = []
         for point in (MountPoint.from_record(r) for r in records):
@@ -141,14 +161,15 @@ class VolumeService:
                 mounts.append(Mount(source="tmpfs", destination=point.destination, type="tmpfs",
                                     options=point.options))
             else:
+                options = tuple(dict.fromkeys(runtime_options(point) + self._volume_flags(point)))
                 mounts.append(Mount(source=point.source, destination=point.destination, type="bind",
-                                    options=runtime_options(point)))
+                                    options=options))
         return tuple(mounts)
 
     def copy_up(self, records: Iterable[Mapping[str, Any]], rootfs: Path) -> None:
         """Copy the image's files at each volume's destination into the volume while it is empty."""
         for point in (MountPoint.from_record(r) for r in records):
-            if point.type != "volume" or not point.copy_data or not point.source:
+            if point.type != "volume" or not point.copy_data or not point.source or self._is_tmpfs(point.name):
                 continue
             data = Path(point.source)
             if not data.is_dir() or any(data.iterdir()):
@@ -156,6 +177,23 @@ class VolumeService:
             src = resolve_in_root(rootfs, point.destination)
             if src.is_dir() and not src.is_symlink():
                 _copy_tree(src, data)
+
+    def _is_tmpfs(self, name: str) -> bool:
+        # Docker copies at create into a tmpfs mounted for the copy only, so a tmpfs volume
+        # always starts empty, with the mode and owner its options give.
+        spec = self._spec(name)
+        return spec is not None and spec.fstype == "tmpfs"
+
+    def _volume_flags(self, point: MountPoint) -> tuple[str, ...]:
+        """`o=bind,ro` & co. must hold inside the container too (see LocalMount.container_options)."""
+        spec = self._spec(point.name) if point.type == "volume" and point.name else None
+        return spec.container_options() if spec is not None else ()
+
+    def _spec(self, name: str) -> LocalMount | None:
+        try:
+            return mount_spec(self.store.get(name))
+        except NotFound:
+            return None
 
     def remove_anonymous(self, records: Iterable[Mapping[str, Any]], container_id: str) -> None:
         """`docker rm -v`: delete the container's anonymous volumes no one else uses."""
@@ -172,6 +210,10 @@ class VolumeService:
                 self.store.delete(point.name)
             except NotFound:
                 pass
+
+
+def _volume_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [r["name"] for r in records if r.get("type") == "volume" and r.get("name")]
 
 
 def _ensure_bind_source(point: MountPoint) -> None:

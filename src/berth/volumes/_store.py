@@ -3,8 +3,10 @@
 Layout (Docker's):
 
     <root>/volumes/
-        <name>/_data/        what containers see at the mount destination
-    state.db  table volumes(name, data)   driver, labels, options, created
+        <name>/_data/        what containers see at the mount destination; for a volume with
+                             driver options, the mount point of its tmpfs or bind while
+                             containers use it (berth.volumes._mounter)
+    state.db  table volumes(name, data)   driver, labels, options (as given), created
 
 A volume is visible once its row exists; its directory is made first, so a crash between the
 two leaves at most an orphan directory (`create` of the same name reuses it).
@@ -20,8 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.state import Database
+from berth.volumes._localmount import check_device, is_mounted, unmount_volume
+from berth.volumes._options import parse_driver_options
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -82,13 +86,16 @@ class VolumeStore:
         """The volume `name`, created if needed; the flag says whether it was created now.
 
         Raises:
-            InvalidArgument: bad name or unsupported driver options.
+            InvalidArgument: bad name, unsupported driver options (berth.volumes._options) or
+                a bind volume's device that is not a host directory.
             NotFound: a driver other than `local`.
         """
         check_name(name)
         if driver not in ("", "local"):
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
-        _check_options(options or {})
+        spec = parse_driver_options(options or {})
+        if spec is not None:
+            check_device(spec)
         existing = self._load(name)
         if existing is not None:
             return existing, False
@@ -113,7 +120,21 @@ class VolumeStore:
         return [Volume(**json.loads(r["data"])) for r in rows]
 
     def delete(self, name: str) -> None:
-        """Remove the volume and its data; NotFound when it does not exist."""
+        """Remove the volume and its data; NotFound when it does not exist.
+
+        A mount left on _data (a volume with options whose last user's unmount failed, or a
+        crash) is unmounted first: the tree removal must never reach into a bound host
+        directory or a tmpfs someone still uses.
+
+        Raises:
+            Conflict: _data is still mounted and cannot be unmounted (nothing removed).
+        """
+        data = self._dir / name / "_data"
+        if self._load(name) is not None and is_mounted(data):
+            try:
+                unmount_volume(data)
+            except BerthError as err:
+                raise Conflict(f"remove {name}: volume is still mounted: {err}") from err
         if self._db.execute("DELETE FROM volumes WHERE name = ?", (name,)) == 0:
             raise no_such_volume(name)
         shutil.rmtree(self._dir / name, ignore_errors=True)
@@ -133,13 +154,6 @@ def disk_usage(path: str) -> int:
         except OSError:
             continue
     return total
-
-
-def _check_options(options: dict[str, str]) -> None:
-    # The local driver's mount options (type/device/o) would mount arbitrary devices; not offered.
-    unknown = sorted(set(options) - {"com.docker.volume.anonymous"})
-    if unknown:
-        raise InvalidArgument(f"invalid option: {unknown[0]!r} (the local driver here takes none)")
 
 
 def _now() -> str:

@@ -1,0 +1,132 @@
+"""VolumeMounter: volumes with driver options are mounted while containers use them.
+
+Lifecycle (moby's local driver, volume/local/local.go Mount/Unmount):
+
+    docker volume create -o type=tmpfs ...   options stored, nothing mounted
+    container start    acquire(ctr, names)   mounts each such volume not mounted yet on its
+                                             _data dir; ctr counts as a holder
+    container stop     release(ctr)          drops ctr; a volume left without holders is unmounted
+                                             (a tmpfs volume's files are gone then)
+    daemon start       restore(running)      holders rebuilt from the running containers, their
+                                             mounts left in place; mounts nobody holds unmounted
+
+Plain volumes (no options) are a directory and never pass through here. One lock covers the
+counts and the mount calls: container starts run in threads, and a second container must not
+reach the runtime before the first one's mount is in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from berth.errors import NotFound, Unavailable
+from berth.volumes._localmount import is_mounted, mount_volume, unmount_volume
+from berth.volumes._options import LocalMount, parse_driver_options
+from berth.volumes._refs import MountRefs
+from berth.volumes._store import Volume, VolumeStore
+
+log = logging.getLogger(__name__)
+
+
+class MountOps(Protocol):
+    """The side effects, so the counting can be tested with a recording fake."""
+
+    def mount(self, spec: LocalMount, target: Path) -> None: ...
+    def unmount(self, target: Path) -> None: ...
+    def is_mounted(self, target: Path) -> bool: ...
+
+
+class HostMountOps:
+    def mount(self, spec: LocalMount, target: Path) -> None:
+        mount_volume(spec, target)
+
+    def unmount(self, target: Path) -> None:
+        unmount_volume(target)
+
+    def is_mounted(self, target: Path) -> bool:
+        return is_mounted(target)
+
+
+def mount_spec(volume: Volume) -> LocalMount | None:
+    """The mount a stored volume needs (its options were checked at create)."""
+    return parse_driver_options(volume.options) if volume.options else None
+
+
+class VolumeMounter:
+    def __init__(self, store: VolumeStore, ops: MountOps | None = None) -> None:
+        self._store = store
+        self._ops: MountOps = ops or HostMountOps()
+        self._refs = MountRefs()
+        self._lock = threading.Lock()
+
+    def acquire(self, holder: str, names: Iterable[str]) -> None:
+        """Mount what `holder` needs and count it; all or nothing.
+
+        Raises:
+            Unavailable: a mount failed (the holds taken by this call are undone).
+        """
+        with self._lock:
+            taken: list[str] = []
+            try:
+                for name in dict.fromkeys(names):
+                    found = self._lookup(name)
+                    if found is None:
+                        continue
+                    spec, target = found
+                    # Checked every time rather than trusted from the count: a mount someone
+                    # removed behind our back comes back for the next container.
+                    if not self._ops.is_mounted(target):
+                        target.mkdir(parents=True, exist_ok=True)
+                        self._ops.mount(spec, target)
+                    if self._refs.hold(name, holder):
+                        taken.append(name)
+            except BaseException:
+                for name in taken:
+                    if self._refs.release_one(name, holder):
+                        self._unmount_quietly(name)
+                raise
+
+    def release(self, holder: str) -> None:
+        """`holder` stopped: unmount the volumes it was the last user of (errors are logged:
+        a container's teardown must go on; the next acquire or `volume rm` retries)."""
+        with self._lock:
+            for name in self._refs.release(holder):
+                self._unmount_quietly(name)
+
+    def restore(self, running: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """At daemon start: count the running containers' holds; unmount mounts none holds."""
+        with self._lock:
+            self._refs = MountRefs()
+            for holder, names in running:
+                for name in names:
+                    if self._lookup(name) is not None:
+                        self._refs.hold(name, holder)
+            for volume in self._store.list():
+                if volume.options and volume.name not in self._refs.held() and mount_spec(volume):
+                    if self._ops.is_mounted(Path(volume.mountpoint)):
+                        self._unmount_quietly(volume.name)
+
+    def holders(self, name: str) -> frozenset[str]:
+        with self._lock:
+            return self._refs.holders(name)
+
+    def _lookup(self, name: str) -> tuple[LocalMount, Path] | None:
+        try:
+            volume = self._store.get(name)
+        except NotFound:
+            return None
+        spec = mount_spec(volume)
+        return (spec, Path(volume.mountpoint)) if spec else None
+
+    def _unmount_quietly(self, name: str) -> None:
+        found = self._lookup(name)
+        if found is None:
+            return  # removed meanwhile: `volume rm` unmounted it
+        try:
+            self._ops.unmount(found[1])
+        except Unavailable:
+            log.exception("unmount of volume %s failed", name)
