@@ -11,6 +11,7 @@ import random
 import re
 from typing import Any
 
+from berth.engine import health
 from berth.errors import InvalidArgument
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -79,7 +80,7 @@ def merge_config(request: dict[str, Any], image_config: dict[str, Any], containe
     labels.update(request.get("Labels") or {})
     exposed = dict(img.get("ExposedPorts") or {})
     exposed.update(request.get("ExposedPorts") or {})
-    return {
+    config = {
         "Hostname": request.get("Hostname") or container_id[:12],
         "Domainname": request.get("Domainname") or "",
         "User": request.get("User") or img.get("User") or "",
@@ -101,6 +102,14 @@ def merge_config(request: dict[str, Any], image_config: dict[str, Any], containe
         "StopSignal": request.get("StopSignal") or img.get("StopSignal") or None,
         "StopTimeout": request.get("StopTimeout"),
     }
+    # Shown only when set (Go's omitempty); CMD-SHELL health probes run through Shell.
+    healthcheck = health.merge(request.get("Healthcheck"), img.get("Healthcheck"))
+    if healthcheck:
+        config["Healthcheck"] = healthcheck
+    shell = request.get("Shell") or img.get("Shell")
+    if shell:
+        config["Shell"] = shell
+    return config
 
 
 def process_args(config: dict[str, Any]) -> list[str]:
@@ -187,6 +196,7 @@ def validate_config(request: dict[str, Any]) -> None:
         raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
     for key in request.get("ExposedPorts") or {}:
         port_key(key)
+    health.validate(request.get("Healthcheck"))
 
 
 def validate_host_config(host_config: dict[str, Any]) -> None:

@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from berth.engine import filters as filters_mod
+from berth.engine import health
 from berth.types.durations import human_duration
 from berth.engine.container_model import ZERO_TIME, Container
 from berth.engine.network_json import container_networks
+from berth.errors import InvalidArgument
 from berth.volumes import MountPoint
 
 
@@ -25,7 +27,7 @@ def status_text(c: Container, now: datetime | None = None) -> str:
     if st.status in ("running", "paused"):
         started = _parse_time(st.started_at) or now
         text = f"Up {human_duration((now - started).total_seconds())}"
-        return text + " (Paused)" if st.status == "paused" else text
+        return text + (" (Paused)" if st.status == "paused" else health.status_suffix(c.health))
     if st.status == "exited":
         finished = _parse_time(st.finished_at)
         if finished is None:
@@ -108,6 +110,7 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
             "Restarting": st.status == "restarting", "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
             "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
             "StartedAt": st.started_at, "FinishedAt": st.finished_at,
+            **({"Health": c.health} if c.health else {}),
         },
         "Image": c.image_id, "ResolvConfPath": f"{root}/resolv.conf", "HostnamePath": f"{root}/hostname",
         "HostsPath": f"{root}/hosts", "LogPath": log_path, "Name": f"/{c.name}",
@@ -140,10 +143,13 @@ def check_list_filters(filters: dict[str, list[str]]) -> None:
     filters_mod.check_keys(filters, LIST_FILTERS)
     filters_mod.check_values(filters, "status", lambda v: v in STATUSES)
     filters_mod.check_values(filters, "exited", lambda v: v.lstrip("-").isdigit())
+    for value in filters.get("health", []):
+        if value not in health.FILTER_VALUES:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
 
 
 def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
-    """`docker ps -f`: id, name, status, label, ancestor, exited."""
+    """`docker ps -f`: id, name, status, label, ancestor, exited, health."""
     def one(key: str, value: str) -> bool:
         if key == "id":
             return c.id.startswith(value)
@@ -157,5 +163,7 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
             return value in (c.image, c.image_id) or c.image_id.startswith("sha256:" + value)
         if key == "exited":
             return c.state.status == "exited" and str(c.state.exit_code) == value
+        if key == "health":
+            return health.filter_status(c.health) == value
         return True
     return filters_mod.matches(filters, one)

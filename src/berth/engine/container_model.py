@@ -57,15 +57,21 @@ class Container:
     runtime: str = ""
     manually_stopped: bool = False   # docker stop/kill: suspends always/unless-stopped restarts
     mounts: list[dict[str, Any]] = field(default_factory=list)   # berth.volumes.MountPoint records
+    # State.Health as last recorded (None: no probe ever ran). It is stored in a row of its own,
+    # written only by the health monitor, so saving the record never turns it back.
+    health: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        data = asdict(self)
+        del data["health"]
+        return json.dumps(data)
 
     @classmethod
-    def from_json(cls, text: str) -> "Container":
+    def from_json(cls, text: str, health: str | None = None) -> "Container":
         data = json.loads(text)
+        data.pop("health", None)
         data["state"] = ContainerState(**data["state"])
-        return cls(**data)
+        return cls(**data, health=json.loads(health) if health else None)
 
 
 # --- guards (moby's wording) ------------------------------------------------------------------
@@ -94,7 +100,12 @@ class ContainerRepository:
         name TEXT NOT NULL UNIQUE,
         data TEXT NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS container_health (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
     """
+    _SELECT = "SELECT c.data, h.data AS health FROM containers c LEFT JOIN container_health h ON h.id = c.id"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -127,11 +138,19 @@ class ContainerRepository:
             c.name = new_name
             conn.execute("UPDATE containers SET name = ?, data = ? WHERE id = ?", (new_name, c.to_json(), c.id))
 
+    def save_health(self, container_id: str, health: dict[str, Any]) -> None:
+        """Record State.Health; nothing when the container is gone (a late probe result)."""
+        self._db.execute("INSERT OR REPLACE INTO container_health (id, data) SELECT ?, ? "
+                         "WHERE EXISTS (SELECT 1 FROM containers WHERE id = ?)",
+                         (container_id, json.dumps(health), container_id))
+
     def delete(self, container_id: str) -> None:
-        self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM container_health WHERE id = ?", (container_id,))
+            conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
     def all(self) -> list[Container]:
-        return [Container.from_json(r["data"]) for r in self._db.query("SELECT data FROM containers")]
+        return [Container.from_json(r["data"], r["health"]) for r in self._db.query(self._SELECT)]
 
     def names(self) -> set[str]:
         return {r["name"] for r in self._db.query("SELECT name FROM containers")}
@@ -139,14 +158,14 @@ class ContainerRepository:
     def get(self, ref: str) -> Container:
         """By full id, name (with or without '/'), or unique id prefix; NotFound in Docker's wording."""
         key = ref.lstrip("/")
-        rows = self._db.query("SELECT data FROM containers WHERE id = ? OR name = ?", (key, key))
+        rows = self._db.query(f"{self._SELECT} WHERE c.id = ? OR c.name = ?", (key, key))
         if not rows and key and all(ch in "0123456789abcdef" for ch in key):
-            rows = self._db.query("SELECT data FROM containers WHERE id LIKE ?", (key + "%",))
+            rows = self._db.query(f"{self._SELECT} WHERE c.id LIKE ?", (key + "%",))
             if len(rows) > 1:
                 raise InvalidPrefix(f"multiple IDs found with provided prefix: {key}")
         if not rows:
             raise NotFound(f"No such container: {ref}")
-        return Container.from_json(rows[0]["data"])
+        return Container.from_json(rows[0]["data"], rows[0]["health"])
 
 
 class InvalidPrefix(InvalidArgument):

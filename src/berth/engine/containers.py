@@ -10,6 +10,7 @@ It keeps the public surface the API layer and the other engine services use, and
     restarts.py           RestartScheduler: restart policies, back-off, ExitOnNext
     container_ops.py      top / prune / rename logic
     container_restore.py  what a starting daemon finds (ContainerService.restore applies it)
+    health_monitor.py     HealthMonitor: HEALTHCHECK probes while a container runs unpaused
 
 Concurrency rules:
 - Each container has an asyncio.Lock; start, stop, kill-to-death and remove take it, so two of
@@ -49,6 +50,7 @@ from berth.engine.container_model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
 )
 from berth.engine.events import EventBus
+from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.restarts import RestartScheduler
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
@@ -81,6 +83,7 @@ class ContainerService:
         # the removal is reported so `docker run --rm` does not wait for it; close() awaits them.
         self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._restarts = RestartScheduler(repo=repo, lock=self.lock, relaunch=self._relaunch)
+        self._health = HealthMonitor(records=repo, prober=ExecProber(runtime), publish=self._publish)
 
     # --- lookups ---------------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -204,6 +207,7 @@ class ContainerService:
         container.runtime = self._runtime.name
         self._repo.save(container)
         self._exits.watch(container.id, self._handle_exit)
+        self._health.start(container, reset=True)
 
     async def _fail_start(self, container: Container, err: BerthError) -> None:
         """Undo a half-done start, record the error like moby, honour AutoRemove."""
@@ -221,6 +225,7 @@ class ContainerService:
     # --- exit (the monitor's callback: never takes the lock before the exit is recorded) -------
     async def _handle_exit(self, container_id: str, code: int) -> None:
         self._exits.unwatch(container_id)
+        await self._health.stop(container_id)  # probes start again with the next run
         try:
             container = self.get(container_id)
         except NotFound:
@@ -349,7 +354,12 @@ class ContainerService:
                 raise Conflict(f"Container {container.id} is already paused")
             if not container.state.running:
                 raise Conflict(f"Container {container.id} is not running")
-            await asyncio.to_thread(self._runtime.pause, container.id)
+            await self._health.stop(container.id)  # first: a frozen probe could not be killed
+            try:
+                await asyncio.to_thread(self._runtime.pause, container.id)
+            except BaseException:
+                self._health.start(self.get(container.id), reset=False)
+                raise
             container.state.status = "paused"
             self._repo.save(container)
         self._publish(container, "pause")
@@ -363,6 +373,7 @@ class ContainerService:
             await asyncio.to_thread(self._runtime.resume, container.id)
             container.state.status = "running"
             self._repo.save(container)
+            self._health.start(container, reset=False)
         self._publish(container, "unpause")
 
     # --- remove ----------------------------------------------------------------------------------
@@ -381,6 +392,7 @@ class ContainerService:
                              clean_up_later: bool = False) -> None:
         if not self._has(container.id):
             return
+        await self._health.stop(container.id)
         container.state.status = "removing"
         self._repo.save(container)
         # A background teardown already detaches the network; otherwise do it here.
@@ -529,16 +541,21 @@ class ContainerService:
             await self._remove_record(container)
         await self._sweep_orphans()
         await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in found.live})
+        if self._volumes is not None:  # live containers keep their volume mounts; the rest go
+            await asyncio.to_thread(self._volumes.restore_mounts, [(c.id, c.mounts) for c in found.live])
         for container in found.live:
             self._exits.arm(container.id)
             await asyncio.to_thread(self._network.adopt, container)  # ports, embedded DNS
             self._exits.watch(container.id, self._handle_exit)
+            if container.state.status == "running":  # a paused one is probed after unpause
+                self._health.start(container, reset=False)
         for container, code in found.exited:
             await self._handle_exit(container.id, code)
         self._restarts.start_with_daemon(found.settled)
 
     async def close(self) -> None:
         """Stop watching (containers keep running under conmon); finish pending network teardown."""
+        await self._health.close()
         self._restarts.close()
         await self._exits.close()
         if self._cleanups:

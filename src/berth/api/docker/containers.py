@@ -69,11 +69,20 @@ def _stop_timeout(req: Request) -> int | None:
     return req.qint(name) if req.query(name) else None
 
 
+def _at_least(req: Request, version: str) -> bool:
+    """The request's API version is `version` or later (no version in the path: the latest)."""
+    if not req.api_version:
+        return True
+    return tuple(int(x) for x in req.api_version.split(".")) >= tuple(int(x) for x in version.split("."))
+
+
 def register(router: Router, backend: Backend) -> None:
     svc = backend.containers
 
     async def create(req: Request) -> Response:
         body = check(await req.json(), wire.CONTAINER_CREATE)
+        if isinstance(body.get("Healthcheck"), dict) and not _at_least(req, "1.44"):
+            body["Healthcheck"].pop("StartInterval", None)  # moby ignores it before API 1.44
         container = await svc.create(req.query("name") or None, body)
         return json_response({"Id": container.id, "Warnings": []}, status=201)
 

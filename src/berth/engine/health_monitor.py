@@ -1,0 +1,209 @@
+"""Running health probes: one loop per running container that has a healthcheck.
+
+The rules (what a result does to State.Health) are pure, in health.py; this module owns the
+timing, the probe processes and the recording.
+
+Lifecycle, driven by ContainerService:
+
+    start(c, reset=True)    a run begins (docker start, a policy restart): Status "starting"
+    start(c, reset=False)   probing resumes with the recorded state (unpause, daemon restart)
+    await stop(id)          the container exits, is paused or removed: the loop ends and a
+                            probe in flight is killed and reaped before stop returns
+    await close()           daemon shutdown: every loop stops; the containers keep running
+
+Probes run inside the container through the runtime's exec (conmon --exec), never on the host.
+Each result is written to the container's health row (ContainerRepository.save_health), and a
+status change is published as `health_status: <status>` (moby's event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal as signals
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from berth.engine import health
+from berth.engine.container_model import Container
+from berth.engine.health import HealthCheck, HealthState, ProbeResult
+from berth.errors import BerthError
+from berth.runtime import ExecProcess, ExecSpec, Runtime
+
+log = logging.getLogger(__name__)
+
+Prober = Callable[[Container, HealthCheck], Awaitable[tuple[int, str]]]   # → (exit code, output)
+Publish = Callable[[Container, str], None]
+KILL_GRACE = 10.0   # seconds a killed probe gets to be reported dead by conmon
+
+
+class HealthRecords(Protocol):
+    def save_health(self, container_id: str, health: dict[str, Any]) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class HealthMonitor:
+    def __init__(self, *, records: HealthRecords, prober: Prober, publish: Publish,
+                 now: Callable[[], datetime] = utcnow,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._records = records
+        self._prober = prober
+        self._publish = publish
+        self._now = now
+        self._sleep = sleep
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._states: dict[str, HealthState] = {}
+
+    def start(self, container: Container, *, reset: bool) -> None:
+        """Probe `container` (running, not paused) if its config has a check; see the module doc."""
+        check = health.effective(container.config.get("Healthcheck"), container.config.get("Shell"))
+        if check is None:
+            return
+        self._cancel(container.id)  # never two loops for one container
+        state = HealthState.from_json(container.health)
+        if reset or container.health is None:
+            state = state.restarted()
+        self._set(container, state)
+        started_at = health.parse_rfc3339(container.state.started_at) or self._now()
+        self._loops[container.id] = asyncio.create_task(self._loop(container, check, started_at))
+
+    async def stop(self, container_id: str) -> None:
+        task = self._loops.pop(container_id, None)
+        self._states.pop(container_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def status(self, container_id: str) -> str | None:
+        """The live status of a probed container (None when it is not probed now)."""
+        state = self._states.get(container_id)
+        return state.status if state else None
+
+    async def close(self) -> None:
+        for container_id in list(self._loops):
+            await self.stop(container_id)
+
+    def _cancel(self, container_id: str) -> None:
+        task = self._loops.pop(container_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _loop(self, container: Container, check: HealthCheck, started_at: datetime) -> None:
+        while True:
+            elapsed = (self._now() - started_at).total_seconds()
+            await self._sleep(health.next_delay(check, elapsed, self._states[container.id].status))
+            start = self._now()
+            try:
+                code, output = await self._prober(container, check)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - moby records a probe error as a failure
+                log.warning("health check of %s failed to run: %s", container.id[:12], err)
+                code, output = -1, str(err)
+            result = ProbeResult(start=start, end=self._now(), exit_code=code, output=output)
+            state = health.record(self._states[container.id], result, check=check, started_at=started_at)
+            self._set(container, state)
+
+    def _set(self, container: Container, state: HealthState) -> None:
+        old = self._states.get(container.id)
+        self._states[container.id] = state
+        self._records.save_health(container.id, state.to_json())
+        was = old.status if old else health.filter_status(container.health)
+        if state.status != was and state.status != health.STARTING:
+            self._publish(container, f"health_status: {state.status}")
+
+
+# --- probes through the runtime's exec -------------------------------------------------------------
+
+class ExecProber:
+    """Runs a check's argv in the container as `docker exec` would (Config Env, User, WorkingDir),
+    keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
+        config = container.config
+        spec = ExecSpec(args=check.argv, env=tuple(config.get("Env") or ()), user=config.get("User") or "",
+                        cwd=config.get("WorkingDir") or "")
+        starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
+        try:
+            process = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await _abandon(starting)
+            raise
+        except BerthError as err:
+            return -1, str(err)
+        return await _collect(process, check.timeout)
+
+
+async def _abandon(starting: asyncio.Future[ExecProcess]) -> None:
+    """Cancelled while the exec was starting: let it start, then kill and reap it."""
+    try:
+        process = await starting
+    except Exception:  # noqa: BLE001 - it never ran
+        return
+    await _kill(process, None)
+
+
+async def _collect(process: ExecProcess, timeout: float) -> tuple[int, str]:
+    output = _Output()
+    reader = asyncio.create_task(_drain(process, output))
+    try:
+        code = await asyncio.wait_for(_finish(process, reader), timeout)
+    except asyncio.TimeoutError:
+        await _kill(process, reader)
+        return -1, health.timeout_output(timeout, output.text())
+    except asyncio.CancelledError:
+        await _kill(process, reader)
+        raise
+    if process.error is not None:  # it never ran (no such executable ...): moby's probe error
+        return -1, process.error
+    return code, output.text()
+
+
+async def _finish(process: ExecProcess, reader: asyncio.Task[None]) -> int:
+    await reader
+    return await process.wait()
+
+
+async def _drain(process: ExecProcess, output: _Output) -> None:
+    while True:
+        try:
+            item = await process.read()
+        except OSError:
+            return
+        if item is None:
+            return
+        output.add(item[1])
+
+
+async def _kill(process: ExecProcess, reader: asyncio.Task[None] | None) -> None:
+    process.kill(signals.SIGKILL)
+    if reader is not None:
+        reader.cancel()
+    with contextlib.suppress(Exception, asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE)
+    with contextlib.suppress(Exception):
+        await process.detach()
+
+
+class _Output:
+    """stdout and stderr together, up to 4096 bytes (moby's limitedBuffer)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = health.MAX_OUTPUT - len(self._data)
+        self._data += chunk[:max(room, 0)]
+        self._truncated = self._truncated or len(chunk) > room
+
+    def text(self) -> str:
+        return health.output_text(bytes(self._data), self._truncated)

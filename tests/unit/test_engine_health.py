@@ -1,0 +1,363 @@
+"""HEALTHCHECK logic: the merge, the state machine and texts (health.py), the monitor with a fake
+prober and a fake clock (health_monitor.py), and the surfaces (inspect, ps status and filter)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth.engine import container_config as cfg
+from berth.engine import container_json as cj
+from berth.engine import health
+from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.health import HealthCheck, HealthState, ProbeResult
+from berth.engine.health_monitor import HealthMonitor
+from berth.errors import InvalidArgument
+from berth.state import Database
+
+S = health.NS
+T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
+
+
+# --- merge and effective config --------------------------------------------------------------------
+
+def test_merge_container_test_overrides_and_zero_fields_fall_back_to_the_image() -> None:
+    image = {"Test": ["CMD", "true"], "Interval": 5 * S, "Timeout": 2 * S, "Retries": 4, "StartPeriod": 3 * S}
+    merged = health.merge({"Test": ["CMD-SHELL", "curl -f x"], "Interval": 1 * S, "Retries": 0}, image)
+    assert merged == {"Test": ["CMD-SHELL", "curl -f x"], "Interval": 1 * S, "Timeout": 2 * S, "Retries": 4,
+                      "StartPeriod": 3 * S}
+
+
+def test_merge_without_a_container_check_takes_the_image_one() -> None:
+    assert health.merge(None, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"]}
+    assert health.merge(None, None) is None
+    assert health.merge({"Interval": S}, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"], "Interval": S}
+    assert health.merge({"Test": ["NONE"]}, {"Test": ["CMD", "true"]}) == {"Test": ["NONE"]}
+
+
+def test_merge_config_shows_the_merged_check_only_when_there_is_one() -> None:
+    image = {"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD", "true"], "Retries": 2}}
+    merged = cfg.merge_config({"Image": "x", "Healthcheck": {"Test": ["CMD", "false"], "Interval": S}}, image, "a" * 64)
+    assert merged["Healthcheck"] == {"Test": ["CMD", "false"], "Interval": S, "Retries": 2}
+    assert "Healthcheck" not in cfg.merge_config({"Image": "x"}, {"Cmd": ["sh"]}, "a" * 64)
+
+
+def test_effective_defaults_and_kinds() -> None:
+    check = health.effective({"Test": ["CMD", "test", "-f", "/ok"]})
+    assert check == HealthCheck(argv=("test", "-f", "/ok"), interval=30, timeout=30, start_period=0,
+                                start_interval=5, retries=3)
+    shell = health.effective({"Test": ["CMD-SHELL", "exit 1"], "Interval": S // 2, "Retries": 2})
+    assert shell is not None and shell.argv == ("/bin/sh", "-c", "exit 1")
+    assert shell.interval == 0.5 and shell.retries == 2
+    own_shell = health.effective({"Test": ["CMD-SHELL", "x"]}, ["/bin/bash", "-ec"])
+    assert own_shell is not None and own_shell.argv == ("/bin/bash", "-ec", "x")
+
+
+@pytest.mark.parametrize("test", [None, [], ["NONE"], ["CMD"], ["HTTP", "x"]])
+def test_effective_without_a_probe(test: list[str] | None) -> None:
+    assert health.effective({"Test": test} if test is not None else None) is None
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    ({"Interval": 1000}, "Interval in Healthcheck cannot be less than 1ms"),
+    ({"Timeout": -5}, "Timeout in Healthcheck cannot be less than 1ms"),
+    ({"StartPeriod": 10}, "StartPeriod in Healthcheck cannot be less than 1ms"),
+    ({"StartInterval": 1}, "StartInterval in Healthcheck cannot be less than 1ms"),
+    ({"Retries": -1}, "Retries in Healthcheck cannot be negative"),
+])
+def test_validate_uses_mobys_wording(check: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        cfg.validate_config({"Healthcheck": {"Test": ["CMD", "true"], **check}})
+
+
+def test_validate_accepts_zero_and_valid_values() -> None:
+    health.validate({"Test": ["CMD", "true"], "Interval": 0, "Timeout": 1_000_000, "Retries": 0})
+    health.validate(None)
+
+
+# --- the state machine ---------------------------------------------------------------------------------
+
+CHECK = HealthCheck(argv=("true",), interval=1, timeout=1, start_period=0, start_interval=1, retries=2)
+
+
+def result(code: int, at: float = 10.0, output: str = "") -> ProbeResult:
+    start = T0 + timedelta(seconds=at)
+    return ProbeResult(start=start, end=start + timedelta(milliseconds=5), exit_code=code, output=output)
+
+
+def test_success_makes_healthy_and_resets_the_streak() -> None:
+    state = HealthState(health.UNHEALTHY, 7)
+    after = health.record(state, result(0, output="ok"), check=CHECK, started_at=T0)
+    assert after.status == health.HEALTHY and after.failing_streak == 0
+    assert after.log[-1]["ExitCode"] == 0 and after.log[-1]["Output"] == "ok"
+    assert after.log[-1]["Start"].endswith("Z")
+
+
+def test_unhealthy_after_retries_consecutive_failures() -> None:
+    state = HealthState()
+    state = health.record(state, result(1), check=CHECK, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.STARTING, 1)
+    state = health.record(state, result(1), check=CHECK, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.UNHEALTHY, 2)
+    state = health.record(state, result(-1), check=CHECK, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.UNHEALTHY, 3)
+
+
+def test_healthy_stays_healthy_until_retries_failures() -> None:
+    state = health.record(HealthState(health.HEALTHY), result(1), check=CHECK, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.HEALTHY, 1)
+
+
+def test_failures_in_the_start_period_do_not_count_while_starting() -> None:
+    check = HealthCheck(argv=("true",), interval=1, timeout=1, start_period=5, start_interval=1, retries=1)
+    state = health.record(HealthState(), result(1, at=4.9), check=check, started_at=T0)
+    assert (state.status, state.failing_streak, len(state.log)) == (health.STARTING, 0, 1)
+    state = health.record(state, result(1, at=5.0), check=check, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.UNHEALTHY, 1)
+
+
+def test_a_success_in_the_start_period_ends_the_grace() -> None:
+    check = HealthCheck(argv=("true",), interval=1, timeout=1, start_period=60, start_interval=1, retries=1)
+    state = health.record(HealthState(), result(0, at=1), check=check, started_at=T0)
+    state = health.record(state, result(1, at=2), check=check, started_at=T0)
+    assert (state.status, state.failing_streak) == (health.UNHEALTHY, 1)
+
+
+def test_log_keeps_the_last_five() -> None:
+    state = HealthState()
+    for i in range(8):
+        state = health.record(state, result(0, output=str(i)), check=CHECK, started_at=T0)
+    assert [e["Output"] for e in state.log] == ["3", "4", "5", "6", "7"]
+
+
+def test_restarted_keeps_the_log() -> None:
+    state = HealthState(health.UNHEALTHY, 4, ({"ExitCode": 1},)).restarted()
+    assert state == HealthState(health.STARTING, 0, ({"ExitCode": 1},))
+    assert HealthState.from_json(state.to_json()) == state
+
+
+def test_next_delay_uses_start_interval_in_the_start_period() -> None:
+    check = HealthCheck(argv=("x",), interval=30, timeout=1, start_period=10, start_interval=2, retries=3)
+    assert health.next_delay(check, 0, health.STARTING) == 2
+    assert health.next_delay(check, 9, health.STARTING) == 1          # not past the start period
+    assert health.next_delay(check, 0, health.HEALTHY) == 10          # regular, cut at its end
+    assert health.next_delay(check, 10, health.STARTING) == 30
+    plain = HealthCheck(argv=("x",), interval=1)
+    assert health.next_delay(plain, 0, health.STARTING) == 1
+
+
+# --- texts ---------------------------------------------------------------------------------------------
+
+def test_status_suffix_and_filter_value() -> None:
+    assert health.status_suffix(None) == ""
+    assert health.status_suffix({"Status": "starting"}) == " (health: starting)"
+    assert health.status_suffix({"Status": "unhealthy"}) == " (unhealthy)"
+    assert health.filter_status(None) == "none" and health.filter_status({"Status": "healthy"}) == "healthy"
+
+
+def test_output_is_cut_at_4096_bytes() -> None:
+    assert health.output_text(b"x" * 5000, False) == "x" * 4096 + "..."
+    assert health.output_text(b"ok\n", False) == "ok\n"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (1, "1s"), (30, "30s"), (0.5, "500ms"), (1.5, "1.5s"), (90, "1m30s"), (3600, "1h0m0s"), (0, "0s"),
+])
+def test_go_duration(seconds: float, text: str) -> None:
+    assert health.go_duration(seconds) == text
+
+
+def test_timeout_output() -> None:
+    assert health.timeout_output(1, "") == "Health check exceeded timeout (1s)"
+    assert health.timeout_output(2, "partial") == "Health check exceeded timeout (2s): partial"
+
+
+# --- surfaces ------------------------------------------------------------------------------------------
+
+def make(status: str = "running", healthcheck: dict[str, Any] | None = None,
+         state_health: dict[str, Any] | None = None) -> Container:
+    config: dict[str, Any] = {"Cmd": ["sleep", "300"], "Env": ["PATH=/bin"]}
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
+    return Container(id="e" * 64, name="web", created=T0.isoformat(), image="busybox", image_id="sha256:" + "1" * 64,
+                     config=config, host_config={}, state=ContainerState(status=status, started_at=T0.isoformat()),
+                     health=state_health)
+
+
+def test_ps_status_text_shows_the_health() -> None:
+    now = T0 + timedelta(seconds=3)
+    assert cj.status_text(make(state_health={"Status": "healthy"}), now) == "Up 3 seconds (healthy)"
+    assert cj.status_text(make(state_health={"Status": "starting"}), now) == "Up 3 seconds (health: starting)"
+    assert cj.status_text(make("paused", state_health={"Status": "healthy"}), now) == "Up 3 seconds (Paused)"
+    assert cj.status_text(make(), now) == "Up 3 seconds"
+
+
+def test_inspect_has_health_only_when_recorded() -> None:
+    recorded = {"Status": "unhealthy", "FailingStreak": 2, "Log": []}
+    assert cj.inspect(make(state_health=recorded), root="/r", log_path="/l")["State"]["Health"] == recorded
+    assert "Health" not in cj.inspect(make(), root="/r", log_path="/l")["State"]
+
+
+def test_ps_health_filter() -> None:
+    healthy, plain = make(state_health={"Status": "healthy"}), make()
+    assert cj.matches_filters(healthy, {"health": ["healthy"]})
+    assert not cj.matches_filters(healthy, {"health": ["unhealthy"]})
+    assert cj.matches_filters(plain, {"health": ["none"]}) and not cj.matches_filters(plain, {"health": ["starting"]})
+    with pytest.raises(InvalidArgument, match="Unrecognised filter value for health: sick"):
+        cj.check_list_filters({"health": ["sick"]})
+
+
+def test_repository_keeps_health_beside_the_record(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    repo = ContainerRepository(db)
+    c = make(healthcheck={"Test": ["CMD", "true"]})
+    repo.add(c)
+    repo.save_health(c.id, {"Status": "healthy", "FailingStreak": 0, "Log": []})
+    c.state.status = "exited"
+    repo.save(c)  # a save of the record never turns the health back
+    assert repo.get("web").health == {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    assert repo.all()[0].health == {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    repo.delete(c.id)
+    repo.save_health(c.id, {"Status": "healthy"})  # a late result for a removed container: dropped
+    assert db.query("SELECT COUNT(*) AS n FROM container_health")[0]["n"] == 0
+    db.close()
+
+
+# --- the monitor with a fake prober and a fake clock ---------------------------------------------------
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+class FakeProber:
+    """Answers the scripted (exit code, output) pairs, then blocks until cancelled."""
+
+    def __init__(self, clock: FakeClock, script: list[tuple[int, str]]) -> None:
+        self.clock = clock
+        self.script = list(script)
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.cancelled = False
+        self.idle = asyncio.Event()
+
+    async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
+        self.calls.append((container.id, check.argv))
+        if not self.script:
+            self.idle.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        self.clock.now += timedelta(milliseconds=10)
+        return self.script.pop(0)
+
+
+class FakeRecords:
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+
+    def save_health(self, container_id: str, health: dict[str, Any]) -> None:
+        self.saved.append(health)
+
+
+def run_monitor(script: list[tuple[int, str]], container: Container, *, reset: bool = True
+                ) -> tuple[FakeProber, FakeRecords, list[str], FakeClock]:
+    clock = FakeClock()
+    records = FakeRecords()
+    events: list[str] = []
+
+    async def scenario() -> FakeProber:
+        prober = FakeProber(clock, script)
+        monitor = HealthMonitor(records=records, prober=prober, publish=lambda c, action: events.append(action),
+                                now=clock, sleep=clock.sleep)
+        monitor.start(container, reset=reset)
+        await asyncio.wait_for(prober.idle.wait(), 5)
+        await monitor.stop(container.id)
+        assert monitor.status(container.id) is None
+        return prober
+
+    prober = asyncio.run(scenario())
+    return prober, records, events, clock
+
+
+HC = {"Test": ["CMD-SHELL", "test -f /ok"], "Interval": S, "Retries": 2}
+
+
+def test_monitor_starting_to_healthy_to_unhealthy() -> None:
+    prober, records, events, clock = run_monitor([(1, "no"), (0, ""), (1, "a"), (1, "b")], make(healthcheck=HC))
+    assert prober.calls[0] == ("e" * 64, ("/bin/sh", "-c", "test -f /ok"))
+    assert [s["Status"] for s in records.saved] == ["starting", "starting", "healthy", "healthy", "unhealthy"]
+    assert records.saved[-1]["FailingStreak"] == 2 and len(records.saved[-1]["Log"]) == 4
+    assert events == ["health_status: healthy", "health_status: unhealthy"]
+    assert clock.sleeps[:4] == [1, 1, 1, 1]
+    assert prober.cancelled  # stop() cancelled the probe in flight
+
+
+def test_monitor_start_period_uses_start_interval() -> None:
+    hc = {**HC, "Interval": 10 * S, "StartPeriod": 3 * S, "StartInterval": S, "Retries": 1}
+    prober, records, events, clock = run_monitor([(1, ""), (1, ""), (0, "")], make(healthcheck=hc))
+    # 1s while starting; the third wait ends with the start period (the probes took 10ms each).
+    assert clock.sleeps[:3] == pytest.approx([1, 1, 0.98])
+    assert [s["Status"] for s in records.saved] == ["starting", "starting", "starting", "healthy"]
+    assert clock.sleeps[3] == 10
+    assert events == ["health_status: healthy"]
+
+
+def test_monitor_restore_keeps_the_recorded_state() -> None:
+    recorded = {"Status": "unhealthy", "FailingStreak": 5, "Log": [{"ExitCode": 1}]}
+    _, records, events, _ = run_monitor([(0, "")], make(healthcheck=HC, state_health=recorded), reset=False)
+    assert records.saved[0] == recorded
+    assert records.saved[1]["Status"] == "healthy" and events == ["health_status: healthy"]
+
+
+def test_monitor_reset_starts_again_with_the_log_kept() -> None:
+    recorded = {"Status": "healthy", "FailingStreak": 0, "Log": [{"ExitCode": 0}]}
+    _, records, events, _ = run_monitor([], make(healthcheck=HC, state_health=recorded))
+    assert records.saved == [{"Status": "starting", "FailingStreak": 0, "Log": [{"ExitCode": 0}]}]
+    assert events == []
+
+
+def test_monitor_ignores_containers_without_a_probe() -> None:
+    async def scenario() -> None:
+        records = FakeRecords()
+        monitor = HealthMonitor(records=records, prober=FakeProber(FakeClock(), []), publish=lambda c, a: None)
+        monitor.start(make(healthcheck={"Test": ["NONE"]}), reset=True)
+        monitor.start(make(), reset=True)
+        assert records.saved == [] and monitor.status("e" * 64) is None
+        await monitor.close()
+    asyncio.run(scenario())
+
+
+def test_monitor_records_a_prober_error_as_a_failure() -> None:
+    clock = FakeClock()
+    records = FakeRecords()
+
+    async def failing(container: Container, check: HealthCheck) -> tuple[int, str]:
+        if len(records.saved) > 1:
+            await asyncio.Event().wait()
+        raise OSError("conmon vanished")
+
+    async def scenario() -> None:
+        monitor = HealthMonitor(records=records, prober=failing, publish=lambda c, a: None, now=clock,
+                                sleep=clock.sleep)
+        monitor.start(make(healthcheck=HC), reset=True)
+        for _ in range(100):
+            await asyncio.sleep(0)
+        await monitor.close()
+    asyncio.run(scenario())
+    assert records.saved[1]["Log"][0]["ExitCode"] == -1
+    assert records.saved[1]["Log"][0]["Output"] == "conmon vanished"
