@@ -271,3 +271,33 @@ def test_compose_driver_opts(daemon: BerthDaemon, tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert daemon.docker("volume", "inspect", "bvo_scratch").returncode == 1
     assert sorted(p.name for p in host.iterdir()) == ["in.txt", "seen.txt"]
+
+
+def test_cp_of_a_stopped_container_reaches_its_bind_volume(daemon: BerthDaemon, names: tuple[list[str], list[str]],
+                                                           tmp_path: Path) -> None:
+    """moby mounts the volumes for a cp; berth reads a bind volume's device while it is unmounted."""
+    import io
+    import tarfile
+
+    from tests.helpers import DOCKER
+
+    ctrs, vols = names
+    vol, ctr = _name("cpbind"), _name("cpbindc")
+    vols.append(vol)
+    ctrs.append(ctr)
+    (tmp_path / "in.txt").write_text("from-host\n")
+    daemon.docker("volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", f"device={tmp_path}", vol,
+                  check=True)
+    daemon.docker("create", "--name", ctr, "-v", f"{vol}:/h", "busybox", "true", check=True)
+    out = subprocess.run([DOCKER, "cp", f"{ctr}:/h/in.txt", "-"], env=daemon.env, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+        assert tar.extractfile("in.txt").read() == b"from-host\n"  # type: ignore[union-attr]
+    src = tmp_path.parent / f"{vol}-src.txt"
+    src.write_text("copied-in\n")
+    try:
+        daemon.docker("cp", str(src), f"{ctr}:/h/new.txt", check=True)
+    finally:
+        src.unlink()
+    assert (tmp_path / "new.txt").read_text() == "copied-in\n"
+    assert not _mounted(_mountpoint(daemon, vol))

@@ -92,7 +92,8 @@ class Daemon:
             root=c.root, repo=repo, images=self.image_store,
             runtime=self.runtime, network=self.networks, events=self.events, volumes=self.volumes)
         self.archive = ArchiveService(containers=self.containers, images=self.image_store, runtime=self.runtime,
-                                      tmp_dir=c.root / "tmp", events=self.events)
+                                      tmp_dir=c.root / "tmp", events=self.events,
+                                      volume_dir=self.volumes.content_dir)
         self.execs = ExecService(containers=self.containers, runtime=self.runtime)
         self.images = ImageService(self.image_store)
         self.distribution = DistributionService(self.image_store, self.db, DistributionConfig(

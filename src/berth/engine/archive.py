@@ -34,7 +34,7 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -479,7 +479,8 @@ def commit_config(container_config: dict[str, Any], override: dict[str, Any] | N
 
 class ArchiveService:
     def __init__(self, *, containers: Any, images: Any, runtime: Any, tmp_dir: Path,
-                 events: Any = None) -> None:
+                 events: Any = None, volume_dir: Callable[[str, Path], Path] | None = None) -> None:
+        self._volume_dir = volume_dir  # VolumeService.content_dir: a bind volume's device when unmounted
         self._containers = containers
         self._images = images
         self._runtime = runtime
@@ -503,7 +504,7 @@ class ArchiveService:
                     # kernel shows it, with the same mounts mapped as usual (so read-only volumes and
                     # a read-only rootfs refuse with Docker's words, writable volumes stay writable)
                     view = await asyncio.to_thread(ContainerView, Path(f"/proc/{container.state.pid}/root"),
-                                                   view_mounts(container, cdir))
+                                                   view_mounts(container, cdir, self._volume_dir))
                     yield container, view
                     return
             elif not os.path.ismount(rootfs):
@@ -515,7 +516,7 @@ class ArchiveService:
                 fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
                 try:
                     view = await asyncio.to_thread(ContainerView, Path(f"/proc/self/fd/{fd}"),
-                                                   view_mounts(container, cdir))
+                                                   view_mounts(container, cdir, self._volume_dir))
                     yield container, view
                 finally:
                     os.close(fd)
@@ -644,13 +645,18 @@ class ArchiveService:
                     log.info("commit %s: unpause: %s", container.id[:12], err)
 
 
-def view_mounts(container: Container, cdir: Path) -> list[ViewMount]:
+def view_mounts(container: Container, cdir: Path,
+                volume_dir: Callable[[str, Path], Path] | None = None) -> list[ViewMount]:
     """What Docker mounts for a cp: the managed /etc files that exist, then the volumes and bind
-    mounts (tmpfs mounts are left out: their path is the rootfs directory beneath)."""
+    mounts (tmpfs mounts are left out: their path is the rootfs directory beneath). `volume_dir`
+    (name, _data dir) -> where a volume's files are (a bind volume's device while unmounted)."""
     mounts = [ViewMount(f"/etc/{f}", cdir / f, volume=False) for f in ETC_FILES if (cdir / f).is_file()]
     for point in (MountPoint.from_record(r) for r in container.mounts):
         if point.type in ("volume", "bind") and point.source:
-            mounts.append(ViewMount(point.destination, Path(point.source), rw=point.rw))
+            source = Path(point.source)
+            if point.type == "volume" and point.name and volume_dir is not None:
+                source = volume_dir(point.name, source)
+            mounts.append(ViewMount(point.destination, source, rw=point.rw))
     return mounts
 
 

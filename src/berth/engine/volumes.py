@@ -27,7 +27,7 @@ from typing import Any
 
 from berth.engine.filters import check_keys, check_values, is_bool, label_matches, matches
 from berth.engine.rootpath import resolve_in_root
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
 from berth.volumes import (
     ANONYMOUS_LABEL, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, mount_spec,
@@ -47,6 +47,18 @@ class VolumeService:
         self.store = store
         self._users = users
         self._mounter = mounter or VolumeMounter(store)
+
+    def content_dir(self, name: str, data_dir: Path) -> Path:
+        """Where a volume's files are while no container has it mounted (for `docker cp` of a
+        stopped container, which moby serves by mounting the volume): a bind volume's device;
+        otherwise its `_data` dir (a tmpfs volume is empty then, as a fresh mount would be)."""
+        if os.path.ismount(data_dir):
+            return data_dir
+        try:
+            spec = mount_spec(self.store.get(name))
+        except BerthError:
+            return data_dir
+        return Path(spec.device) if spec is not None and spec.bind else data_dir
 
     # --- API verbs ---------------------------------------------------------------------------------
     def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
