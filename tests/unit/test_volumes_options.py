@@ -78,3 +78,20 @@ def test_container_options_repeat_the_restrictions() -> None:
     assert spec is not None and spec.container_options() == ("ro", "noexec")
     tmpfs = parse_driver_options({"type": "tmpfs", "device": "t", "o": "size=1m"})
     assert tmpfs is not None and tmpfs.container_options() == ()
+
+
+@pytest.mark.parametrize("size", ["0", "0B", "0b", "0.0", "0 MiB", "0k"])
+def test_quota_size_zero_in_moby_s_forms_is_accepted(size: str) -> None:
+    assert parse_driver_options({"size": size}) is None
+
+
+@pytest.mark.parametrize("size", ["10MB", "1GiB", "1.5g", "3 kb"])
+def test_quota_size_non_zero_has_no_quota_support(size: str) -> None:
+    with pytest.raises(InvalidArgument, match="quota size requested but no quota support"):
+        parse_driver_options({"size": size})
+
+
+@pytest.mark.parametrize("size", ["1.2.3", "10e", "-1", "1  m", "1mx"])
+def test_quota_size_outside_moby_s_pattern_is_invalid(size: str) -> None:
+    with pytest.raises(InvalidArgument, match="invalid size"):
+        parse_driver_options({"size": size})

@@ -479,8 +479,9 @@ def commit_config(container_config: dict[str, Any], override: dict[str, Any] | N
 
 class ArchiveService:
     def __init__(self, *, containers: Any, images: Any, runtime: Any, tmp_dir: Path,
-                 events: Any = None, volume_dir: Callable[[str, Path], Path] | None = None) -> None:
-        self._volume_dir = volume_dir  # VolumeService.content_dir: a bind volume's device when unmounted
+                 events: Any = None, volume_dir: Callable[[str, Path], tuple[Path, bool]] | None = None) -> None:
+        # VolumeService.content_dir: (a bind volume's device when unmounted, read-only?)
+        self._volume_dir = volume_dir
         self._containers = containers
         self._images = images
         self._runtime = runtime
@@ -646,17 +647,18 @@ class ArchiveService:
 
 
 def view_mounts(container: Container, cdir: Path,
-                volume_dir: Callable[[str, Path], Path] | None = None) -> list[ViewMount]:
+                volume_dir: Callable[[str, Path], tuple[Path, bool]] | None = None) -> list[ViewMount]:
     """What Docker mounts for a cp: the managed /etc files that exist, then the volumes and bind
     mounts (tmpfs mounts are left out: their path is the rootfs directory beneath). `volume_dir`
-    (name, _data dir) -> where a volume's files are (a bind volume's device while unmounted)."""
+    (name, _data dir) -> where a volume's files are (a bind volume's device while unmounted) and
+    whether the volume itself is read-only (`o=bind,ro`: cp must not write through it)."""
     mounts = [ViewMount(f"/etc/{f}", cdir / f, volume=False) for f in ETC_FILES if (cdir / f).is_file()]
     for point in (MountPoint.from_record(r) for r in container.mounts):
         if point.type in ("volume", "bind") and point.source:
-            source = Path(point.source)
+            source, read_only = Path(point.source), False
             if point.type == "volume" and point.name and volume_dir is not None:
-                source = volume_dir(point.name, source)
-            mounts.append(ViewMount(point.destination, source, rw=point.rw))
+                source, read_only = volume_dir(point.name, source)
+            mounts.append(ViewMount(point.destination, source, rw=point.rw and not read_only))
     return mounts
 
 

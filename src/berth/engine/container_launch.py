@@ -63,12 +63,18 @@ class Launcher:
 
     def teardown(self, container_id: str, with_network: bool) -> None:
         """Delete the runtime container and unmount its rootfs; detach networks too if asked."""
-        self._runtime.delete(container_id)
-        self._runtime.unmount_rootfs(self.container_dir(container_id))
-        if self._volumes is not None:  # after the delete: no process of its own holds them now
-            self._volumes.deactivate(container_id)
-        if with_network:
-            self._network.detach(container_id)
+        # try/finally: a failed delete or rootfs unmount must not leave the volume holds (a
+        # mount no one releases) or the network attachments behind; the first error propagates.
+        try:
+            self._runtime.delete(container_id)
+            self._runtime.unmount_rootfs(self.container_dir(container_id))
+        finally:
+            try:
+                if self._volumes is not None:  # after the delete: no process of its own holds them now
+                    self._volumes.deactivate(container_id)
+            finally:
+                if with_network:
+                    self._network.detach(container_id)
 
     def _prepare(self, container: Container) -> dict[str, Any]:
         """Mount the rootfs, attach the network, write hosts/hostname/resolv.conf (blocking)."""

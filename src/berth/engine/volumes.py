@@ -22,6 +22,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from berth.volumes import (
     ANONYMOUS_LABEL, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, mount_spec,
     no_such_volume, plan_mounts, runtime_options, split_volumes_from, to_json, volumes_from,
 )
+from berth.volumes._localmount import is_mounted
+from berth.volumes._options import MS_RDONLY
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +51,21 @@ class VolumeService:
         self._users = users
         self._mounter = mounter or VolumeMounter(store)
 
-    def content_dir(self, name: str, data_dir: Path) -> Path:
-        """Where a volume's files are while no container has it mounted (for `docker cp` of a
-        stopped container, which moby serves by mounting the volume): a bind volume's device;
-        otherwise its `_data` dir (a tmpfs volume is empty then, as a fresh mount would be)."""
-        if os.path.ismount(data_dir):
-            return data_dir
+    def content_dir(self, name: str, data_dir: Path) -> tuple[Path, bool]:
+        """Where a volume's files are for `docker cp`, and whether the volume is read-only.
+
+        While no container has it mounted (moby serves a stopped container's cp by mounting
+        the volume): a bind volume's device; otherwise its `_data` dir (a tmpfs volume is empty
+        then, as a fresh mount would be). A volume created with `o=...,ro` is read-only either
+        way. The mount check reads mountinfo: os.path.ismount misses a same-filesystem bind."""
         try:
             spec = mount_spec(self.store.get(name))
         except BerthError:
-            return data_dir
-        return Path(spec.device) if spec is not None and spec.bind else data_dir
+            return data_dir, False
+        read_only = spec is not None and bool(spec.flags & MS_RDONLY)
+        if spec is None or not spec.bind or is_mounted(data_dir):
+            return data_dir, read_only
+        return Path(spec.source or spec.device), read_only
 
     # --- API verbs ---------------------------------------------------------------------------------
     def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -86,26 +93,27 @@ class VolumeService:
             if force:
                 return
             raise
-        refs = self.users_of(name)
-        if refs:
-            raise Conflict(f"remove {name}: volume is in use - [{', '.join(refs)}]")
-        self.store.delete(name)
+        # the in-use checks and the deletion run under the mounter's lock (no start interleaves)
+        self._mounter.remove(name, lambda: self.users_of(name))
 
     def prune(self, filters: Mapping[str, list[str]], *, all_volumes: bool) -> dict[str, Any]:
-        """Unused volumes go; since API 1.42 only anonymous ones unless `all=true`."""
+        """Unused volumes go; since API 1.42 only anonymous ones unless `all=true`. Volumes
+        created with driver options are kept, as moby does (a bind volume's files are the
+        host's; a tmpfs one holds nothing while unused)."""
         _check_filters(filters)
         used = self._used_names()
         deleted, reclaimed = [], 0
         for volume in self.store.list():
-            if volume.name in used or not _matches(volume, filters, False):
+            if volume.name in used or mount_spec(volume) or not _matches(volume, filters, False):
                 continue
             if not all_volumes and not volume.anonymous:
                 continue
-            reclaimed += disk_usage(volume.mountpoint)
-            try:
-                self.store.delete(volume.name)
-            except NotFound:
+            size = disk_usage(volume.mountpoint)
+            try:  # in use checked again under the mounter's lock: a container may have come since
+                self._mounter.remove(volume.name, partial(self.users_of, volume.name))
+            except (NotFound, Conflict):
                 continue
+            reclaimed += size
             deleted.append(volume.name)
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
@@ -144,10 +152,13 @@ class VolumeService:
             return point
         if point.type != "volume":
             return point
+        # `--mount volume-opt=...` applies when the volume is created here (moby's wording for
+        # a driver other than local comes from the store)
+        extra = {"options": dict(point.volume_options), "driver": point.volume_driver or "local"}
         if point.anonymous and not point.name:
-            volume, _ = self.store.create(secrets.token_hex(32), labels={ANONYMOUS_LABEL: ""})
+            volume, _ = self.store.create(secrets.token_hex(32), labels={ANONYMOUS_LABEL: ""}, **extra)
         else:
-            volume, _ = self.store.create(point.name)
+            volume, _ = self.store.create(point.name, **extra)
         return replace(point, name=volume.name, source=volume.mountpoint)
 
     def activate(self, container_id: str, records: Iterable[Mapping[str, Any]]) -> None:
@@ -216,12 +227,15 @@ class VolumeService:
                 volume = self.store.get(point.name)
             except NotFound:
                 continue
-            if not volume.anonymous or set(self.users_of(point.name)) - {container_id}:
+            if not volume.anonymous:
                 continue
             try:
-                self.store.delete(point.name)
-            except NotFound:
+                self._mounter.remove(point.name, partial(self._other_users, point.name, container_id))
+            except (NotFound, Conflict):
                 pass
+
+    def _other_users(self, name: str, container_id: str) -> list[str]:
+        return [cid for cid in self.users_of(name) if cid != container_id]
 
 
 def _volume_names(records: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -26,12 +26,52 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
 
 
-def check_device(spec: LocalMount) -> None:
+def check_device(spec: LocalMount) -> tuple[str, tuple[int, int]] | None:
     """At create: a bind volume's device must be an existing host directory (moby finds out
-    only at the first mount; failing early gives `docker volume create` the error)."""
-    if spec.bind and not os.path.isdir(spec.device):
+    only at the first mount; failing early gives `docker volume create` the error).
+
+    Returns (its real path, (st_dev, st_ino)) for a bind, None otherwise: each mount opens
+    exactly that path again and refuses another directory (see `open_bind_device`)."""
+    if not spec.bind:
+        return None
+    if not os.path.isdir(spec.device):
         what = "is not a directory" if os.path.exists(spec.device) else "does not exist"
         raise InvalidArgument(f'invalid bind device "{spec.device}": {what}')
+    real = os.path.realpath(spec.device)
+    st = os.stat(real)
+    return real, (st.st_dev, st.st_ino)
+
+
+def open_bind_device(spec: LocalMount, target: Path) -> int:
+    """An O_PATH fd on a bind volume's device, reached without following any symlink.
+
+    The path recorded at create (`spec.source`, a realpath) is walked one component at a time
+    with O_NOFOLLOW, so a symlink swapped in anywhere on it since is refused rather than
+    followed. Mounting from /proc/self/fd/N then binds exactly what was walked.
+
+    Raises:
+        Unavailable: the device is gone, or a symlink is on its path now.
+    """
+    path = spec.source or os.path.realpath(spec.device)
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open("/", flags)
+    try:
+        for part in [p for p in path.split("/") if p]:
+            try:
+                nxt = os.open(part, flags, dir_fd=fd)
+            except OSError as err:
+                why = ("it does not exist" if err.errno == errno.ENOENT else
+                       "a symlink or a non-directory is on its path now, it changed since the volume was created")
+                raise Unavailable(f"{_mount_error(spec, target)}: {os.strerror(err.errno or 0)} "
+                                  f"({path}: {why})") from err
+            os.close(fd)
+            fd = nxt
+        # No identity check beyond the walk: a directory re-created at the path is bound, as
+        # moby does (only a symlink swapped in, which could lead anywhere, is refused).
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def mount_volume(spec: LocalMount, target: Path) -> None:
@@ -41,7 +81,11 @@ def mount_volume(spec: LocalMount, target: Path) -> None:
         Unavailable: the kernel refused (moby's "failed to mount local volume" wording).
     """
     if spec.bind:
-        _mount(spec, spec.device, target, None, MS_BIND | (MS_REC if spec.recursive else 0), None)
+        fd = open_bind_device(spec, target)
+        try:
+            _mount(spec, f"/proc/self/fd/{fd}", target, None, MS_BIND | (MS_REC if spec.recursive else 0), None)
+        finally:
+            os.close(fd)
         if spec.flags:
             keep = _kept_flags(target)
             try:
@@ -76,8 +120,19 @@ def unmount_volume(target: Path) -> None:
 
 def is_mounted(target: Path) -> bool:
     path = os.path.realpath(target)
+    return any(point == path for point in _mount_points())
+
+
+def mounted_under(top: Path) -> bool:
+    """Whether anything is mounted on `top` or below it (checked right before a tree removal:
+    rmtree must never reach through a mount into a host directory or someone's tmpfs)."""
+    path = os.path.realpath(top)
+    return any(point == path or point.startswith(path + "/") for point in _mount_points())
+
+
+def _mount_points() -> list[str]:
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        return any(_unescape(line.split(" ", 5)[4]) == path for line in f)
+        return [_unescape(line.split(" ", 5)[4]) for line in f]
 
 
 def _unescape(field: str) -> str:
@@ -97,5 +152,9 @@ def _mount(spec: LocalMount, source: str | None, target: Path, fstype: str | Non
                      data.encode() if data is not None else None)
     if rc != 0:
         err = ctypes.get_errno()
-        raise Unavailable(f"error while mounting volume '{target}': failed to mount local volume: "
-                          f"mount {spec.device}:{target}, type {spec.fstype}: {os.strerror(err)}")
+        raise Unavailable(f"{_mount_error(spec, target)}: {os.strerror(err)}")
+
+
+def _mount_error(spec: LocalMount, target: Path) -> str:
+    return (f"error while mounting volume '{target}': failed to mount local volume: "
+            f"mount {spec.device}:{target}, type {spec.fstype}")

@@ -9,21 +9,27 @@ Lifecycle (moby's local driver, volume/local/local.go Mount/Unmount):
                                              (a tmpfs volume's files are gone then)
     daemon start       restore(running)      holders rebuilt from the running containers, their
                                              mounts left in place; mounts nobody holds unmounted
+    volume rm / prune  remove(name, in_use)  refused while held or in use; unmounts, deletes the
+                                             row and the tree, all under the lock
 
 Plain volumes (no options) are a directory and never pass through here. One lock covers the
 counts and the mount calls: container starts run in threads, and a second container must not
-reach the runtime before the first one's mount is in place.
+reach the runtime before the first one's mount is in place, and a `volume rm` must not delete a
+volume between a start's in-use check and its mount (the start would bind a host directory the
+removal then empties). A volume's mount is undone by the path recorded when it was mounted, so
+it never depends on the volume's row still being there.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from berth.errors import NotFound, Unavailable
+from berth.errors import BerthError, Conflict, NotFound, Unavailable
 from berth.volumes._localmount import is_mounted, mount_volume, unmount_volume
 from berth.volumes._options import LocalMount, parse_driver_options
 from berth.volumes._refs import MountRefs
@@ -52,8 +58,13 @@ class HostMountOps:
 
 
 def mount_spec(volume: Volume) -> LocalMount | None:
-    """The mount a stored volume needs (its options were checked at create)."""
-    return parse_driver_options(volume.options) if volume.options else None
+    """The mount a stored volume needs (its options were checked at create), with a bind's
+    device as recorded at create."""
+    spec = parse_driver_options(volume.options) if volume.options else None
+    if spec is not None and spec.bind and volume.bind_source:
+        ident = (volume.bind_id[0], volume.bind_id[1]) if len(volume.bind_id) == 2 else None
+        spec = replace(spec, source=volume.bind_source, identity=ident)
+    return spec
 
 
 class VolumeMounter:
@@ -61,6 +72,7 @@ class VolumeMounter:
         self._store = store
         self._ops: MountOps = ops or HostMountOps()
         self._refs = MountRefs()
+        self._paths: dict[str, Path] = {}  # volume -> where it was mounted (unmount by that path)
         self._lock = threading.Lock()
 
     def acquire(self, holder: str, names: Iterable[str]) -> None:
@@ -80,8 +92,13 @@ class VolumeMounter:
                     # Checked every time rather than trusted from the count: a mount someone
                     # removed behind our back comes back for the next container.
                     if not self._ops.is_mounted(target):
-                        target.mkdir(parents=True, exist_ok=True)
+                        # no parents=True: a volume whose directory is gone is not recreated
+                        try:
+                            target.mkdir(exist_ok=True)
+                        except OSError as err:
+                            raise Unavailable(f"mount volume {name}: {target}: {err.strerror}") from err
                         self._ops.mount(spec, target)
+                    self._paths[name] = target
                     if self._refs.hold(name, holder):
                         taken.append(name)
             except BaseException:
@@ -103,12 +120,39 @@ class VolumeMounter:
             self._refs = MountRefs()
             for holder, names in running:
                 for name in names:
-                    if self._lookup(name) is not None:
+                    found = self._lookup(name)
+                    if found is not None:
                         self._refs.hold(name, holder)
+                        self._paths[name] = found[1]
             for volume in self._store.list():
                 if volume.options and volume.name not in self._refs.held() and mount_spec(volume):
                     if self._ops.is_mounted(Path(volume.mountpoint)):
                         self._unmount_quietly(volume.name)
+
+    def remove(self, name: str, in_use: Callable[[], list[str]] | None = None) -> None:
+        """Delete the volume `name` (row and tree) unless a container holds or uses it.
+
+        Under the lock, so no start mounts it meanwhile: refused while held; `in_use` (the
+        containers referring to it, asked now rather than before the call) must be empty; a
+        mount left on it is undone by its recorded path before the store deletes it.
+
+        Raises:
+            NotFound: no such volume.
+            Conflict: held or in use (moby's `volume is in use - [ids]`), or still mounted.
+        """
+        with self._lock:
+            self._store.get(name)
+            refs = sorted(self._refs.holders(name)) or (in_use() if in_use is not None else [])
+            if refs:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(refs)}]")
+            path = self._paths.pop(name, None)
+            if path is not None:
+                try:
+                    self._ops.unmount(path)
+                except BerthError as err:
+                    self._paths[name] = path
+                    raise Conflict(f"remove {name}: volume is still mounted: {err}") from err
+            self._store.delete(name)
 
     def holders(self, name: str) -> frozenset[str]:
         with self._lock:
@@ -123,10 +167,14 @@ class VolumeMounter:
         return (spec, Path(volume.mountpoint)) if spec else None
 
     def _unmount_quietly(self, name: str) -> None:
-        found = self._lookup(name)
-        if found is None:
-            return  # removed meanwhile: `volume rm` unmounted it
+        path = self._paths.pop(name, None)
+        if path is None:
+            found = self._lookup(name)
+            if found is None:
+                return  # never mounted by us and gone
+            path = found[1]
         try:
-            self._ops.unmount(found[1])
+            self._ops.unmount(path)
         except Unavailable:
+            self._paths[name] = path  # `volume rm` retries by this path
             log.exception("unmount of volume %s failed", name)

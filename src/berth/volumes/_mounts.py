@@ -41,16 +41,21 @@ class MountPoint:
     anonymous: bool = False
     copy_data: bool = True  # copy the image's files into an empty volume (not with nocopy)
     create_source: bool = False  # `-v /missing:/x` makes the host directory
+    # `--mount type=volume,volume-driver=..,volume-opt=k=v`: used when the volume is created
+    volume_driver: str = ""
+    volume_options: tuple[tuple[str, str], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
         data["options"] = list(self.options)
+        data["volume_options"] = dict(self.volume_options)
         return data
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> "MountPoint":
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["options"] = tuple(fields.get("options") or ())
+        fields["volume_options"] = tuple(sorted((fields.get("volume_options") or {}).items()))
         return cls(**fields)
 
     def inspect_json(self) -> dict[str, Any]:
@@ -121,10 +126,18 @@ def parse_mount(obj: Mapping[str, Any]) -> MountPoint:
         propagation = ((obj.get("BindOptions") or {}).get("Propagation")) or "rprivate"
         return MountPoint("bind", dst, source=posixpath.normpath(source), rw=rw, propagation=propagation)
     if kind == "volume":
-        nocopy = bool((obj.get("VolumeOptions") or {}).get("NoCopy"))
+        volume_opts = obj.get("VolumeOptions") or {}
+        nocopy = bool(volume_opts.get("NoCopy"))
         if source:
             check_name(source)
-        return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy)
+        driver = volume_opts.get("DriverConfig") or {}
+        options = driver.get("Options") or {}
+        if not isinstance(driver, Mapping) or not isinstance(options, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
+            raise InvalidArgument('invalid mount config for type "volume": DriverConfig.Options must map text to text')
+        return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy,
+                          volume_driver=str(driver.get("Name") or ""),
+                          volume_options=tuple(sorted(options.items())))
     if kind == "tmpfs":
         if source:
             raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')

@@ -55,6 +55,8 @@ _BIND_FLAGS = frozenset({"ro", "rw", "nosuid", "nodev", "noexec", "noatime", "no
 _CONTAINER_WORDS = ((MS_RDONLY, "ro"), (MS_NOSUID, "nosuid"), (MS_NODEV, "nodev"), (MS_NOEXEC, "noexec"))
 
 _SIZE_RE = re.compile(r"^[0-9]+[kKmMgGtTpPeE]?$")
+# moby's units.RAMInBytes, which reads the `size` (quota) option
+_QUOTA_RE = re.compile(r"^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$", re.ASCII)
 _TMPFS_DATA = {
     "size": (re.compile(r"^([0-9]+[kKmMgGtTpPeE]?|[0-9]{1,3}%)$"),
              "a number of bytes with an optional k, m, g suffix, or a percentage of RAM"),
@@ -80,6 +82,10 @@ class LocalMount:
     flags: int = 0       # MS_RDONLY, MS_NOSUID, ... (never MS_BIND/MS_REC: see `bind`, `recursive`)
     data: str = ""       # tmpfs data: "size=10m,uid=1000,mode=0770"
     recursive: bool = False  # rbind: submounts of the device come along
+    # bind: the device's real path and (st_dev, st_ino) recorded at create (berth.volumes._store);
+    # every mount opens that path without following symlinks and checks it is the same directory
+    source: str = ""
+    identity: tuple[int, int] | None = None
 
     @property
     def bind(self) -> bool:
@@ -124,10 +130,16 @@ def parse_driver_options(options: Mapping[str, str]) -> LocalMount | None:
 
 
 def _check_quota(value: str) -> None:
-    # moby takes `size` (an XFS project quota) only where the backing filesystem has quotas.
-    if not _SIZE_RE.match(value):
+    # moby takes `size` (an XFS project quota) only where the backing filesystem has quotas;
+    # a zero size asks for no quota and is accepted, as there.
+    match = _QUOTA_RE.match(value)
+    try:
+        number = float(match.group(1)) if match else None
+    except ValueError:  # "1.2.3" passes the pattern, not Go's ParseFloat
+        number = None
+    if number is None:
         raise InvalidArgument(f"invalid size: '{value}'")
-    if int(re.sub(r"[^0-9]", "", value)) > 0:
+    if number > 0:
         raise InvalidArgument("quota size requested but no quota support")
 
 

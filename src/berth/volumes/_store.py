@@ -15,8 +15,11 @@ two leaves at most an orphan directory (`create` of the same name reuses it).
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import shutil
+import stat
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,8 +27,10 @@ from typing import Any
 
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.state import Database
-from berth.volumes._localmount import check_device, is_mounted, unmount_volume
+from berth.volumes._localmount import check_device, is_mounted, mounted_under, unmount_volume
 from berth.volumes._options import parse_driver_options
+
+log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -39,6 +44,10 @@ class Volume:
     driver: str = "local"
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    # a bind volume's device as checked at create: real path and [st_dev, st_ino] (not shown
+    # by the API; each mount must find that same directory, see _localmount.open_bind_device)
+    bind_source: str = ""
+    bind_id: list[int] = field(default_factory=list)
 
     @property
     def anonymous(self) -> bool:
@@ -94,15 +103,15 @@ class VolumeStore:
         if driver not in ("", "local"):
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         spec = parse_driver_options(options or {})
-        if spec is not None:
-            check_device(spec)
+        device = check_device(spec) if spec is not None else None
         existing = self._load(name)
         if existing is not None:
             return existing, False
         data_dir = self._dir / name / "_data"
         data_dir.mkdir(parents=True, exist_ok=True)
         volume = Volume(name=name, mountpoint=str(data_dir), created=_now(),
-                        labels=dict(labels or {}), options=dict(options or {}))
+                        labels=dict(labels or {}), options=dict(options or {}),
+                        bind_source=device[0] if device else "", bind_id=list(device[1]) if device else [])
         self._db.execute("INSERT OR IGNORE INTO volumes (name, data) VALUES (?, ?)",
                          (name, json.dumps(asdict(volume))))
         stored = self._load(name)
@@ -126,6 +135,11 @@ class VolumeStore:
         crash) is unmounted first: the tree removal must never reach into a bound host
         directory or a tmpfs someone still uses.
 
+        Callers that may race container starts go through VolumeMounter.remove, which holds
+        the mounter's lock around this. Whatever the caller, the tree is removed only when
+        nothing is mounted in it right before the removal; otherwise the directory stays (an
+        orphan, reused by a later create of the name) and a warning is logged.
+
         Raises:
             Conflict: _data is still mounted and cannot be unmounted (nothing removed).
         """
@@ -137,6 +151,9 @@ class VolumeStore:
                 raise Conflict(f"remove {name}: volume is still mounted: {err}") from err
         if self._db.execute("DELETE FROM volumes WHERE name = ?", (name,)) == 0:
             raise no_such_volume(name)
+        if mounted_under(self._dir / name):
+            log.warning("volume %s removed but its directory is left: something is mounted in it", name)
+            return
         shutil.rmtree(self._dir / name, ignore_errors=True)
 
     def _load(self, name: str) -> Volume | None:
@@ -147,13 +164,28 @@ class VolumeStore:
 def disk_usage(path: str) -> int:
     """Bytes used by the files under `path` (for `system df`/`volume ls` usage data)."""
     total = 0
-    for entry in Path(path).rglob("*"):
-        try:
-            if entry.is_file() and not entry.is_symlink():
-                total += entry.stat().st_size
-        except OSError:
-            continue
+    try:
+        device = os.lstat(path).st_dev
+    except OSError:
+        return 0
+    for dirpath, dirs, files in os.walk(path):
+        # never cross into another filesystem mounted below (a bind of a host tree)
+        dirs[:] = [d for d in dirs if _same_device(os.path.join(dirpath, d), device)]
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
     return total
+
+
+def _same_device(path: str, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
 
 
 def _now() -> str:

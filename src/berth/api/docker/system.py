@@ -90,14 +90,27 @@ def register(router: Router, backend: Backend) -> None:
 
 
 def _tree_size(path: Path) -> int:
+    """Bytes of the files under `path`, staying on its filesystem (never walks into a mount)."""
     total = 0
-    for dirpath, _dirs, files in os.walk(path):
+    try:
+        device = os.lstat(path).st_dev
+    except OSError:
+        return 0
+    for dirpath, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if _on_device(os.path.join(dirpath, d), device)]
         for name in files:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
             except OSError:
                 continue
     return total
+
+
+def _on_device(path: str, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
 
 
 def disk_usage(backend: Backend) -> dict[str, object]:
@@ -117,7 +130,10 @@ def disk_usage(backend: Backend) -> dict[str, object]:
         for v in backend.volumes.list_json({}).get("Volumes") or []:
             mountpoint = Path(v.get("Mountpoint", ""))
             refs = sum(1 for c in containers for m in c.get("Mounts") or [] if m.get("Name") == v["Name"])
-            v["UsageData"] = {"Size": _tree_size(mountpoint) if mountpoint.is_dir() else -1, "RefCount": refs}
+            # a volume with driver options (tmpfs, a bind of a host tree) is not measured: -1, as moby
+            mounted = set(v.get("Options") or {}) - {"com.docker.volume.anonymous"}  # that one is ignored
+            measured = mountpoint.is_dir() and not mounted
+            v["UsageData"] = {"Size": _tree_size(mountpoint) if measured else -1, "RefCount": refs}
             volumes.append(v)
     return {"LayersSize": sum(i["Size"] for i in images), "Images": images, "Containers": containers,
             "Volumes": volumes, "BuildCache": []}
