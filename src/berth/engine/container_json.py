@@ -110,7 +110,7 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
             "Restarting": st.status == "restarting", "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
             "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
             "StartedAt": st.started_at, "FinishedAt": st.finished_at,
-            **({"Health": c.health} if c.health else {}),
+            **({"Health": health.shown(c.health, probed=c.state.status == "running")} if c.health else {}),
         },
         "Image": c.image_id, "ResolvConfPath": f"{root}/resolv.conf", "HostnamePath": f"{root}/hostname",
         "HostsPath": f"{root}/hosts", "LogPath": log_path, "Name": f"/{c.name}",
@@ -164,6 +164,6 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
         if key == "exited":
             return c.state.status == "exited" and str(c.state.exit_code) == value
         if key == "health":
-            return health.filter_status(c.health) == value
+            return health.filter_status(health.shown(c.health, probed=c.state.status == "running")) == value
         return True
     return filters_mod.matches(filters, one)

@@ -83,7 +83,8 @@ class ContainerService:
         # the removal is reported so `docker run --rm` does not wait for it; close() awaits them.
         self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._restarts = RestartScheduler(repo=repo, lock=self.lock, relaunch=self._relaunch)
-        self._health = HealthMonitor(records=repo, prober=ExecProber(runtime), publish=self._publish)
+        self._health = HealthMonitor(records=repo, prober=ExecProber(runtime), publish=self._publish_health,
+                                     alive=_init_alive)
 
     # --- lookups ---------------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -191,6 +192,10 @@ class ContainerService:
         except BerthError as err:
             log.warning("restart of %s failed: %s", container_id[:12], err)
             await self._fail_start(container, err)
+            return
+        except Exception as err:  # as in start: an OSError must not leave it "restarting"
+            log.exception("restart of %s failed", container_id[:12])
+            await self._fail_start(container, Unavailable(f"cannot start container {container_id[:12]}: {err}"))
             return
         self._publish(container, "start")
 
@@ -318,6 +323,7 @@ class ContainerService:
         if current.state.status == "paused":
             current.state.status = "running"
             self._repo.save(current)
+            self._health.start(current, reset=False)  # if it survives the signal (the exit stops it)
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         container = self.get(ref)
@@ -548,7 +554,7 @@ class ContainerService:
             await asyncio.to_thread(self._network.adopt, container)  # ports, embedded DNS
             self._exits.watch(container.id, self._handle_exit)
             if container.state.status == "running":  # a paused one is probed after unpause
-                self._health.start(container, reset=False)
+                self._health.start(container, reset=True)  # moby's initHealthMonitor: "starting" again
         for container, code in found.exited:
             await self._handle_exit(container.id, code)
         self._restarts.start_with_daemon(found.settled)
@@ -561,10 +567,29 @@ class ContainerService:
         if self._cleanups:
             await asyncio.gather(*self._cleanups.values(), return_exceptions=True)
 
+    def _publish_health(self, container_id: str, action: str) -> None:
+        """A health_status event with the container's current name and labels (renames happen)."""
+        try:
+            self._publish(self.get(container_id), action)
+        except NotFound:
+            pass
+
     def _publish(self, container: Container, action: str, **extra: str) -> None:
         attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
         attrs.update(extra)
         self._events.publish("container", action, container.id, attrs)
+
+
+def _init_alive(container: Container) -> bool:
+    """Whether the container's init process still runs (not gone, not a zombie)."""
+    pid = container.state.pid
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _remove_tree(path: Path) -> None:

@@ -45,12 +45,16 @@ class EventBus:
         self._subscribers.discard(queue)
 
 
+_EVENT_PREFIXES = frozenset({"health_status", "exec_create", "exec_start"})
+
+
 def matches(event: Event, filters: dict[str, list[str]]) -> bool:
     """Docker event filters: type, event/action, container (id or name), image, label."""
     attrs = event["Actor"]["Attributes"]
     checks = {
         "type": lambda v: event["Type"] == v,
-        "event": lambda v: event["Action"].split(":")[0] == v,
+        # exact, as moby; a bare health_status / exec_create / exec_start matches every variant
+        "event": lambda v: event["Action"] == v or (v in _EVENT_PREFIXES and event["Action"].startswith(v + ":")),
         "container": lambda v: event["Type"] == "container" and (
             event["Actor"]["ID"].startswith(v) or attrs.get("name") == v),
         "image": lambda v: attrs.get("image") == v,

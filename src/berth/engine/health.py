@@ -175,6 +175,14 @@ def next_delay(check: HealthCheck, elapsed: float, status: str) -> float:
 
 # --- texts ---------------------------------------------------------------------------------------
 
+def shown(health: dict[str, Any] | None, *, probed: bool) -> dict[str, Any] | None:
+    """The Health a container shows: as recorded while it is probed (running, not paused);
+    otherwise with Status "unhealthy", as moby's stopped monitor reads (CloseMonitorChannel)."""
+    if not health or probed:
+        return health
+    return {**health, "Status": UNHEALTHY}
+
+
 def status_suffix(health: dict[str, Any] | None) -> str:
     """What `docker ps` appends to `Up 3 seconds`: ` (healthy)`, ` (health: starting)`."""
     if not health:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import signal as signals
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -35,8 +36,11 @@ from berth.runtime import ExecProcess, ExecSpec, Runtime
 log = logging.getLogger(__name__)
 
 Prober = Callable[[Container, HealthCheck], Awaitable[tuple[int, str]]]   # → (exit code, output)
-Publish = Callable[[Container, str], None]
+Publish = Callable[[str, str], None]         # (container id, action): the event, with the current name
+Alive = Callable[[Container], bool]          # whether the container's init still runs
 KILL_GRACE = 10.0   # seconds a killed probe gets to be reported dead by conmon
+START_TIMEOUT = 30.0  # a probe's exec that has not started by then is a failed probe (moby)
+STOP_WAIT = KILL_GRACE + 5.0  # how long stop() waits for a loop's probe to be killed and reaped
 
 
 class HealthRecords(Protocol):
@@ -49,11 +53,12 @@ def utcnow() -> datetime:
 
 class HealthMonitor:
     def __init__(self, *, records: HealthRecords, prober: Prober, publish: Publish,
-                 now: Callable[[], datetime] = utcnow,
+                 alive: Alive = lambda c: True, now: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._records = records
         self._prober = prober
         self._publish = publish
+        self._alive = alive
         self._now = now
         self._sleep = sleep
         self._loops: dict[str, asyncio.Task[None]] = {}
@@ -72,12 +77,19 @@ class HealthMonitor:
         started_at = health.parse_rfc3339(container.state.started_at) or self._now()
         self._loops[container.id] = asyncio.create_task(self._loop(container, check, started_at))
 
-    async def stop(self, container_id: str) -> None:
+    async def stop(self, container_id: str, *, mark_unhealthy: bool = True) -> None:
+        """End the container's probing. As moby's CloseMonitorChannel, the recorded status then
+        reads "unhealthy" (no event), except at daemon shutdown (`mark_unhealthy=False`), where
+        the container keeps running and probing resumes after the restart."""
         task = self._loops.pop(container_id, None)
-        self._states.pop(container_id, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        state = self._states.pop(container_id, None)
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_WAIT)  # a wedged exec must not hang stop/rm/pause
+        if mark_unhealthy and state is not None:
+            with contextlib.suppress(Exception):
+                self._records.save_health(container_id, replace(state, status=health.UNHEALTHY).to_json())
 
     def status(self, container_id: str) -> str | None:
         """The live status of a probed container (None when it is not probed now)."""
@@ -86,7 +98,7 @@ class HealthMonitor:
 
     async def close(self) -> None:
         for container_id in list(self._loops):
-            await self.stop(container_id)
+            await self.stop(container_id, mark_unhealthy=False)
 
     def _cancel(self, container_id: str) -> None:
         task = self._loops.pop(container_id, None)
@@ -105,9 +117,14 @@ class HealthMonitor:
             except Exception as err:  # noqa: BLE001 - moby records a probe error as a failure
                 log.warning("health check of %s failed to run: %s", container.id[:12], err)
                 code, output = -1, str(err)
+            if not self._alive(container):
+                return  # the container died under the probe: its result says nothing (moby drops it)
             result = ProbeResult(start=start, end=self._now(), exit_code=code, output=output)
-            state = health.record(self._states[container.id], result, check=check, started_at=started_at)
-            self._set(container, state)
+            try:
+                state = health.record(self._states[container.id], result, check=check, started_at=started_at)
+                self._set(container, state)
+            except Exception:  # noqa: BLE001 - e.g. a locked database: keep probing, record later
+                log.exception("health check of %s: recording the result failed", container.id[:12])
 
     def _set(self, container: Container, state: HealthState) -> None:
         old = self._states.get(container.id)
@@ -115,7 +132,7 @@ class HealthMonitor:
         self._records.save_health(container.id, state.to_json())
         was = old.status if old else health.filter_status(container.health)
         if state.status != was and state.status != health.STARTING:
-            self._publish(container, f"health_status: {state.status}")
+            self._publish(container.id, f"health_status: {state.status}")
 
 
 # --- probes through the runtime's exec -------------------------------------------------------------
@@ -133,20 +150,32 @@ class ExecProber:
                         cwd=config.get("WorkingDir") or "")
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:
-            process = await asyncio.shield(starting)
+            process = await asyncio.wait_for(asyncio.shield(starting), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            _abandon_later(starting)
+            return -1, f"timed out starting health check for container {container.id}"
         except asyncio.CancelledError:
-            await _abandon(starting)
+            _abandon_later(starting)  # stop() must not wait for an exec that may be wedged
             raise
         except BerthError as err:
             return -1, str(err)
         return await _collect(process, check.timeout)
 
 
+_ABANDONED: set[asyncio.Future[None]] = set()  # probes whose exec is still starting, to kill once it has
+
+
+def _abandon_later(starting: asyncio.Future[ExecProcess]) -> None:
+    task = asyncio.ensure_future(_abandon(starting))
+    _ABANDONED.add(task)
+    task.add_done_callback(_ABANDONED.discard)
+
+
 async def _abandon(starting: asyncio.Future[ExecProcess]) -> None:
-    """Cancelled while the exec was starting: let it start, then kill and reap it."""
+    """The exec was still starting when its probe ended: wait (bounded) for it, then kill and reap it."""
     try:
-        process = await starting
-    except Exception:  # noqa: BLE001 - it never ran
+        process = await asyncio.wait_for(asyncio.shield(starting), START_TIMEOUT)
+    except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - it never ran, or is wedged: leave it
         return
     await _kill(process, None)
 
