@@ -166,7 +166,7 @@ def test_mounted_under_sees_submounts(target: Path) -> None:
 
 # --- size walks stay on the volume's filesystem ---------------------------------------------------
 def test_size_walks_do_not_cross_mounts(target: Path, tmp_path: Path) -> None:
-    from berth.api.docker.system import _tree_size
+    from berth.engine.volumes import tree_size
 
     top = target.parent
     (top / "own").write_bytes(b"x" * 100)
@@ -175,4 +175,4 @@ def test_size_walks_do_not_cross_mounts(target: Path, tmp_path: Path) -> None:
     (host / "big").write_bytes(b"y" * 5000)
     mount_volume(_spec(type="tmpfs", device="tmpfs", o="size=1m"), target)
     (target / "in-tmpfs").write_bytes(b"z" * 7000)
-    assert _tree_size(top) == 100 and disk_usage(str(top)) == 100
+    assert tree_size(top) == 100 and disk_usage(str(top)) == 100

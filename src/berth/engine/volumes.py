@@ -292,7 +292,12 @@ def _matches(volume: Volume, filters: Mapping[str, list[str]], used: bool) -> bo
     return matches(filters, one)
 
 
-__all__ = ["VolumeService", "declared_volumes", "no_such_volume"]
+def tree_size(path: Path) -> int:
+    """Bytes of the files under `path`, never crossing into another filesystem (system df)."""
+    return disk_usage(str(path))
+
+
+__all__ = ["VolumeService", "declared_volumes", "no_such_volume", "tree_size"]
 
 
 def declared_volumes(config: Mapping[str, Any], image_config: Mapping[str, Any]) -> list[str]:

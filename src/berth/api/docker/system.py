@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import platform
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.engine.events import matches
+from berth.engine.volumes import tree_size
 from berth.errors import InvalidArgument
 
 
@@ -89,30 +89,6 @@ def register(router: Router, backend: Backend) -> None:
     router.add("GET", "/events", events)
 
 
-def _tree_size(path: Path) -> int:
-    """Bytes of the files under `path`, staying on its filesystem (never walks into a mount)."""
-    total = 0
-    try:
-        device = os.lstat(path).st_dev
-    except OSError:
-        return 0
-    for dirpath, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if _on_device(os.path.join(dirpath, d), device)]
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
-def _on_device(path: str, device: int) -> bool:
-    try:
-        return os.lstat(path).st_dev == device
-    except OSError:
-        return False
-
-
 def disk_usage(backend: Backend) -> dict[str, object]:
     """`docker system df`: images with their container counts, containers with their
     read-write layer size, volumes with their data size."""
@@ -123,7 +99,7 @@ def disk_usage(backend: Backend) -> dict[str, object]:
         image["SharedSize"] = 0
     for c in containers:
         upper = backend.containers.container_dir(c["Id"]) / "upper"
-        c["SizeRw"] = _tree_size(upper) if upper.exists() else 0
+        c["SizeRw"] = tree_size(upper) if upper.exists() else 0
         c["SizeRootFs"] = c["SizeRw"] + next((i["Size"] for i in images if i["Id"] == c["ImageID"]), 0)
     volumes = []
     if backend.volumes is not None:
@@ -133,7 +109,7 @@ def disk_usage(backend: Backend) -> dict[str, object]:
             # a volume with driver options (tmpfs, a bind of a host tree) is not measured: -1, as moby
             mounted = set(v.get("Options") or {}) - {"com.docker.volume.anonymous"}  # that one is ignored
             measured = mountpoint.is_dir() and not mounted
-            v["UsageData"] = {"Size": _tree_size(mountpoint) if measured else -1, "RefCount": refs}
+            v["UsageData"] = {"Size": tree_size(mountpoint) if measured else -1, "RefCount": refs}
             volumes.append(v)
     return {"LayersSize": sum(i["Size"] for i in images), "Images": images, "Containers": containers,
             "Volumes": volumes, "BuildCache": []}
