@@ -321,3 +321,16 @@ def test_mount_volume_opt_creates_the_volume_with_its_options(daemon: BerthDaemo
     df = json.loads(daemon.docker("system", "df", "-v", "--format", "{{json .Volumes}}", check=True).stdout)
     mine = [v for v in df if v["Name"] == vol]
     assert mine and mine[0]["Size"] in ("N/A", "-1B", "-1"), mine
+
+
+def test_mount_volume_label_labels_the_volume_it_creates(daemon: BerthDaemon,
+                                                         names: tuple[list[str], list[str]]) -> None:
+    _, vols = names
+    vol = _name("mountlabel")
+    vols.append(vol)
+    daemon.docker("run", "--rm", "--mount", f"type=volume,src={vol},dst=/d,volume-label=team=cats,volume-label=tier",
+                  "busybox", "true", check=True)
+    info = json.loads(daemon.docker("volume", "inspect", vol, check=True).stdout)[0]
+    assert info["Labels"] == {"team": "cats", "tier": ""}
+    listed = daemon.docker("volume", "ls", "-q", "--filter", "label=team=cats", check=True).stdout.split()
+    assert vol in listed

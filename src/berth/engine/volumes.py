@@ -155,10 +155,11 @@ class VolumeService:
         # `--mount volume-opt=...` applies when the volume is created here (moby's wording for
         # a driver other than local comes from the store)
         extra = {"options": dict(point.volume_options), "driver": point.volume_driver or "local"}
+        labels = dict(point.volume_labels)
         if point.anonymous and not point.name:
-            volume, _ = self.store.create(secrets.token_hex(32), labels={ANONYMOUS_LABEL: ""}, **extra)
+            volume, _ = self.store.create(secrets.token_hex(32), labels={**labels, ANONYMOUS_LABEL: ""}, **extra)
         else:
-            volume, _ = self.store.create(point.name, **extra)
+            volume, _ = self.store.create(point.name, labels=labels, **extra)
         return replace(point, name=volume.name, source=volume.mountpoint)
 
     def activate(self, container_id: str, records: Iterable[Mapping[str, Any]]) -> None:

@@ -44,11 +44,13 @@ class MountPoint:
     # `--mount type=volume,volume-driver=..,volume-opt=k=v`: used when the volume is created
     volume_driver: str = ""
     volume_options: tuple[tuple[str, str], ...] = ()
+    volume_labels: tuple[tuple[str, str], ...] = ()  # `volume-label=k=v`, also only at creation
 
     def to_record(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
         data["options"] = list(self.options)
         data["volume_options"] = dict(self.volume_options)
+        data["volume_labels"] = dict(self.volume_labels)
         return data
 
     @classmethod
@@ -56,6 +58,7 @@ class MountPoint:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["options"] = tuple(fields.get("options") or ())
         fields["volume_options"] = tuple(sorted((fields.get("volume_options") or {}).items()))
+        fields["volume_labels"] = tuple(sorted((fields.get("volume_labels") or {}).items()))
         return cls(**fields)
 
     def inspect_json(self) -> dict[str, Any]:
@@ -135,9 +138,13 @@ def parse_mount(obj: Mapping[str, Any]) -> MountPoint:
         if not isinstance(driver, Mapping) or not isinstance(options, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
             raise InvalidArgument('invalid mount config for type "volume": DriverConfig.Options must map text to text')
+        labels = volume_opts.get("Labels") or {}
+        if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in labels.items()):
+            raise InvalidArgument('invalid mount config for type "volume": Labels must map text to text')
         return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy,
                           volume_driver=str(driver.get("Name") or ""),
-                          volume_options=tuple(sorted(options.items())))
+                          volume_options=tuple(sorted(options.items())), volume_labels=tuple(sorted(labels.items())))
     if kind == "tmpfs":
         if source:
             raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')
