@@ -218,3 +218,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def make_tar(path: Path, entries: list[tuple[str, bytes | None, str]]) -> Path:
+    """A tar at `path` of (name, data, link) entries: link -> a symlink, data None -> a dir."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data, link in entries:
+            info = tarfile.TarInfo(name)
+            if link:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.helpers import make_tar
+
 from berth.engine.archive import extract_tar, stat_path, view_mounts, write_tar
 from berth.engine.containerfs import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewMount
 from berth.errors import InvalidArgument, Unavailable
@@ -33,20 +35,7 @@ def tree(tmp_path: Path) -> SimpleNamespace:
 
 
 def _tar(tmp_path: Path, entries: list[tuple[str, bytes | None, str]]) -> Path:
-    path = tmp_path / "in.tar"
-    with tarfile.open(path, "w") as tar:
-        for name, data, link in entries:
-            info = tarfile.TarInfo(name)
-            if link:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                tar.addfile(info)
-            elif data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
+    return make_tar(tmp_path / "in.tar", entries)
 
 
 def test_paths_under_a_mount_map_to_its_source(tree: SimpleNamespace) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tarfile
@@ -10,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.helpers import make_tar
 
 from berth.engine.archive import changes, extract_tar, go_file_mode, layer_tar, split_request_path, stat_path
 from berth.engine.rootpath import resolve_in_root
@@ -54,20 +55,7 @@ def test_stat_reports_link_targets_inside_the_root(tmp_path: Path) -> None:
 
 
 def _tar(tmp_path: Path, entries: list[tuple[str, bytes | None, str]]) -> Path:
-    path = tmp_path / "in.tar"
-    with tarfile.open(path, "w") as tar:
-        for name, data, link in entries:
-            info = tarfile.TarInfo(name)
-            if link:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                tar.addfile(info)
-            elif data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
+    return make_tar(tmp_path / "in.tar", entries)
 
 
 def test_extract_never_writes_through_symlinks(tmp_path: Path) -> None:

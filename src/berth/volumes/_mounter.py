@@ -62,8 +62,7 @@ def mount_spec(volume: Volume) -> LocalMount | None:
     device as recorded at create."""
     spec = parse_driver_options(volume.options) if volume.options else None
     if spec is not None and spec.bind and volume.bind_source:
-        ident = (volume.bind_id[0], volume.bind_id[1]) if len(volume.bind_id) == 2 else None
-        spec = replace(spec, source=volume.bind_source, identity=ident)
+        spec = replace(spec, source=volume.bind_source)
     return spec
 
 

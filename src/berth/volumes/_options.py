@@ -82,10 +82,9 @@ class LocalMount:
     flags: int = 0       # MS_RDONLY, MS_NOSUID, ... (never MS_BIND/MS_REC: see `bind`, `recursive`)
     data: str = ""       # tmpfs data: "size=10m,uid=1000,mode=0770"
     recursive: bool = False  # rbind: submounts of the device come along
-    # bind: the device's real path and (st_dev, st_ino) recorded at create (berth.volumes._store);
-    # every mount opens that path without following symlinks and checks it is the same directory
+    # bind: the device's real path recorded at create (berth.volumes._store); every mount walks
+    # that path without following symlinks (_localmount.open_bind_device)
     source: str = ""
-    identity: tuple[int, int] | None = None
 
     @property
     def bind(self) -> bool:

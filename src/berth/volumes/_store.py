@@ -44,8 +44,9 @@ class Volume:
     driver: str = "local"
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
-    # a bind volume's device as checked at create: real path and [st_dev, st_ino] (not shown
-    # by the API; each mount must find that same directory, see _localmount.open_bind_device)
+    # a bind volume's device as checked at create: real path and [st_dev, st_ino] (not shown by
+    # the API). Mounts walk the path without following symlinks (_localmount.open_bind_device);
+    # the ids are a record only: a directory re-created at the path is bound, as moby does.
     bind_source: str = ""
     bind_id: list[int] = field(default_factory=list)
 
