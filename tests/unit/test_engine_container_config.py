@@ -71,8 +71,9 @@ def test_network_modes() -> None:
     assert cfg.network_mode({"NetworkMode": "none"}) == "none"
     assert cfg.network_mode({"NetworkMode": "host"}) == "host"
     assert cfg.network_mode({"NetworkMode": "mynet"}) == "mynet"  # a user network
-    with pytest.raises(InvalidArgument, match="container network mode"):
-        cfg.network_mode({"NetworkMode": "container:abc"})
+    assert cfg.network_mode({"NetworkMode": "container:abc"}) == "container:abc"
+    with pytest.raises(InvalidArgument, match="invalid container format"):
+        cfg.network_mode({"NetworkMode": "container:"})
 
 
 def test_host_config_limits() -> None:

@@ -158,15 +158,81 @@ def port_bindings(host_config: dict[str, Any], config: dict[str, Any]) -> list[t
     return result
 
 
+CONTAINER_MODE_PREFIX = "container:"
+
+
 def network_mode(host_config: dict[str, Any]) -> str:
-    """Docker's NetworkMode: bridge, none, host, or the name/id of a user-defined network
-    (whose existence engine/networks.py checks)."""
+    """Docker's NetworkMode: bridge, none, host, `container:<name|id>`, or the name/id of a
+    user-defined network (engine/networks.py checks that networks and containers exist)."""
     mode = host_config.get("NetworkMode") or "default"
     if mode in ("default", "bridge"):
         return "bridge"
-    if mode.startswith("container:"):
-        raise InvalidArgument("container network mode is not supported yet")
+    if mode.startswith(CONTAINER_MODE_PREFIX) and not joined_container(mode):
+        raise InvalidArgument("Invalid network mode: invalid container format container:<name|id>")
     return mode
+
+
+def joined_container(mode: str) -> str:
+    """The name/id in `container:<ref>`; "" for any other network mode."""
+    return mode[len(CONTAINER_MODE_PREFIX):] if mode.startswith(CONTAINER_MODE_PREFIX) else ""
+
+
+# moby's runconfig errors, word for word: the CLI shows them as they are.
+CONFLICT_HOSTNAME = "conflicting options: hostname and the network mode"
+CONFLICT_LINKS = ("conflicting options: container type network can't be used with links. "
+                  "This would result in undefined behavior")
+CONFLICT_DNS = "conflicting options: dns and the network mode"
+CONFLICT_EXTRA_HOSTS = "conflicting options: custom host-to-IP mapping and the network mode"
+CONFLICT_MAC = "conflicting options: mac-address and the network mode"
+CONFLICT_PUBLISH = "conflicting options: port publishing and the container type network mode"
+CONFLICT_EXPOSE = "conflicting options: port exposing and the container type network mode"
+CONFLICT_SHARED = ("container sharing network namespace with another container or host cannot be "
+                   "connected to any other network")
+
+
+def check_container_mode(request: dict[str, Any], host_config: dict[str, Any],
+                         networking_config: dict[str, Any] | None) -> None:
+    """moby's validateNetContainerMode for `container:<ref>`: what the joined container owns
+    (hostname, /etc files, addresses, ports) cannot be set on the joiner. `request` is the
+    create body as sent (before the image's config is merged in), as moby checks it.
+
+    NetworkingConfig may only name the mode itself (the CLI sends an empty endpoint for it)
+    or `default`; an address or MAC there is refused like the flags that set them.
+    """
+    mode = host_config.get("NetworkMode") or ""
+    if not joined_container(mode):
+        return
+    checks = (
+        (request.get("Hostname"), CONFLICT_HOSTNAME),
+        (host_config.get("Links"), CONFLICT_LINKS),
+        (host_config.get("Dns"), CONFLICT_DNS),
+        (host_config.get("ExtraHosts"), CONFLICT_EXTRA_HOSTS),
+        (request.get("MacAddress"), CONFLICT_MAC),
+        (host_config.get("PortBindings") or host_config.get("PublishAllPorts"), CONFLICT_PUBLISH),
+        (request.get("ExposedPorts"), CONFLICT_EXPOSE),
+    )
+    for value, message in checks:
+        if value:
+            raise InvalidArgument(message)
+    _check_container_mode_endpoints(mode, networking_config or {})
+
+
+def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:
+    endpoints = networking_config.get("EndpointsConfig") if isinstance(networking_config, dict) else None
+    endpoints = endpoints or {}
+    if not isinstance(endpoints, dict):
+        raise InvalidArgument("invalid NetworkingConfig")
+    for name, settings in endpoints.items():
+        if name not in (mode, "default"):
+            raise InvalidArgument(CONFLICT_SHARED)
+        settings = settings or {}
+        if settings.get("MacAddress"):  # the CLI puts --mac-address here since API 1.44
+            raise InvalidArgument(CONFLICT_MAC)
+        if settings.get("Links"):
+            raise InvalidArgument(CONFLICT_LINKS)
+        ipam = settings.get("IPAMConfig") or {}
+        if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
+            raise InvalidArgument(CONFLICT_SHARED)
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

@@ -103,6 +103,11 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
     st = c.state
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
     net = c.network if st.running else {}
+    etc_root = root
+    if net.get("mode") == "container":
+        # moby: the joined container's /etc files, and no sandbox or address of its own
+        etc_root = str(net.get("etc_dir") or root)
+        net = {}
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "", "Args": args[1:],
         "State": {
@@ -112,8 +117,9 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
             "StartedAt": st.started_at, "FinishedAt": st.finished_at,
             **({"Health": health.shown(c.health, probed=c.state.status == "running")} if c.health else {}),
         },
-        "Image": c.image_id, "ResolvConfPath": f"{root}/resolv.conf", "HostnamePath": f"{root}/hostname",
-        "HostsPath": f"{root}/hosts", "LogPath": log_path, "Name": f"/{c.name}",
+        "Image": c.image_id, "ResolvConfPath": f"{etc_root}/resolv.conf",
+        "HostnamePath": f"{etc_root}/hostname", "HostsPath": f"{etc_root}/hosts",
+        "LogPath": log_path, "Name": f"/{c.name}",
         "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": c.host_config,

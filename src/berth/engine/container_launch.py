@@ -54,6 +54,10 @@ class Launcher:
         Sets `container.network`. Attach sessions connect between this and `start`."""
         attachment = await asyncio.to_thread(self._prepare, container)
         container.network = attachment
+        if attachment.get("mode") == "container":
+            # moby copies the joined container's names into the joiner's Config at start
+            container.config["Hostname"] = attachment["hostname"]
+            container.config["Domainname"] = attachment.get("domainname") or ""
         spec = self._spec(container, attachment)
         rootfs = self.container_dir(container.id) / "rootfs"
         return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
@@ -98,8 +102,9 @@ class Launcher:
     def _spec(self, container: Container, attachment: dict[str, Any]) -> ContainerSpec:
         hc = container.host_config
         c = container.config
-        cdir = self.container_dir(container.id)
-        mounts = tuple(Mount(source=str(cdir / f), destination=f"/etc/{f}") for f in ETC_FILES)
+        # `container:<ref>` mounts the joined container's files: its hosts updates reach both
+        etc_dir = Path(attachment.get("etc_dir") or self.container_dir(container.id))
+        mounts = tuple(Mount(source=str(etc_dir / f), destination=f"/etc/{f}") for f in ETC_FILES)
         if self._volumes is not None:
             mounts += self._volumes.runtime_mounts(container.mounts)
         # Same reading as container_limits.check_ulimits, which validated them at create.

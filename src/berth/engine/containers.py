@@ -122,6 +122,8 @@ class ContainerService:
         limits.validate(host_config, self._launcher.host_limits())
         await asyncio.to_thread(security.validate, host_config)  # stats --device paths
         cfg.network_mode(host_config)
+        # before the image lookup, as moby: a conflict is reported even for a missing image
+        cfg.check_container_mode(body, host_config, body.get("NetworkingConfig"))
         image = await asyncio.to_thread(self._images.resolve, body["Image"])
         container_id = secrets.token_hex(32)
         config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)

@@ -86,6 +86,8 @@ def container_networks(c: Any) -> dict[str, Any]:
     """
     mode = c.host_config.get("NetworkMode") or "bridge"
     mode = "bridge" if mode == "default" else mode
+    if mode.startswith("container:"):
+        return {}  # on the joined container's networks, not on any of its own (as moby)
     net = c.network if c.state.running else {}
     configs = (c.networking_config or {}).get("EndpointsConfig") or {}
     out: dict[str, Any] = {}

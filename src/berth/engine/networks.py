@@ -6,6 +6,9 @@ A container's networks:
     NetworkMode <user network>        NetworkManager makes a "none" netns (lo only), then
                                       EndpointManager adds eth0 on the user network (+ ports)
     EndpointsConfig / network connect further user networks: eth1, eth2, ...
+    NetworkMode container:<ref>       nothing of its own: the running container's netns (or
+                                      the host's), hostname and /etc files; `network` records
+                                      them (mode "container") and detach has nothing to undo
 
 Name resolution: containers on a user network find each other by container name, network alias
 (compose's service name), short id, and their own --link aliases, two ways:
@@ -39,6 +42,7 @@ from typing import Any
 
 from berth.engine import etc_files
 from berth.engine import filters as filters_mod
+from berth.engine.container_config import CONFLICT_SHARED, joined_container
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
@@ -91,7 +95,12 @@ class NetworkService:
         records name each network one way.
         """
         mode = host_config.get("NetworkMode") or "bridge"
-        if mode not in ("default", *BUILTIN) and not mode.startswith("container:"):
+        joined = joined_container(mode)
+        if joined:
+            # The endpoints it may name are its own mode (container_config checked them).
+            self._find_container_for_create(joined)
+            return
+        if mode not in ("default", *BUILTIN):
             host_config["NetworkMode"] = self._find_for_create(mode).name
         configs = networking_config.get("EndpointsConfig") or {}
         for name in list(configs):
@@ -111,10 +120,20 @@ class NetworkService:
         except NotFound as err:
             raise InvalidArgument(str(err)) from err
 
+    def _find_container_for_create(self, ref: str) -> None:
+        """`container:<ref>` must name an existing container. Docker's words, as a 400 for
+        the same reason as `_find_for_create` (dockerd itself checks only at start)."""
+        try:
+            self._repo.get(ref)
+        except NotFound as err:
+            raise InvalidArgument(str(err)) from err
+
     def attach_container(self, container: Container, ports: list[PortMapping], cdir: Path) -> dict[str, Any]:
         """Wire every network of the container and write its /etc files; returns what the
         container record keeps as `network`. Leaves nothing behind on failure."""
         mode = _mode(container)
+        if joined_container(mode):
+            return self._join_container(container, joined_container(mode))
         user_nets = self._user_networks(container, mode)
         base_mode = mode if mode in BUILTIN else "none"
         ports = [_normalise(p) for p in ports]
@@ -135,6 +154,36 @@ class NetworkService:
             raise
         self._refresh({e.network_id for e in endpoints}, skip=container.id)
         return data
+
+    def _join_container(self, container: Container, ref: str) -> dict[str, Any]:
+        """`container:<ref>`: share the running container's network namespace, hostname and
+        /etc files (moby's getNetworkedContainer + initializeNetworking). Nothing is attached:
+        no CNI, no address, no ports, so `detach` of this container has nothing to undo.
+
+        The namespace is the joined container's pinned netns file (None when it uses the
+        host's network), not /proc/<pid>/ns/net: a pid reused after an exit not yet recorded
+        would put this container in some other process's namespace; a stale file fails instead.
+        A container that joins a joiner gets the root's namespace and files, recorded here.
+        """
+        try:
+            joined = self._repo.get(ref)
+        except NotFound as err:
+            raise NotFound(f"No such container: {ref}") from err
+        if joined.id == container.id:
+            raise InvalidArgument("cannot join own network")
+        if joined.state.status == "restarting":
+            raise Conflict(f"Container {ref} is restarting, wait until the container is running")
+        net = joined.network
+        netns = net.get("netns_path") or None
+        if not joined.state.running or "mode" not in net or (netns is not None and not Path(netns).exists()):
+            raise Conflict(f"cannot join network of a non running container: {ref}")
+        return {
+            "mode": "container", "container_id": joined.id, "netns_path": netns,
+            "etc_dir": net.get("etc_dir") or str(self._containers_dir / joined.id),
+            "hostname": joined.config.get("Hostname") or joined.id[:12],
+            "domainname": joined.config.get("Domainname") or "",
+            "ports": [], "endpoints": {},
+        }
 
     def _user_networks(self, container: Container, mode: str) -> list[tuple[UserNetwork, dict[str, Any]]]:
         configs = (container.networking_config or {}).get("EndpointsConfig") or {}
@@ -401,6 +450,8 @@ class NetworkService:
         net = self._connectable(ref)
         container = self._repo.get(container_ref)
         mode = _mode(container)
+        if joined_container(mode):
+            raise InvalidArgument(CONFLICT_SHARED)
         if mode in ("host", "none"):
             raise InvalidArgument("container cannot be disconnected from host network or connected to "
                                   "host network" if mode == "host" else
