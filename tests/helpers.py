@@ -85,6 +85,20 @@ class BerthDaemon:
         env["DOCKER_CONFIG"] = str(self.base / "docker-config")
         return env
 
+    def aws_credentials(self) -> tuple[str, str]:
+        """The key pair the daemon generated for its AWS endpoint (`<root>/aws/credentials`)."""
+        from berth.api.aws import KeyFile
+
+        credential = KeyFile(self.root).read()
+        return credential.access_key, credential.secret_key
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """`env` plus the daemon's AWS keys, for the AWS CLI and boto3."""
+        key, secret = self.aws_credentials()
+        return {**self.env, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
+
     def start(self, timeout: float = 30) -> None:
         log = open(self.base / "daemon.log", "ab")
         self.proc = subprocess.Popen(

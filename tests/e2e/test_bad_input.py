@@ -208,13 +208,18 @@ def aws_call(e: Env, operation: str, params: Any, raw: bytes | None = None) -> t
 
 
 def aws_raw(e: Env, operation: str, body: bytes, target: str | None = None) -> Answer:
+    """Signed with the daemon's keys (SigV4 passes), so the request reaches the protocol layer."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     headers = {"Content-Type": "application/x-amz-json-1.1",
-               "X-Amz-Target": target if target is not None else f"{ECR}.{operation}",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ecr/aws4_request, "
-                                "SignedHeaders=host, Signature=0"}
+               "X-Amz-Target": target if target is not None else f"{ECR}.{operation}"}
     if target == "":
         headers.pop("X-Amz-Target")
-    return tcp_call(e.aws_port, "POST", "/", body, headers)
+    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{e.aws_port}/", data=body, headers=headers)
+    SigV4Auth(Credentials(*e.d.aws_credentials()), "ecr", "us-east-1").add_auth(request)
+    return tcp_call(e.aws_port, "POST", "/", body, dict(request.headers.items()))
 
 
 def registry_get(e: Env, path: str) -> tuple[int, Any]:

@@ -33,16 +33,15 @@ class Env:
     endpoint: str
 
     def aws(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
-               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""}
+        env = {**self.engine.aws_env, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
         return subprocess.run([AWS, "--endpoint-url", self.endpoint, *args], env=env, input=input,
                               capture_output=True, text=True, timeout=60)
 
     def ecr(self) -> Any:
         boto3 = pytest.importorskip("boto3")
+        key, secret = self.engine.aws_credentials()
         return boto3.client("ecr", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+                            aws_access_key_id=key, aws_secret_access_key=secret)
 
     def login(self) -> None:
         password = self.aws("ecr", "get-login-password")

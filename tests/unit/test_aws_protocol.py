@@ -1,6 +1,7 @@
 """The AWS endpoint through boto3: JSON 1.1 dispatch, error shapes, SigV4 scopes, ECR paging.
 
 The server runs on a loopback port in a background event loop; ECR sits on the in-memory registry.
+It checks SigV4 against one known key, `test`/`test` (test_aws_sigv4.py covers the refusals).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from berth.api.aws import AwsApi, AwsServer, parse_scope
+from berth.api.aws import AwsApi, Authenticator, AwsServer, Credential, StaticKeys, parse_scope
 from berth.api.aws.ecr import ecr_service
 from berth.ecr import EcrService, EcrTokens
 from berth.ecr.testing import MemoryImages
@@ -28,7 +29,7 @@ botocore_exceptions = pytest.importorskip("botocore.exceptions")
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[tuple[str, MemoryImages]]:
     images = MemoryImages()
-    api = AwsApi()
+    api = AwsApi(authenticator=Authenticator([StaticKeys([Credential("test", "test")])]))
     api.add_json_service(ecr_service(EcrService(Database(":memory:"), images, EcrTokens(b"k" * 32), "127.0.0.1:5000")))
     server = AwsServer(api)
     loop = asyncio.new_event_loop()
@@ -109,10 +110,16 @@ def test_authorization_token_shape(endpoint: tuple[str, MemoryImages]) -> None:
 
 def test_unknown_operation_and_bad_json(endpoint: tuple[str, MemoryImages]) -> None:
     url, _ = endpoint
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     for target, body in [("AmazonEC2ContainerRegistry_V20150921.Nope", b"{}"),
                          ("AmazonEC2ContainerRegistry_V20150921.ListImages", b"not json")]:
-        req = urllib.request.Request(url + "/", data=body, method="POST",
-                                     headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
+        signed = AWSRequest(method="POST", url=url + "/", data=body,
+                            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(Credentials("test", "test"), "ecr", "us-east-1").add_auth(signed)
+        req = urllib.request.Request(url + "/", data=body, method="POST", headers=dict(signed.headers.items()))
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, timeout=5)
         assert err.value.code == 400

@@ -84,6 +84,9 @@ def build_parser() -> Parser:
     from berth.cli.registry import add_registry_parser
 
     add_registry_parser(subparsers)
+    from berth.cli.aws_credentials import add_aws_credentials_parser
+
+    add_aws_credentials_parser(subparsers)
     return parser
 
 

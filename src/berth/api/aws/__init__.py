@@ -8,16 +8,29 @@ Public surface:
 - `AwsError(code, message, status)` and `to_aws_error` (the one mapper from berth error kinds:
   an `aws_code` attribute on a domain error wins, else the kind picks a generic code).
 - `parse_scope` (SigV4 credential scope), `parse_listen_addr` (`HOST:PORT` or `off`).
+- Authentication (`_auth.py`): `Authenticator(stores, clock, mode)` verifies SigV4 before any
+  operation runs (`AwsApi(authenticator=...)`); `Credential`, the `CredentialStore` Protocol,
+  `StaticKeys` (the generated `KeyFile` pair and `--aws-credentials` files), `TemporaryCredentials`
+  (task-role keys with a session token and an expiry), `for_query_protocol` (ELBv2's codes).
+  `AwsApi.add_query_service(..., render_error)` draws a Query service's own error shape.
 - `ecr.ecr_service(EcrService)` builds the ECR JsonService.
 """
 
+from berth.api.aws._auth import (
+    ANONYMOUS, AUTH_MODES, Authenticator, AuthMode, Credential, CredentialStore, KeyFile, StaticKeys,
+    TemporaryCredentials, for_query_protocol, parse_credentials,
+)
 from berth.api.aws._errors import AwsError, to_aws_error
-from berth.api.aws._server import AwsApi, AwsContext, AwsServer, JsonService, Operation
+from berth.api.aws._server import (
+    AwsApi, AwsContext, AwsServer, ErrorRenderer, JsonService, Operation, query_error,
+)
 from berth.api.aws._sigv4 import DEFAULT_ACCOUNT, DEFAULT_REGION, Scope, parse_scope
 
 __all__ = [
-    "AwsApi", "AwsContext", "AwsError", "AwsServer", "DEFAULT_ACCOUNT", "DEFAULT_REGION", "JsonService",
-    "Operation", "Scope", "parse_listen_addr", "parse_scope", "to_aws_error",
+    "ANONYMOUS", "AUTH_MODES", "AuthMode", "Authenticator", "AwsApi", "AwsContext", "AwsError", "AwsServer",
+    "Credential", "CredentialStore", "DEFAULT_ACCOUNT", "DEFAULT_REGION", "ErrorRenderer", "JsonService",
+    "KeyFile", "Operation", "Scope", "StaticKeys", "TemporaryCredentials", "for_query_protocol",
+    "parse_credentials", "parse_listen_addr", "parse_scope", "query_error", "to_aws_error",
 ]
 
 

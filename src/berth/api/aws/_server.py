@@ -9,6 +9,9 @@
 Services register explicitly (`AwsApi.add_json_service`) in the composition root; each operation
 is a blocking function `(params, context) -> output` run in a worker thread. Query-protocol
 services (ELBv2) can hook in through `add_query_service`.
+
+Every request is checked by the `Authenticator` (SigV4, `_auth.py`) before it is dispatched, so a
+refused request changes nothing; the context then carries the verified credential and its account.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from berth.api.aws._auth import Authenticator, Credential, for_query_protocol
 from berth.api.aws._errors import AwsError, to_aws_error
 from berth.api.aws._sigv4 import DEFAULT_ACCOUNT, DEFAULT_REGION, parse_scope
 from berth.api.shapes import Shape, ShapeError, Struct, check
@@ -31,21 +36,26 @@ from berth.api.shapes import Shape, ShapeError, Struct, check
 log = logging.getLogger("berth.api.aws")
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+_VERIFY_INLINE_BYTES = 1 << 20  # hashing a larger body moves to a worker thread
 
 
 @dataclass(frozen=True)
 class AwsContext:
-    """Who called, where: region and account come from the SigV4 scope (defaults when unsigned)."""
+    """Who called, where: the account comes from the verified credential, the region from the SigV4
+    scope (with authentication off: both from the scope, defaults when unsigned)."""
 
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     access_key: str = ""
     operation: str = ""
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    credential: Credential | None = None  # None when authentication is off
 
 
 Operation = Callable[[dict[str, Any], AwsContext], dict[str, Any]]
 QueryHandler = Callable[[web.Request, AwsContext], "asyncio.Future[web.Response] | Any"]
+# Renders an error in a protocol's own shape: (error, request id) -> response.
+ErrorRenderer = Callable[[AwsError, str], web.Response]
 
 
 @dataclass(frozen=True)
@@ -61,20 +71,31 @@ class JsonService:
 class AwsApi:
     """The table of services served on the AWS endpoint."""
 
-    def __init__(self, account_for: Callable[[str], str] | None = None) -> None:
+    def __init__(self, account_for: Callable[[str], str] | None = None,
+                 authenticator: Authenticator | None = None) -> None:
+        """`authenticator` None serves everyone unchecked (unit tests); the daemon always passes one."""
         self._json: dict[str, JsonService] = {}
         self._query: dict[str, Callable[[web.Request, AwsContext], Any]] = {}
+        self._query_errors: dict[str, ErrorRenderer] = {}
         self._account_for = account_for or (lambda _key: DEFAULT_ACCOUNT)
+        self.authenticator = authenticator
 
     def add_json_service(self, service: JsonService) -> None:
         self._json[service.target_prefix] = service
 
-    def add_query_service(self, signing_name: str, handler: Callable[[web.Request, AwsContext], Any]) -> None:
-        """An async `handler(request, context) -> web.Response` for form-encoded Query requests."""
+    def add_query_service(self, signing_name: str, handler: Callable[[web.Request, AwsContext], Any],
+                          render_error: ErrorRenderer | None = None) -> None:
+        """An async `handler(request, context) -> web.Response` for form-encoded Query requests;
+        `render_error` draws the service's own error shape (default: a generic XML ErrorResponse)
+        for the refusals the endpoint answers before the handler runs (authentication)."""
         self._query[signing_name] = handler
+        self._query_errors[signing_name] = render_error or query_error
 
-    def context(self, request: web.Request, operation: str = "") -> AwsContext:
+    def context(self, request: web.Request, operation: str = "", credential: Credential | None = None) -> AwsContext:
         scope = parse_scope(request.headers, request.query)
+        if credential is not None and self.authenticator is not None and self.authenticator.enabled:
+            return AwsContext(region=scope.region if scope else DEFAULT_REGION, account=credential.account,
+                              access_key=credential.access_key, operation=operation, credential=credential)
         if scope is None:
             return AwsContext(operation=operation)
         return AwsContext(region=scope.region or DEFAULT_REGION, account=self._account_for(scope.access_key),
@@ -82,19 +103,49 @@ class AwsApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         target = request.headers.get("X-Amz-Target", "")
-        if target:
-            return await self._json_call(request, target)
         scope = parse_scope(request.headers, request.query)
-        handler = self._query.get(scope.service if scope else "")
-        if handler is None and len(self._query) == 1 and request.method == "POST":
-            handler = next(iter(self._query.values()))
+        name = ""
+        if not target:
+            name = scope.service if scope and scope.service in self._query else ""
+            if not name and len(self._query) == 1 and request.method == "POST":
+                name = next(iter(self._query))
+        # Refused before anything is dispatched: a request that fails here has changed nothing.
+        try:
+            credential = await self._authenticate(request)
+        except AwsError as err:
+            request_id = str(uuid.uuid4())
+            if name:
+                return self._query_errors[name](for_query_protocol(err), request_id)
+            return _error(err, request_id)
+        if target:
+            return await self._json_call(request, target, credential)
+        handler = self._query.get(name)
         if handler is None:
             return _error(AwsError("UnknownOperationException", "missing X-Amz-Target"), str(uuid.uuid4()))
-        return await handler(request, self.context(request))
+        return await handler(request, self.context(request, credential=credential))
 
-    async def _json_call(self, request: web.Request, target: str) -> web.Response:
+    async def _authenticate(self, request: web.Request) -> Credential | None:
+        """The verified credential; None when authentication is off.
+
+        Raises:
+            AwsError: the refusal, in the JSON services' codes.
+        """
+        auth = self.authenticator
+        if auth is None or not auth.enabled:
+            return None
+        try:
+            body = await request.read()  # aiohttp keeps it: the operation reads the same bytes
+        except (ConnectionResetError, HttpProcessingError) as err:  # the body ended early
+            raise AwsError("SerializationException", f"incomplete request body: {err}") from err
+        url = request.rel_url
+        args = (request.method, url.raw_path, url.raw_query_string, request.headers.items(), body)
+        if len(body) > _VERIFY_INLINE_BYTES:
+            return await asyncio.to_thread(auth.verify, *args)
+        return auth.verify(*args)
+
+    async def _json_call(self, request: web.Request, target: str, credential: Credential | None = None) -> web.Response:
         prefix, _, name = target.rpartition(".")
-        ctx = self.context(request, name)
+        ctx = self.context(request, name, credential)
         service = self._json.get(prefix)
         operation = service.operations.get(name) if service else None
         if operation is None:
@@ -143,6 +194,15 @@ def _error(err: AwsError, request_id: str) -> web.Response:
     body = json.dumps({"__type": err.code, "message": err.message}).encode()
     return web.Response(status=err.status, body=body, content_type=JSON_CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code})
+
+
+def query_error(err: AwsError, request_id: str) -> web.Response:
+    """A Query-protocol (ELBv2, IAM) ErrorResponse; services with a namespace pass their own renderer."""
+    kind = "Receiver" if err.status >= 500 else "Sender"
+    body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{xml_escape(err.code)}</Code>"
+            f"<Message>{xml_escape(err.message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+    return web.Response(status=err.status, body=body.encode(), content_type="text/xml",
+                        headers={"x-amzn-RequestId": request_id})
 
 
 class AwsServer:
