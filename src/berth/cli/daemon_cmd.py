@@ -43,6 +43,25 @@ def add_daemon_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
                    help="let clients without credentials push to the registry (default false)")
     p.add_argument("--aws-addr", default="127.0.0.1:4566", metavar="HOST:PORT|off",
                    help="where the AWS APIs (ECR, ECS) listen (default 127.0.0.1:4566; off disables them)")
+    p.add_argument("--aws-auth", choices=("sigv4", "none"), default="sigv4",
+                   help="sigv4 (default): every AWS API request must be signed with a key berth knows "
+                        "(`berth aws-credentials` prints the generated one); none: accept anyone who can "
+                        "reach --aws-addr, for throwaway local setups only (ECS can run containers as root)")
+    p.add_argument("--aws-credentials", action="append", default=[], metavar="FILE",
+                   help="more AWS keys, one `ACCESS_KEY_ID SECRET_ACCESS_KEY` per line (repeatable)")
+    p.add_argument("--cluster", default="default", metavar="NAME",
+                   help="the ECS cluster this host's agent registers into (default: default)")
+    p.add_argument("--no-agent", action="store_true",
+                   help="run no ECS agent on this host (the control plane still answers)")
+    p.add_argument("--ecs-agents", type=int, default=1, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--ecs-agent-resources", default="", metavar="CPU,MEMORY",
+                   help="CPU units and MiB this host offers to ECS tasks (default: 1024 per core, all memory)")
+    p.add_argument("--ecs-task-retention", type=float, default=3600.0, metavar="SECONDS",
+                   help="how long STOPPED tasks stay describable before they and their containers go "
+                        "(default 3600, as ECS)")
+    p.add_argument("--ecs-healthy-after", type=float, default=40.0, metavar="SECONDS",
+                   help="a service task without health checks counts as healthy this long after RUNNING "
+                        "(default 40, as ECS); rolling deployments wait for it")
     p.add_argument("--bridge-name", default="berth0", help="Linux bridge of the default network")
     p.add_argument("--bridge-subnet", default="10.88.0.0/16", help="subnet of the default network")
     p.add_argument("--network-name", default=None, help="CNI network name (default: berth, or the bridge name)")
@@ -69,6 +88,21 @@ def _run(args: argparse.Namespace) -> int:
         registry_htpasswd=Path(args.registry_htpasswd).resolve() if args.registry_htpasswd else None,
         registry_anonymous_pull=args.registry_anonymous_pull == "true",
         registry_anonymous_push=args.registry_anonymous_push == "true",
-        aws_addr=args.aws_addr,
+        aws_addr=args.aws_addr, aws_auth=args.aws_auth,
+        aws_credentials=tuple(Path(p).resolve() for p in args.aws_credentials),
+        ecs_cluster=args.cluster, ecs_agent=not args.no_agent, ecs_agents=max(1, args.ecs_agents),
+        ecs_agent_cpu=_resources(args.ecs_agent_resources)[0], ecs_agent_memory=_resources(args.ecs_agent_resources)[1],
+        ecs_task_retention=args.ecs_task_retention, ecs_healthy_after=args.ecs_healthy_after,
     )
     return run(config)
+
+
+def _resources(text: str) -> tuple[int | None, int | None]:
+    """`--ecs-agent-resources CPU,MEMORY` → (cpu units, MiB); empty → host defaults."""
+    if not text:
+        return None, None
+    cpu, _, memory = text.partition(",")
+    try:
+        return (int(cpu) if cpu else None), (int(memory) if memory else None)
+    except ValueError:
+        raise SystemExit(f"berth daemon: --ecs-agent-resources wants CPU,MEMORY (numbers), not {text!r}") from None

@@ -22,7 +22,16 @@ class DaemonConfig:
     registry_anonymous_pull: bool = True
     registry_anonymous_push: bool = False
     aws_addr: str = "127.0.0.1:4566"           # the AWS APIs' HOST:PORT (ECR, ECS), or "off"
+    aws_auth: str = "sigv4"                    # sigv4 (verify every request) | none (accept anyone)
+    aws_credentials: tuple[Path, ...] = ()     # extra key files: `ACCESS_KEY_ID SECRET_ACCESS_KEY` lines
     ecr_lifecycle_interval: float = 300.0      # seconds between lifecycle-policy sweeps
+    ecs_cluster: str = "default"               # the cluster this host's agent registers into
+    ecs_agent: bool = True                     # run the ECS agent of this host (--no-agent: control plane only)
+    ecs_agents: int = 1                        # agents (container instances) on this host's engine (tests: >1)
+    ecs_agent_cpu: int | None = None           # CPU units each agent offers (default 1024 per core)
+    ecs_agent_memory: int | None = None        # MiB each agent offers (default: the host's memory)
+    ecs_task_retention: float = 3600.0         # seconds a STOPPED task stays describable
+    ecs_healthy_after: float = 40.0            # a service task without health checks counts healthy this long after RUNNING
     crun_cgroup_fix: str = "auto"  # auto | mask | none: Fix B for crun on hybrid cgroup hosts
     network_spares: int = 2  # bridge namespaces attached ahead of time (network/_pool.py)
     network_iptables_rules: str = "batch"  # batch (one iptables-restore, network/_iptrules.py) | plugins

@@ -20,6 +20,11 @@ from typing import Any
 from berth import __version__
 from berth.api import aws
 from berth.api.aws.ecr import ecr_service
+from berth.api.aws.ecs import ecs_service
+from berth.agent import Agent, AgentConfig, host_resources
+from berth.agent.engine_adapter import EngineAdapter
+from berth.controllers.service_controller import ServiceController
+from berth.ecs import Context, EcsService, LocalControlPlane, Repo
 from berth.api.docker.backend import Backend
 from berth.api.docker.server import ENGINE_VERSION, make_server
 from berth.builder import Builder
@@ -33,7 +38,7 @@ from berth.engine.events import EventBus
 from berth.engine.stats import host_memory
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
-from berth.errors import Unavailable
+from berth.errors import InvalidArgument, Unavailable
 from berth.images import ImageStore
 from berth.images.distribution import Credentials, RegistryHosts
 from berth.network import (
@@ -45,7 +50,7 @@ from berth.engine.volumes import VolumeService
 from berth.volumes import VolumeStore
 from berth.registry import RegistryConfig, RegistryServer, parse_listen_addr
 from berth.runtime import Runtime
-from berth.state import Database
+from berth.state import Database, SqliteStore
 
 log = logging.getLogger("berth.daemon")
 
@@ -165,9 +170,10 @@ class Daemon:
         listen = aws.parse_listen_addr(c.aws_addr)
         if listen is None:
             return None
-        self.aws_api = aws.AwsApi()
+        self.aws_api = aws.AwsApi(authenticator=self._aws_authenticator(listen))
         if registry is not None:
             self.aws_api.add_json_service(ecr_service(self.ecr))
+        self.aws_api.add_json_service(ecs_service(self._build_ecs()))
         server = aws.AwsServer(self.aws_api)
         try:
             await server.start(*listen)
@@ -175,6 +181,65 @@ class Daemon:
             await server.close()
             raise Unavailable(f"AWS APIs: cannot listen on {c.aws_addr}: {err.strerror or err}") from err
         return server
+
+    def _aws_authenticator(self, listen: tuple[str, int]) -> aws.Authenticator:
+        """SigV4 against the generated key pair, `--aws-credentials` keys and task-role keys."""
+        c = self.config
+        try:
+            own = aws.KeyFile(c.root).ensure()  # made even with auth off: switching it on needs no step
+            static = aws.StaticKeys.from_files(c.aws_credentials)
+            static.add(own)
+        except (InvalidArgument, OSError) as err:
+            raise Unavailable(f"AWS APIs: {err}") from err
+        # The ECS credentials endpoint issues task-role keys through this store.
+        self.aws_temporary_credentials = aws.TemporaryCredentials()
+        if c.aws_auth == "none":
+            log.warning("AWS endpoint authentication is OFF (--aws-auth none): anyone who can reach %s:%s "
+                        "can run privileged containers as root", *listen)
+        else:
+            log.info("AWS endpoint: SigV4 required, %d static key(s); `berth aws-credentials --root %s` "
+                     "prints the generated pair", len(static), c.root)
+        mode: aws.AuthMode = "none" if c.aws_auth == "none" else "sigv4"
+        return aws.Authenticator([static, self.aws_temporary_credentials], mode=mode)
+
+    def _build_ecs(self) -> EcsService:
+        """The ECS control plane over the shared state database (one store: its watches wake
+        the controllers and agents)."""
+        c = self.config
+        self.control_store = SqliteStore(self.db)
+        self.ecs = EcsService(Context(Repo(self.control_store), stopped_task_retention=c.ecs_task_retention,
+                                      healthy_after=c.ecs_healthy_after))
+        return self.ecs
+
+    async def _start_ecs(self) -> None:
+        """The service controller, and this host's agent(s) on the local engine."""
+        if getattr(self, "ecs", None) is None:
+            return
+        c = self.config
+        self.service_controller = ServiceController(self.ecs)
+        self.service_controller.start()
+        self.agents: list[Agent] = []
+        if not c.ecs_agent:
+            return
+        self.agent_engine = EngineAdapter(self.containers, self.image_store, self.distribution, self.volumes,
+                                          self.networks, self.events, c.bridge_gateway, c.bridge_subnet)
+        control = LocalControlPlane(self.ecs, aws.DEFAULT_REGION, aws.DEFAULT_ACCOUNT)
+        for index in range(c.ecs_agents):
+            zone = f"local-1{'abcdefghij'[index % 10]}"
+            agent_id = f"{platform.node()}-{index}" if c.ecs_agents > 1 else platform.node()
+            agent = Agent(control, self.agent_engine, AgentConfig(
+                cluster=c.ecs_cluster, agent_id=agent_id,
+                resources=host_resources(cpu=c.ecs_agent_cpu, memory=c.ecs_agent_memory, zone=zone)))
+            await agent.start()
+            self.agents.append(agent)
+
+    async def _stop_ecs(self) -> None:
+        for agent in getattr(self, "agents", []):
+            await agent.close()
+        if getattr(self, "agent_engine", None) is not None:
+            await self.agent_engine.close()
+        if getattr(self, "service_controller", None) is not None:
+            await self.service_controller.close()
 
     async def _ecr_lifecycle(self) -> None:
         """ECR applies lifecycle policies in the background; so do we, every interval."""
@@ -193,6 +258,7 @@ class Daemon:
         # API socket answer (as `berth daemon` readiness checks do) finds them all up.
         registry = await self._start_registry()
         aws_server = await self._start_aws(registry)
+        await self._start_ecs()
         server = make_server(backend)
         for spec in self.config.docker_hosts:
             kind, where = parse_host(spec)
@@ -216,6 +282,7 @@ class Daemon:
             sweeper.cancel()
         if aws_server is not None:
             await aws_server.close()
+        await self._stop_ecs()
         if registry is not None:
             await registry.close()
         await self.containers.close()

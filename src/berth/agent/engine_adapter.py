@@ -1,0 +1,422 @@
+"""The agent's ContainerEngine (berth.agent._engine) over berth's own engine on this host.
+
+Only this module knows Docker's wire dictionaries: `create_body` turns the agent's typed
+ContainerSpec into the Docker Engine API create body that ContainerService.create takes (the
+same body the docker CLI sends), and `status_from_inspect` reads a ContainerStatus back out of
+the Docker inspect dict. Both are pure, so they are unit-tested without an engine.
+
+The engine's services are passed in untyped (they are concrete classes of berth.engine with
+`Any`-typed corners); the small Protocols below say which of their methods the adapter uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from berth.agent._engine import (
+    ContainerSpec, ContainerStatus, ExitCallback, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
+)
+from berth.errors import BerthError, FailedPrecondition, NotFound
+from berth.images.distribution import Credentials
+from berth.types.reference import DEFAULT_DOMAIN, parse_reference
+
+log = logging.getLogger(__name__)
+
+PAUSE_IMAGE = "berth/ecs-pause:latest"
+# Docker event actions after which the agent should look at a container again.
+EXIT_ACTIONS = frozenset({"die", "oom", "destroy"})
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_NS = 1_000_000_000
+_BUILTIN_MODES = frozenset({"bridge", "default", "host", "none"})
+
+
+# --- the collaborators, as far as the adapter uses them ----------------------------------------
+
+class _Containers(Protocol):  # berth.engine.containers.ContainerService
+    async def create(self, name: str | None, body: Any) -> Any: ...
+    async def start(self, ref: str) -> None: ...
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None: ...
+    def inspect(self, ref: str) -> dict[str, Any]: ...
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]: ...
+
+
+class _Images(Protocol):  # berth.images.ImageStore
+    def resolve(self, name: str) -> Any: ...
+    def bootstrap_busybox(self, reference: str = ...) -> Any: ...
+
+
+class _Distribution(Protocol):  # berth.engine.distribution.DistributionService
+    def pull(self, image: str, tag: str, credentials: Credentials, emit: Callable[[dict[str, Any]], None],
+             *, platform: str = "") -> None: ...
+
+
+class _Volumes(Protocol):  # berth.engine.volumes.VolumeService
+    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]: ...
+    def remove(self, name: str, *, force: bool = False) -> None: ...
+
+
+class _Networks(Protocol):  # berth.engine.networks.NetworkService
+    def inspect_json(self, ref: str) -> dict[str, Any]: ...
+
+
+class _Events(Protocol):  # berth.engine.events.EventBus
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]: ...
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
+
+
+# --- ContainerSpec → Docker create body (pure) ------------------------------------------------
+
+def create_body(spec: ContainerSpec) -> dict[str, Any]:
+    """The Docker Engine API create body (`POST /containers/create`) for one ContainerSpec.
+
+    Optional values the spec leaves unset (None, 0, "") are left out, so the engine applies its
+    and the image's defaults exactly as it does for a docker CLI request without the flag.
+    """
+    host_config: dict[str, Any] = {
+        "NetworkMode": spec.network_mode,
+        "PortBindings": _port_bindings(spec.ports),
+        "Links": list(spec.links),
+        "ExtraHosts": list(spec.extra_hosts),
+        "Dns": list(spec.dns_servers),
+        "DnsSearch": list(spec.dns_search),
+        "CpuShares": spec.cpu_shares,
+        "Memory": spec.memory,
+        "MemoryReservation": spec.memory_reservation,
+        "Ulimits": [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in spec.ulimits],
+        "CapAdd": list(spec.cap_add),
+        "CapDrop": list(spec.cap_drop),
+        "Init": spec.init,
+        "Devices": [{"PathOnHost": d.host_path, "PathInContainer": d.container_path,
+                     "CgroupPermissions": d.permissions} for d in spec.devices],
+        "Privileged": spec.privileged,
+        "ReadonlyRootfs": spec.read_only_rootfs,
+        "VolumesFrom": list(spec.volumes_from),
+    }
+    binds, mounts, tmpfs = _mounts(spec.mounts)
+    if binds:
+        host_config["Binds"] = binds
+    if mounts:
+        host_config["Mounts"] = mounts
+    if tmpfs:
+        host_config["Tmpfs"] = tmpfs
+    if spec.log_driver or spec.log_options:
+        host_config["LogConfig"] = {"Type": spec.log_driver, "Config": dict(spec.log_options)}
+    if spec.shm_size:
+        host_config["ShmSize"] = spec.shm_size
+    body: dict[str, Any] = {
+        "Image": spec.image,
+        "Env": list(spec.env),
+        "Labels": dict(spec.labels),
+        "ExposedPorts": {_port_key(p): {} for p in spec.ports},
+        "Tty": spec.tty,
+        "OpenStdin": spec.open_stdin,
+        "HostConfig": host_config,
+    }
+    # None means "the image's": a key left out, never an empty list (which would override it).
+    optional = {"Entrypoint": _list_or_none(spec.entrypoint), "Cmd": _list_or_none(spec.command),
+                "WorkingDir": spec.working_dir, "User": spec.user, "Hostname": spec.hostname,
+                "StopTimeout": spec.stop_timeout}
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if spec.health is not None:
+        h = spec.health
+        body["Healthcheck"] = {"Test": list(h.test), "Interval": _ns(h.interval), "Timeout": _ns(h.timeout),
+                               "Retries": h.retries, "StartPeriod": _ns(h.start_period)}
+    if spec.network_aliases and _is_user_network(spec.network_mode):
+        body["NetworkingConfig"] = {"EndpointsConfig": {spec.network_mode: {"Aliases": list(spec.network_aliases)}}}
+    return body
+
+
+def _list_or_none(value: tuple[str, ...] | None) -> list[str] | None:
+    return None if value is None else list(value)
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * _NS))
+
+
+def _port_key(p: PortBinding) -> str:
+    return f"{p.container_port}/{p.protocol or 'tcp'}"
+
+
+def _port_bindings(ports: tuple[PortBinding, ...]) -> dict[str, list[dict[str, str]]]:
+    """Docker's PortBindings; HostPort "" lets the engine pick a free port (ECS dynamic ports)."""
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in ports:
+        bindings.setdefault(_port_key(p), []).append(
+            {"HostIp": p.host_ip, "HostPort": str(p.host_port) if p.host_port else ""})
+    return bindings
+
+
+def _mounts(mounts: tuple[Mount, ...]) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+    """(Binds, Mounts, Tmpfs) for the spec's mounts.
+
+    Host paths go in Binds, as the ECS agent does: AWS documents that a missing sourcePath is
+    created, which Docker does for Binds but refuses for a `bind` Mount. A tmpfs with mount
+    options goes in HostConfig.Tmpfs (again the ECS agent's choice), since a Mount's
+    TmpfsOptions carries only a size and a mode.
+    """
+    binds: list[str] = []
+    objects: list[dict[str, Any]] = []
+    tmpfs: dict[str, str] = {}
+    for m in mounts:
+        if m.kind == "bind":
+            binds.append(f"{m.source}:{m.target}" + (":ro" if m.read_only else ""))
+        elif m.kind == "volume":
+            objects.append({"Type": "volume", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only})
+        elif m.kind == "tmpfs" and m.tmpfs_options:
+            options = ([f"size={m.tmpfs_size}"] if m.tmpfs_size else []) + list(m.tmpfs_options)
+            if m.read_only and "ro" not in options:
+                options.append("ro")
+            tmpfs[m.target] = ",".join(options)
+        elif m.kind == "tmpfs":
+            obj: dict[str, Any] = {"Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only}
+            if m.tmpfs_size:
+                obj["TmpfsOptions"] = {"SizeBytes": m.tmpfs_size}
+            objects.append(obj)
+        else:
+            # Typed input from the agent: an unknown kind is a bug there, not a user error.
+            raise ValueError(f"unknown mount kind {m.kind!r}")
+    return binds, objects, tmpfs
+
+
+def _is_user_network(mode: str) -> bool:
+    return bool(mode) and mode not in _BUILTIN_MODES and not mode.startswith("container:")
+
+
+# --- Docker inspect dict → ContainerStatus (pure) ---------------------------------------------
+
+def status_from_inspect(doc: Mapping[str, Any]) -> ContainerStatus:
+    """What the agent needs of a container, from its Docker inspect dict."""
+    state = doc.get("State") or {}
+    status = str(state.get("Status") or "created")
+    config = doc.get("Config") or {}
+    host_config = doc.get("HostConfig") or {}
+    settings = doc.get("NetworkSettings") or {}
+    return ContainerStatus(
+        id=str(doc.get("Id") or ""),
+        name=str(doc.get("Name") or "").lstrip("/"),
+        labels=dict(config.get("Labels") or {}),
+        state=status,
+        exit_code=int(state.get("ExitCode") or 0) if status in ("exited", "dead") else None,
+        error=str(state.get("Error") or ""),
+        oom_killed=bool(state.get("OOMKilled")),
+        health=str((state.get("Health") or {}).get("Status") or ""),
+        started_at=parse_time(state.get("StartedAt")),
+        finished_at=parse_time(state.get("FinishedAt")),
+        ports=published_ports(settings.get("Ports") or {}),
+        ip_address=_ip_address(settings, str(host_config.get("NetworkMode") or "bridge")),
+        image_digest=str(doc.get("Image") or ""),
+    )
+
+
+def parse_time(text: Any) -> float | None:
+    """RFC 3339 (Docker's nanosecond form too) → epoch seconds; the zero time and "" → None."""
+    if not text or not isinstance(text, str) or text.startswith("0001-01-01"):
+        return None
+    head, dot, rest = text.partition(".")
+    if dot:  # keep microseconds: fromisoformat's handling of nine fractional digits varies
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def published_ports(ports: Mapping[str, Any]) -> tuple[PortBinding, ...]:
+    """NetworkSettings.Ports → the bound host ports (exposed-only ports have no binding)."""
+    found: list[PortBinding] = []
+    for key, bindings in ports.items():
+        port, _, proto = key.partition("/")
+        for b in bindings or []:
+            host_port = str(b.get("HostPort") or "")
+            if not host_port.isdigit():
+                continue
+            host_ip = str(b.get("HostIp") or "")
+            found.append(PortBinding(container_port=int(port), protocol=proto or "tcp",
+                                     host_port=int(host_port), host_ip="" if host_ip == "0.0.0.0" else host_ip))
+    return tuple(found)
+
+
+def _ip_address(settings: Mapping[str, Any], mode: str) -> str:
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return ""
+    mode = "bridge" if mode == "default" else mode
+    endpoint = (settings.get("Networks") or {}).get(mode) or {}
+    return str(endpoint.get("IPAddress") or settings.get("IPAddress") or "")
+
+
+# --- image references -------------------------------------------------------------------------
+
+def names_registry(reference: str) -> bool:
+    """Whether `reference` names a registry host (`127.0.0.1:5000/app:v1`, an ECR URI) rather
+    than a Docker Hub short name (`busybox`, `bob/app`), which berth never contacts itself."""
+    try:
+        return parse_reference(reference).domain != DEFAULT_DOMAIN
+    except BerthError:
+        return False
+
+
+def _pinned(reference: str) -> bool:
+    """A digest reference: the same bytes wherever they come from, so a local copy is current."""
+    return "@" in reference
+
+
+# --- the adapter ------------------------------------------------------------------------------
+
+class EngineAdapter:
+    """berth.agent._engine.ContainerEngine over berth's engine services (Daemon.build() makes them)."""
+
+    def __init__(self, containers: Any, image_store: Any, distribution: Any, volumes: Any, networks: Any,
+                 events: Any, bridge_gateway: str, bridge_subnet: str) -> None:
+        self._containers: _Containers = containers
+        self._images: _Images = image_store
+        self._distribution: _Distribution = distribution
+        self._volumes: _Volumes = volumes
+        self._networks: _Networks = networks
+        self._events: _Events = events
+        self._bridge = (bridge_gateway, str(ipaddress.ip_network(bridge_subnet, strict=False)))
+        self._pause_lock = asyncio.Lock()
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    # images
+
+    async def ensure_image(self, reference: str, auth: RegistryAuth | None) -> str:
+        """A registry reference is pulled every time (its tag may have moved), falling back to the
+        local copy when the pull fails (ECS_IMAGE_PULL_BEHAVIOR=default); a short name is used
+        locally when present and pulled (through a configured mirror) otherwise."""
+        local = await self._local_id(reference)
+        if local is not None and (_pinned(reference) or not names_registry(reference)):
+            return local
+        try:
+            await asyncio.to_thread(self._distribution.pull, reference, "", _credentials(auth), _ignore)
+        except (BerthError, OSError) as err:
+            local = await self._local_id(reference)  # the same tag may have been pulled meanwhile
+            if local is not None:
+                log.warning("pull of %s failed, using the local image: %s", reference, err)
+                return local
+            raise ImageNotAvailable(str(err)) from err
+        image_id = await self._local_id(reference)
+        if image_id is None:
+            raise ImageNotAvailable(f"{reference}: not found locally after a successful pull")
+        return image_id
+
+    async def _local_id(self, reference: str) -> str | None:
+        try:
+            image = await asyncio.to_thread(self._images.resolve, reference)
+        except BerthError:  # NotFound, or a malformed reference (the pull reports it)
+            return None
+        return str(image.id)
+
+    async def ensure_pause_image(self) -> str:
+        async with self._pause_lock:  # one bootstrap even when several tasks start at once
+            if await self._local_id(PAUSE_IMAGE) is None:
+                await asyncio.to_thread(self._images.bootstrap_busybox, PAUSE_IMAGE)
+        return PAUSE_IMAGE
+
+    # volumes
+
+    async def ensure_volume(self, name: str, labels: Mapping[str, str], driver: str | None,
+                            driver_opts: Mapping[str, str]) -> None:
+        # VolumeStore.create returns an existing volume as is, as `docker volume create` does.
+        body = {"Name": name, "Labels": dict(labels), "Driver": driver or "local", "DriverOpts": dict(driver_opts)}
+        await asyncio.to_thread(self._volumes.create_json, body)
+
+    async def remove_volume(self, name: str) -> None:
+        await asyncio.to_thread(lambda: self._volumes.remove(name, force=True))  # force: absent is fine
+
+    # containers
+
+    async def create(self, spec: ContainerSpec) -> str:
+        container = await self._containers.create(spec.name, create_body(spec))
+        return str(container.id)
+
+    async def start(self, container_id: str) -> None:
+        await self._containers.start(container_id)
+
+    async def stop(self, container_id: str, timeout: int | None) -> None:
+        try:
+            await self._containers.stop(container_id, timeout)
+        except (NotFound, FailedPrecondition):  # gone, or not running: already where we want it
+            pass
+
+    async def remove(self, container_id: str) -> None:
+        try:
+            await self._containers.remove(container_id, force=True, volumes=True)
+        except NotFound:
+            pass
+
+    def inspect(self, container_id: str) -> ContainerStatus | None:
+        try:
+            return status_from_inspect(self._containers.inspect(container_id))
+        except NotFound:
+            return None
+
+    def list_labelled(self, label: str) -> list[ContainerStatus]:
+        items = self._containers.list(all=True, limit=-1, filters={"label": [label]})
+        found = (self.inspect(item["Id"]) for item in items)
+        return [status for status in found if status is not None]  # one removed meanwhile is skipped
+
+    def on_exit(self, callback: ExitCallback) -> Callable[[], None]:
+        queue = self._events.subscribe()  # now, not in the task: no event between here and its start is lost
+        task = asyncio.get_running_loop().create_task(_deliver_exits(queue, callback))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+        def unsubscribe() -> None:
+            task.cancel()
+            self._events.unsubscribe(queue)
+        return unsubscribe
+
+    # networks
+
+    def network_address(self, network: str) -> tuple[str, str]:
+        if network in ("bridge", "default", ""):
+            return self._bridge
+        doc = self._networks.inspect_json(network)
+        configs = (doc.get("IPAM") or {}).get("Config") or []
+        if not configs or not configs[0].get("Subnet"):
+            raise NotFound(f"network {network} has no IPv4 subnet")
+        return str(configs[0].get("Gateway") or ""), str(configs[0]["Subnet"])
+
+    async def close(self) -> None:
+        """Stop every on_exit watcher still subscribed (the agent's shutdown)."""
+        for task in list(self._watchers):
+            task.cancel()
+        for task in list(self._watchers):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def is_exit_event(event: Mapping[str, Any]) -> bool:
+    """A container event after which its status may have changed in a way the agent reports."""
+    action = str(event.get("Action") or "")
+    return event.get("Type") == "container" and (action in EXIT_ACTIONS or action.startswith("health_status"))
+
+
+async def _deliver_exits(queue: asyncio.Queue[dict[str, Any]], callback: ExitCallback) -> None:
+    while True:
+        event = await queue.get()
+        if not is_exit_event(event):
+            continue
+        try:
+            callback(str(event["Actor"]["ID"]))
+        except Exception:  # noqa: BLE001 - one failing callback must not end the subscription
+            log.exception("exit callback failed for %s", event["Actor"]["ID"][:12])
+
+
+def _credentials(auth: RegistryAuth | None) -> Credentials:
+    if auth is None:
+        return Credentials()
+    return Credentials(username=auth.username, password=auth.password, server_address=auth.server)
+
+
+def _ignore(_message: dict[str, Any]) -> None:
+    """Pull progress: the agent reports only the outcome."""

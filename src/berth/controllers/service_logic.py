@@ -1,0 +1,338 @@
+"""The service scheduler's decisions, as a pure function (aws-apis.md §2.4).
+
+    decision = decide(Observed(service, tasks, instances, has_health_check, now, healthy_after))
+
+From a service record and what its tasks are doing, `decide` says which tasks to launch and
+which to stop, and returns the service record as it should be written back (deployment states,
+failure counters, events). Level-triggered: the same observation gives the same decision, so the
+loop that applies it (service_controller.py) can run it after every event and on a timer.
+
+Rules, per reconcile:
+1. Tasks that turned UNHEALTHY after the grace period are stopped (replacement follows from 3).
+2. Newly STOPPED tasks are counted once (their ids are remembered): failures to start feed the
+   start throttle and the circuit breaker; crashes after RUNNING feed berth's crash back-off.
+3. The PRIMARY deployment is brought to the desired count within `maximumPercent`; extra tasks
+   are stopped (pending ones first).
+4. Tasks of older deployments are stopped while the healthy count stays at or above
+   `minimumHealthyPercent`; a deployment with no task left is dropped.
+5. The circuit breaker fails the PRIMARY after `threshold` failed tasks, and rolls back to the
+   last COMPLETED deployment when asked to.
+6. One deployment at the desired count, all healthy: COMPLETED, "has reached a steady state".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from berth.ecs import model as m
+
+START_FAILURE_CODES = ("TaskFailedToStart",)
+SCHEDULER_CODES = ("ServiceSchedulerInitiated", "UserInitiated")
+THROTTLE_MAX = 27 * 60.0          # ECS's longest back-off for tasks failing to start
+CRASH_BACKOFF_MAX = 300.0         # berth's longest back-off for tasks crashing after RUNNING
+CRASH_QUICK = 60.0                # a task that ran shorter than this before dying counts as a crash loop
+SEEN_MAX = 500
+
+
+@dataclass(frozen=True)
+class Observed:
+    service: m.Service
+    tasks: tuple[m.Task, ...]                    # every task of the service the store still holds
+    instances: tuple[m.ContainerInstance, ...]   # the cluster's instances (DAEMON, DRAINING)
+    has_health_check: Mapping[str, bool]         # task definition ARN → an essential container has one
+    now: float
+    healthy_after: float = 40.0
+
+
+@dataclass(frozen=True)
+class Launch:
+    deployment_id: str
+    task_definition: str
+    count: int
+    instance_arn: str = ""                       # DAEMON: this instance
+
+
+@dataclass(frozen=True)
+class Stop:
+    task_arn: str
+    stop_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    service: m.Service
+    launches: tuple[Launch, ...] = ()
+    stops: tuple[Stop, ...] = ()
+    wake_at: float | None = None                 # when a timed condition changes next
+
+
+def circuit_threshold(desired: int) -> int:
+    return min(200, max(3, math.ceil(desired * 0.5)))
+
+
+def short_id(task_arn: str) -> str:
+    return task_arn.rsplit("/", 1)[-1]
+
+
+class _Builder:
+    """Accumulates one reconcile's outcome."""
+
+    def __init__(self, obs: Observed) -> None:
+        self.obs = obs
+        self.service = obs.service
+        self.launches: list[Launch] = []
+        self.stops: list[Stop] = []
+        self.stopping: set[str] = set()
+        self.wake: list[float] = []
+        self.events: list[str] = []
+
+    def stop(self, task: m.Task, code: str, reason: str) -> None:
+        if task.arn not in self.stopping:
+            self.stopping.add(task.arn)
+            self.stops.append(Stop(task.arn, code, reason))
+
+    def event(self, text: str) -> None:
+        self.events.append(f"(service {self.service.name}) {text}")
+
+    def wake_at(self, when: float) -> None:
+        if when > self.obs.now:
+            self.wake.append(when)
+
+
+def healthy(task: m.Task, obs: Observed) -> bool:
+    if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+        return False
+    if obs.has_health_check.get(task.task_definition_arn):
+        return task.health_status == "HEALTHY"
+    return task.started_at is not None and obs.now - task.started_at >= obs.healthy_after
+
+
+def decide(obs: Observed) -> Decision:
+    b = _Builder(obs)
+    s = obs.service
+    active = [t for t in obs.tasks if t.desired_status == "RUNNING" and t.last_status != "STOPPED"]
+    _account_stops(b, obs)
+    s = b.service
+    desired = s.desired_count if s.status == "ACTIVE" else 0
+
+    # 1. unhealthy after the grace period
+    for task in active:
+        if task.last_status == "RUNNING" and task.health_status == "UNHEALTHY":
+            grace_end = (task.started_at or obs.now) + s.health_check_grace_period
+            if obs.now >= grace_end:
+                b.stop(task, "ServiceSchedulerInitiated", "Task failed container health checks")
+            else:
+                b.wake_at(grace_end)
+    # tasks on draining (or gone) instances are replaced like failed ones
+    draining = {i.arn for i in obs.instances if i.status != "ACTIVE"}
+    for task in active:
+        if task.container_instance_arn in draining and s.scheduling_strategy == "REPLICA":
+            b.stop(task, "ServiceSchedulerInitiated", "Container instance is draining")
+    remaining = [t for t in active if t.arn not in b.stopping]
+
+    if s.scheduling_strategy == "DAEMON":
+        _daemon(b, obs, remaining)
+    else:
+        _replica(b, obs, remaining, desired)
+    return _finish(b, obs)
+
+
+def _account_stops(b: _Builder, obs: Observed) -> None:
+    """Count each newly STOPPED task once: start failures, crashes, breaker failures."""
+    s = b.service
+    seen = set(s.seen_stopped)
+    new_seen = []
+    primary = s.primary()
+    start_failures, crashes, breaker_failed = s.start_failures, s.crash_restarts, 0
+    not_before = s.launch_not_before
+    for task in sorted(obs.tasks, key=lambda t: t.stopped_at or 0.0):
+        if task.last_status != "STOPPED" or task.task_id in seen:
+            continue
+        new_seen.append(task.task_id)
+        if task.stop_code in SCHEDULER_CODES and "health" not in task.stopped_reason:
+            continue
+        ran = (task.stopped_at or obs.now) - (task.started_at or task.stopped_at or obs.now)
+        exits = ", ".join(f"{c.name} exit code {c.exit_code}" for c in task.containers if c.exit_code is not None)
+        if not task.reached_running:
+            start_failures += 1
+            delay = min(THROTTLE_MAX, 2.0 ** min(start_failures - 1, 20)) if start_failures > 1 else 0.0
+            if start_failures >= 3:
+                b.event("is unable to consistently start tasks successfully. For more information, see the "
+                        "Troubleshooting section of the Amazon ECS Developer Guide.")
+            b.event(f"task {task.task_id} failed to start: {task.stopped_reason or 'stopped'}"
+                    + (f"; next launch in {delay:.0f} s" if delay else ""))
+            not_before = max(not_before, obs.now + delay)
+        else:
+            start_failures = 0
+            if ran < CRASH_QUICK:
+                crashes += 1
+            else:
+                crashes = 1
+            delay = min(CRASH_BACKOFF_MAX, 2.0 ** (crashes - 2)) if crashes > 1 else 0.0
+            b.event(f"task {task.task_id} stopped after running {ran:.0f} s: "
+                    f"{task.stopped_reason or 'stopped'}" + (f" ({exits})" if exits else "")
+                    + (f"; starting a replacement in {delay:.0f} s (crash back-off: {crashes} in a row)"
+                       if delay else "; starting a replacement"))
+            not_before = max(not_before, obs.now + delay)
+        if primary is not None and task.deployment_id == primary.id:
+            breaker_failed += 1
+    if not new_seen:
+        return
+    seen_all = (s.seen_stopped + tuple(new_seen))[-SEEN_MAX:]
+    deployments = tuple(replace(d, failed_tasks=d.failed_tasks + breaker_failed) if primary is not None
+                        and d.id == primary.id else d for d in s.deployments)
+    b.service = replace(s, start_failures=start_failures, crash_restarts=crashes, launch_not_before=not_before,
+                        deployments=deployments, seen_stopped=seen_all)
+
+
+def _replica(b: _Builder, obs: Observed, active: list[m.Task], desired: int) -> None:
+    s = b.service
+    primary = s.primary()
+    if primary is None:
+        for task in active:
+            b.stop(task, "ServiceSchedulerInitiated", "Service is being deleted")
+        return
+    cfg = s.deployment_configuration
+    mine = [t for t in active if t.deployment_id == primary.id]
+    old = [t for t in active if t.deployment_id != primary.id]
+    max_total = math.floor(desired * cfg.maximum_percent / 100)
+    min_healthy = math.ceil(desired * cfg.minimum_healthy_percent / 100)
+
+    # 5. circuit breaker (before launching more of a deployment that keeps failing)
+    primary = _circuit_breaker(b, obs, primary, desired)
+    s = b.service
+
+    # 3. the primary toward the desired count
+    need = desired - len(mine)
+    if need > 0 and primary.rollout_state != "FAILED":
+        room = max(0, max_total - len(active)) if old else need
+        count = min(need, room)
+        if count > 0:
+            if obs.now >= s.launch_not_before:
+                b.launches.append(Launch(primary.id, primary.task_definition, count))
+            else:
+                b.wake_at(s.launch_not_before)
+    elif need < 0:
+        extra = sorted(mine, key=lambda t: (t.last_status == "RUNNING", healthy(t, obs), t.created_at))
+        for task in extra[:-need]:
+            b.stop(task, "ServiceSchedulerInitiated",
+                   f"Scaling activity initiated by (deployment {primary.id})")
+
+    # 4. old deployments drain while enough tasks stay healthy
+    healthy_now = sum(1 for t in active if healthy(t, obs) and t.arn not in b.stopping)
+    for task in sorted(old, key=lambda t: (healthy(t, obs), t.created_at)):
+        if task.arn in b.stopping:
+            continue
+        if not healthy(task, obs):
+            b.stop(task, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
+        elif healthy_now - 1 >= min_healthy:
+            healthy_now -= 1
+            b.stop(task, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
+    for task in active:
+        if task.last_status == "RUNNING" and task.started_at is not None and not healthy(task, obs):
+            b.wake_at(task.started_at + obs.healthy_after)
+
+
+def _circuit_breaker(b: _Builder, obs: Observed, primary: m.Deployment, desired: int) -> m.Deployment:
+    s = b.service
+    breaker = s.deployment_configuration.circuit_breaker
+    if not breaker.enable or primary.rollout_state != "IN_PROGRESS" or primary.had_running_at_start:
+        return primary
+    if primary.failed_tasks < circuit_threshold(desired):
+        return primary
+    failed = replace(primary, rollout_state="FAILED", updated_at=obs.now,
+                     rollout_state_reason="ECS deployment circuit breaker: tasks failed to start.")
+    b.event(f"(deployment {primary.id}) deployment failed: tasks failed to start.")
+    deployments = tuple(failed if d.id == primary.id else d for d in s.deployments)
+    target = next((d for d in s.deployments if d.id != primary.id and d.rollout_state == "COMPLETED"), None)
+    if breaker.rollback and target is not None:
+        now = obs.now
+        rollback = m.Deployment(id=_rollback_id(primary.id), task_definition=target.task_definition,
+                                created_at=now, updated_at=now, desired_count=s.desired_count,
+                                launch_type=target.launch_type,
+                                capacity_provider_strategy=target.capacity_provider_strategy,
+                                network=target.network, rollback_of=primary.id, had_running_at_start=True)
+        deployments = (rollback,) + tuple(replace(d, status="ACTIVE") for d in deployments)
+        b.event(f"(deployment {primary.id}) deployment failed: rolling back to deployment {target.id}.")
+        b.service = replace(s, deployments=deployments, task_definition=target.task_definition,
+                            start_failures=0, launch_not_before=0.0)
+        return rollback
+    b.service = replace(s, deployments=deployments)
+    return failed
+
+
+def _rollback_id(failed_id: str) -> str:
+    digits = "".join(c for c in failed_id if c.isdigit())
+    return "ecs-svc/" + str((int(digits or "0") * 7 + 1) % 10**19).zfill(19)
+
+
+def _daemon(b: _Builder, obs: Observed, active: list[m.Task]) -> None:
+    """One task per ACTIVE, connected instance; old deployments replaced instance by instance."""
+    s = b.service
+    primary = s.primary()
+    eligible = [i for i in obs.instances if i.status == "ACTIVE" and i.agent_connected]
+    eligible_arns = {i.arn for i in eligible}
+    for task in active:
+        if task.container_instance_arn not in eligible_arns or primary is None or s.status != "ACTIVE":
+            b.stop(task, "ServiceSchedulerInitiated", "Daemon service task is no longer needed on this instance")
+    if primary is None or s.status != "ACTIVE":
+        return
+    for inst in eligible:
+        here = [t for t in active if t.container_instance_arn == inst.arn and t.arn not in b.stopping]
+        if any(t.deployment_id == primary.id for t in here):
+            for extra in [t for t in here if t.deployment_id != primary.id]:
+                b.stop(extra, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
+            continue
+        if here:  # maximumPercent 100: the old task goes first
+            for old in here:
+                b.stop(old, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
+            continue
+        if obs.now >= s.launch_not_before:
+            b.launches.append(Launch(primary.id, primary.task_definition, 1, inst.arn))
+        else:
+            b.wake_at(s.launch_not_before)
+
+
+def _finish(b: _Builder, obs: Observed) -> Decision:
+    s = b.service
+    active = [t for t in obs.tasks if t.desired_status == "RUNNING" and t.last_status != "STOPPED"
+              and t.arn not in b.stopping]
+    by_dep: dict[str, int] = {}
+    for t in active:
+        by_dep[t.deployment_id] = by_dep.get(t.deployment_id, 0) + 1
+    primary = s.primary()
+    # drop older deployments with no task left
+    deployments = tuple(d for d in s.deployments if d.status == "PRIMARY" or by_dep.get(d.id, 0) > 0)
+    desired = s.desired_count if s.status == "ACTIVE" else 0
+    if s.scheduling_strategy == "DAEMON":
+        desired = sum(1 for i in obs.instances if i.status == "ACTIVE" and i.agent_connected)
+    steady = (primary is not None and len(deployments) == 1 and not b.launches and not b.stops
+              and by_dep.get(primary.id, 0) == desired
+              and all(healthy(t, obs) for t in active if t.deployment_id == primary.id))
+    if primary is not None:
+        new_primary = replace(primary, desired_count=desired)
+        if steady and primary.rollout_state == "IN_PROGRESS":
+            new_primary = replace(new_primary, rollout_state="COMPLETED", updated_at=obs.now,
+                                  rollout_state_reason=f"ECS deployment {primary.id} completed.")
+            b.event(f"(deployment {primary.id}) deployment completed.")
+        deployments = tuple(new_primary if d.id == primary.id else d for d in deployments)
+    if steady and (s.last_steady_at == 0.0 or s.last_steady_at < _last_change(s)):
+        b.event("has reached a steady state.")
+        s = replace(s, last_steady_at=obs.now)
+    if not steady and s.last_steady_at:
+        s = replace(s, last_steady_at=0.0)
+    if s.status == "DRAINING" and not active and not b.launches:
+        s = replace(s, status="INACTIVE", deployments=())
+        deployments = ()
+    events = tuple(m.ServiceEvent(id=f"{int(obs.now * 1000)}-{i}", created_at=obs.now, message=text)
+                   for i, text in enumerate(reversed(b.events)))
+    s = replace(s, deployments=deployments, events=(events + s.events)[:100])
+    wake = min(b.wake) if b.wake else None
+    return Decision(service=s, launches=tuple(b.launches), stops=tuple(b.stops), wake_at=wake)
+
+
+def _last_change(s: m.Service) -> float:
+    return max([d.updated_at for d in s.deployments] + [s.created_at])

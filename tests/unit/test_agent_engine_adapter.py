@@ -1,0 +1,393 @@
+"""The agent's engine adapter, without an engine: ContainerSpec → Docker create body, Docker
+inspect dict → ContainerStatus, image-reference and event classification."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from berth.agent._engine import (
+    ContainerEngine, ContainerSpec, DeviceMapping, HealthProbe, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
+)
+from berth.agent.engine_adapter import (
+    EngineAdapter, create_body, is_exit_event, names_registry, parse_time, published_ports, status_from_inspect,
+)
+from berth.engine.events import EventBus
+from berth.errors import FailedPrecondition, NotFound, Unavailable
+from berth.images.distribution import Credentials
+
+FULL = ContainerSpec(
+    name="ecs-web-3-app-9a8b7c",
+    image="127.0.0.1:5000/app:v1",
+    labels={"com.amazonaws.ecs.task-arn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "x": "y"},
+    env=("A=1", "B=two words"),
+    entrypoint=("/bin/sh", "-c"),
+    command=("exec httpd -f",),
+    working_dir="/srv",
+    user="1000:1000",
+    hostname="web",
+    network_mode="bridge",
+    ports=(PortBinding(80), PortBinding(53, "udp", 5353, "127.0.0.1"), PortBinding(80, host_port=8080)),
+    links=("ecs-web-3-db-1:db",),
+    extra_hosts=("gw:10.0.0.1",),
+    dns_servers=("10.0.0.2",),
+    dns_search=("example.internal",),
+    cpu_shares=256,
+    memory=128 * 1024 * 1024,
+    memory_reservation=64 * 1024 * 1024,
+    ulimits=(("nofile", 1024, 4096),),
+    cap_add=("NET_ADMIN",),
+    cap_drop=("MKNOD",),
+    init=True,
+    devices=(DeviceMapping("/dev/fuse", "/dev/fuse", "rw"),),
+    privileged=True,
+    read_only_rootfs=True,
+    mounts=(
+        Mount("bind", "/srv/data", "/data", read_only=True),
+        Mount("bind", "/srv/logs", "/logs"),
+        Mount("volume", "ecs-web-3-cache", "/cache"),
+        Mount("tmpfs", "", "/scratch", tmpfs_size=64 * 1024 * 1024),
+        Mount("tmpfs", "", "/run/x", read_only=True, tmpfs_size=1024, tmpfs_options=("noexec", "mode=1777")),
+    ),
+    volumes_from=("0123abcd:ro",),
+    health=HealthProbe(("CMD-SHELL", "wget -q -O- localhost"), interval=5, timeout=2.5, retries=4,
+                       start_period=0.5),
+    stop_timeout=7,
+    log_driver="awslogs",
+    log_options={"awslogs-group": "/ecs/web"},
+    tty=True,
+    open_stdin=True,
+    shm_size=32 * 1024 * 1024,
+)
+
+
+def test_create_body_translates_every_field() -> None:
+    body = create_body(FULL)
+    hc = body.pop("HostConfig")
+    assert body == {
+        "Image": "127.0.0.1:5000/app:v1",
+        "Env": ["A=1", "B=two words"],
+        "Labels": {"com.amazonaws.ecs.task-arn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "x": "y"},
+        "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+        "Tty": True,
+        "OpenStdin": True,
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["exec httpd -f"],
+        "WorkingDir": "/srv",
+        "User": "1000:1000",
+        "Hostname": "web",
+        "StopTimeout": 7,
+        "Healthcheck": {"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 5_000_000_000,
+                        "Timeout": 2_500_000_000, "Retries": 4, "StartPeriod": 500_000_000},
+    }
+    assert hc == {
+        "NetworkMode": "bridge",
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "8080"}],
+                         "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]},
+        "Links": ["ecs-web-3-db-1:db"],
+        "ExtraHosts": ["gw:10.0.0.1"],
+        "Dns": ["10.0.0.2"],
+        "DnsSearch": ["example.internal"],
+        "CpuShares": 256,
+        "Memory": 134217728,
+        "MemoryReservation": 67108864,
+        "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 4096}],
+        "CapAdd": ["NET_ADMIN"],
+        "CapDrop": ["MKNOD"],
+        "Init": True,
+        "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}],
+        "Privileged": True,
+        "ReadonlyRootfs": True,
+        "VolumesFrom": ["0123abcd:ro"],
+        # host paths as Binds: a missing source directory is created (AWS documents it for sourcePath)
+        "Binds": ["/srv/data:/data:ro", "/srv/logs:/logs"],
+        "Mounts": [
+            {"Type": "volume", "Source": "ecs-web-3-cache", "Target": "/cache", "ReadOnly": False},
+            {"Type": "tmpfs", "Target": "/scratch", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 67108864}},
+        ],
+        # a tmpfs with mount options: HostConfig.Tmpfs, as the ECS agent does
+        "Tmpfs": {"/run/x": "size=1024,noexec,mode=1777,ro"},
+        "LogConfig": {"Type": "awslogs", "Config": {"awslogs-group": "/ecs/web"}},
+        "ShmSize": 33554432,
+    }
+    assert "NetworkingConfig" not in body
+
+
+def test_create_body_leaves_unset_values_to_the_engine_and_image() -> None:
+    body = create_body(ContainerSpec(name="c", image="busybox"))
+    hc = body["HostConfig"]
+    for key in ("Entrypoint", "Cmd", "WorkingDir", "User", "Hostname", "StopTimeout", "Healthcheck",
+                "NetworkingConfig"):
+        assert key not in body, key
+    for key in ("LogConfig", "ShmSize", "Binds", "Mounts", "Tmpfs"):
+        assert key not in hc, key
+    assert body["ExposedPorts"] == {} and hc["PortBindings"] == {}
+    assert hc["NetworkMode"] == "bridge" and hc["Memory"] == 0 and hc["CpuShares"] == 0
+
+
+def test_create_body_empty_command_is_kept_distinct_from_none() -> None:
+    body = create_body(ContainerSpec(name="c", image="busybox", command=()))
+    assert body["Cmd"] == []
+
+
+def test_create_body_aliases_only_on_a_user_network() -> None:
+    on_user = create_body(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
+                                        network_aliases=("web", "api")))
+    assert on_user["NetworkingConfig"] == {"EndpointsConfig": {"ecs-net": {"Aliases": ["web", "api"]}}}
+    assert on_user["HostConfig"]["NetworkMode"] == "ecs-net"
+    for mode in ("bridge", "host", "none", "container:0123abcd"):
+        body = create_body(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))
+        assert "NetworkingConfig" not in body
+        assert body["HostConfig"]["NetworkMode"] == mode
+
+
+def test_create_body_rejects_an_unknown_mount_kind() -> None:
+    with pytest.raises(ValueError, match="nfs"):
+        create_body(ContainerSpec(name="c", image="busybox", mounts=(Mount("nfs", "x", "/x"),)))
+
+
+# A running container's inspect dict as berth's engine answers it (abridged to what is read).
+RUNNING: dict[str, Any] = {
+    "Id": "4f" * 32,
+    "Created": "2025-03-01T10:00:00.000000Z",
+    "Name": "/ecs-web-3-app-9a8b7c",
+    "Image": "sha256:" + "ab" * 32,
+    "State": {
+        "Status": "running", "Running": True, "Paused": False, "Restarting": False, "OOMKilled": False,
+        "Dead": False, "Pid": 4242, "ExitCode": 0, "Error": "",
+        "StartedAt": "2025-03-01T10:00:01.250000Z", "FinishedAt": "0001-01-01T00:00:00Z",
+        "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []},
+    },
+    "HostConfig": {"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}},
+    "Config": {"Image": "127.0.0.1:5000/app:v1", "Labels": {"com.amazonaws.ecs.task-arn": "t1"}},
+    "NetworkSettings": {
+        "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}],
+                  "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}], "9000/tcp": None},
+        "IPAddress": "10.88.0.5", "Gateway": "10.88.0.1",
+        "Networks": {"bridge": {"IPAddress": "10.88.0.5", "Gateway": "10.88.0.1"}},
+    },
+}
+
+
+def test_status_of_a_running_container() -> None:
+    status = status_from_inspect(RUNNING)
+    assert status.id == "4f" * 32
+    assert status.name == "ecs-web-3-app-9a8b7c"
+    assert status.labels == {"com.amazonaws.ecs.task-arn": "t1"}
+    assert status.state == "running"
+    assert status.exit_code is None
+    assert status.error == "" and not status.oom_killed
+    assert status.health == "healthy"
+    assert status.started_at == datetime(2025, 3, 1, 10, 0, 1, 250000, tzinfo=timezone.utc).timestamp()
+    assert status.finished_at is None
+    assert status.ports == (PortBinding(80, "tcp", 32768, ""), PortBinding(53, "udp", 5353, "127.0.0.1"))
+    assert status.ip_address == "10.88.0.5"
+    assert status.image_digest == "sha256:" + "ab" * 32
+
+
+def test_status_of_an_exited_container() -> None:
+    doc = copy.deepcopy(RUNNING)
+    doc["State"].update(Status="exited", Running=False, Pid=0, ExitCode=137, OOMKilled=True,
+                        FinishedAt="2025-03-01T10:05:00.123456789Z")
+    del doc["State"]["Health"]
+    doc["NetworkSettings"].update(Ports={"80/tcp": None}, IPAddress="", Networks={"bridge": {"IPAddress": ""}})
+    status = status_from_inspect(doc)
+    assert status.state == "exited" and status.exit_code == 137 and status.oom_killed
+    assert status.finished_at == pytest.approx(datetime(2025, 3, 1, 10, 5, 0, 123456, tzinfo=timezone.utc).timestamp())
+    assert status.health == "" and status.ports == () and status.ip_address == ""
+
+
+def test_status_of_a_created_container_and_a_start_failure() -> None:
+    created = copy.deepcopy(RUNNING)
+    created["State"] = {"Status": "created", "ExitCode": 0, "StartedAt": "0001-01-01T00:00:00Z",
+                        "FinishedAt": "0001-01-01T00:00:00Z"}
+    status = status_from_inspect(created)
+    assert status.exit_code is None and status.started_at is None and status.finished_at is None
+    failed = copy.deepcopy(created)
+    failed["State"].update(Status="exited", ExitCode=127, Error="exec: \"nope\": executable file not found")
+    status = status_from_inspect(failed)
+    assert status.exit_code == 127 and "executable file not found" in status.error
+
+
+def test_ip_address_by_network_mode() -> None:
+    user = copy.deepcopy(RUNNING)
+    user["HostConfig"]["NetworkMode"] = "ecs-net"
+    user["NetworkSettings"].update(IPAddress="", Networks={"ecs-net": {"IPAddress": "172.30.0.9"}})
+    assert status_from_inspect(user).ip_address == "172.30.0.9"
+    for mode in ("host", "none", "container:" + "1" * 64):
+        other = copy.deepcopy(RUNNING)
+        other["HostConfig"]["NetworkMode"] = mode
+        assert status_from_inspect(other).ip_address == ""
+
+
+def test_parse_time() -> None:
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time("") is None and parse_time(None) is None and parse_time("garbage") is None
+    assert parse_time("2025-03-01T10:00:00Z") == datetime(2025, 3, 1, 10, tzinfo=timezone.utc).timestamp()
+    assert parse_time("2025-03-01T10:00:00.5+01:00") == datetime(2025, 3, 1, 9, 0, 0, 500000,
+                                                                 tzinfo=timezone.utc).timestamp()
+
+
+def test_published_ports_skip_unbound() -> None:
+    assert published_ports({"80/tcp": None, "81/tcp": [{"HostIp": "", "HostPort": ""}]}) == ()
+    assert published_ports({"81": [{"HostIp": "::", "HostPort": "81"}]}) == (PortBinding(81, "tcp", 81, "::"),)
+
+
+@pytest.mark.parametrize(("reference", "remote"), [
+    ("busybox", False), ("busybox:latest", False), ("bob/app:1", False), ("docker.io/library/busybox", False),
+    ("127.0.0.1:5000/app:v1", True), ("localhost/app", True),
+    ("000000000000.dkr.ecr.us-east-1.localhost.localstack.cloud:4566/app:v1", True),
+    ("registry.example.com/team/app@sha256:" + "a" * 64, True), ("Not A Reference", False),
+])
+def test_names_registry(reference: str, remote: bool) -> None:
+    assert names_registry(reference) is remote
+
+
+def test_exit_events() -> None:
+    def event(action: str, type_: str = "container") -> dict[str, Any]:
+        return {"Type": type_, "Action": action, "Actor": {"ID": "c1", "Attributes": {}}}
+    for action in ("die", "oom", "destroy", "health_status: healthy", "health_status: unhealthy"):
+        assert is_exit_event(event(action)), action
+    for action in ("start", "create", "kill", "exec_start: sh"):
+        assert not is_exit_event(event(action)), action
+    assert not is_exit_event(event("destroy", "volume"))
+
+
+# --- the adapter's delegation, with fakes for the engine services ------------------------------
+
+class _FakeContainers:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        self.calls.append(("stop", ref, timeout))
+        if self.error:
+            raise self.error
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        self.calls.append(("remove", ref, force, volumes))
+        if self.error:
+            raise self.error
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        raise NotFound(f"No such container: {ref}")
+
+
+def _adapter(containers: Any = None, events: Any = None, networks: Any = None) -> EngineAdapter:
+    return EngineAdapter(containers=containers, image_store=None, distribution=None, volumes=None,
+                         networks=networks, events=events, bridge_gateway="10.88.0.1", bridge_subnet="10.88.0.0/16")
+
+
+@pytest.mark.parametrize("error", [None, NotFound("No such container: x"), FailedPrecondition("already stopped")])
+def test_stop_and_remove_accept_absent_and_stopped(error: Exception | None) -> None:
+    containers = _FakeContainers(error)
+    adapter = _adapter(containers)
+    asyncio.run(adapter.stop("x", 3))
+    if not isinstance(error, FailedPrecondition):  # remove never says "already stopped"
+        asyncio.run(adapter.remove("x"))
+    assert containers.calls[0] == ("stop", "x", 3)
+    assert adapter.inspect("x") is None
+
+
+def test_network_address() -> None:
+    class Networks:
+        def inspect_json(self, ref: str) -> dict[str, Any]:
+            if ref != "ecs-net":
+                raise NotFound(f"network {ref} not found")
+            return {"IPAM": {"Config": [{"Subnet": "172.30.0.0/24", "Gateway": "172.30.0.1"}]}}
+    adapter = _adapter(networks=Networks())
+    assert adapter.network_address("bridge") == ("10.88.0.1", "10.88.0.0/16")
+    assert adapter.network_address("ecs-net") == ("172.30.0.1", "172.30.0.0/24")
+    with pytest.raises(NotFound):
+        adapter.network_address("nope")
+
+
+def test_on_exit_delivers_exits_until_unsubscribed() -> None:
+    async def scenario() -> list[str]:
+        bus = EventBus()
+        adapter = _adapter(events=bus)
+        seen: list[str] = []
+
+        def callback(container_id: str) -> None:
+            if container_id == "boom":
+                raise RuntimeError("a failing callback does not end the subscription")
+            seen.append(container_id)
+        unsubscribe = adapter.on_exit(callback)
+        bus.publish("container", "start", "c0", {})
+        bus.publish("container", "die", "boom", {})
+        bus.publish("container", "die", "c1", {"exitCode": "0"})
+        bus.publish("container", "health_status: unhealthy", "c2", {})
+        bus.publish("container", "destroy", "c3", {})
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(seen) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        unsubscribe()
+        await asyncio.sleep(0)  # let the cancellation land
+        bus.publish("container", "die", "c4", {})
+        await adapter.close()
+        return seen
+
+    assert asyncio.run(scenario()) == ["c1", "c2", "c3"]
+
+
+def test_the_adapter_is_a_container_engine() -> None:
+    engine: ContainerEngine = _adapter()  # mypy checks the signatures against the Protocol
+    assert engine is not None
+
+
+class _FakeImages:
+    def __init__(self, local: dict[str, str]) -> None:
+        self.local = local
+
+    def resolve(self, name: str) -> Any:
+        if name not in self.local:
+            raise NotFound(f"No such image: {name}")
+        return type("Image", (), {"id": self.local[name]})()
+
+
+class _FakeDistribution:
+    def __init__(self, images: _FakeImages, pulled: dict[str, str], error: Exception | None = None) -> None:
+        self.images, self.pulled, self.error = images, pulled, error
+        self.calls: list[tuple[str, Credentials]] = []
+
+    def pull(self, image: str, tag: str, credentials: Credentials, emit: Any, *, platform: str = "") -> None:
+        self.calls.append((image, credentials))
+        if self.error is not None:
+            raise self.error
+        self.images.local[image] = self.pulled[image]
+
+
+def _image_adapter(local: dict[str, str], pulled: dict[str, str],
+                   error: Exception | None = None) -> tuple[EngineAdapter, _FakeDistribution]:
+    images = _FakeImages(dict(local))
+    distribution = _FakeDistribution(images, pulled, error)
+    adapter = EngineAdapter(containers=None, image_store=images, distribution=distribution, volumes=None,
+                            networks=None, events=None, bridge_gateway="10.88.0.1", bridge_subnet="10.88.0.0/16")
+    return adapter, distribution
+
+
+def test_ensure_image_pull_policy() -> None:
+    ref = "127.0.0.1:5000/app:v1"
+    # a short name that is here: used, never pulled
+    adapter, dist = _image_adapter({"busybox": "sha256:bb"}, {})
+    assert asyncio.run(adapter.ensure_image("busybox", None)) == "sha256:bb" and dist.calls == []
+    # a registry reference: pulled even when here (its tag may have moved), with the credentials given
+    adapter, dist = _image_adapter({ref: "sha256:old"}, {ref: "sha256:new"})
+    auth = RegistryAuth("AWS", "token", "127.0.0.1:5000")
+    assert asyncio.run(adapter.ensure_image(ref, auth)) == "sha256:new"
+    assert dist.calls == [(ref, Credentials(username="AWS", password="token", server_address="127.0.0.1:5000"))]
+    # a digest that is here: nothing to pull
+    pinned = "127.0.0.1:5000/app@sha256:" + "a" * 64
+    adapter, dist = _image_adapter({pinned: "sha256:pinned"}, {})
+    assert asyncio.run(adapter.ensure_image(pinned, None)) == "sha256:pinned" and dist.calls == []
+    # the pull fails: the local copy (ECS_IMAGE_PULL_BEHAVIOR=default), else the engine's message
+    adapter, dist = _image_adapter({ref: "sha256:old"}, {}, Unavailable("registry down"))
+    assert asyncio.run(adapter.ensure_image(ref, None)) == "sha256:old"
+    adapter, dist = _image_adapter({}, {}, NotFound("manifest for 127.0.0.1:5000/app:v1 not found"))
+    with pytest.raises(ImageNotAvailable, match="^manifest for 127.0.0.1:5000/app:v1 not found$"):
+        asyncio.run(adapter.ensure_image(ref, None))
