@@ -82,6 +82,7 @@ class ServiceController:
     def reconcile_all(self) -> None:
         now = self.clock()
         wakes: list[float] = []
+        sweep_every = min(30.0, self.ecs.ctx.stopped_task_retention)  # a short retention is swept as often
         clusters = self.repo.list(m.Cluster)
         for cluster in clusters:
             if cluster.status != "ACTIVE":
@@ -95,9 +96,9 @@ class ServiceController:
                 wake = self.reconcile(cluster, service, tasks, instances, now)
                 if wake is not None:
                     wakes.append(wake)
-            if now - self._last_sweep >= 30.0:
+            if now - self._last_sweep >= sweep_every:
                 self.ecs.tasks.expire_stopped(tasks)
-        if now - self._last_sweep >= 30.0:
+        if now - self._last_sweep >= sweep_every:
             self._last_sweep = now
         self._next_wake = min(wakes) if wakes else None
 

@@ -13,11 +13,15 @@ Rules, per reconcile:
    start throttle and the circuit breaker; crashes after RUNNING feed berth's crash back-off.
 3. The PRIMARY deployment is brought to the desired count within `maximumPercent`; extra tasks
    are stopped (pending ones first).
-4. Tasks of older deployments are stopped while the healthy count stays at or above
-   `minimumHealthyPercent`; a deployment with no task left is dropped.
+4. Tasks of older deployments (and tasks on DRAINING instances) are stopped while the healthy
+   count stays at or above `minimumHealthyPercent`; a deployment with no task left is dropped
+   (a FAILED one only once the rollback away from it has completed).
 5. The circuit breaker fails the PRIMARY after `threshold` failed tasks, and rolls back to the
-   last COMPLETED deployment when asked to.
-6. One deployment at the desired count, all healthy: COMPLETED, "has reached a steady state".
+   last COMPLETED deployment when asked to. Rollback deployments are not judged by it
+   (`had_running_at_start`), so a rollback never loops.
+6. One deployment at the desired count, all healthy: COMPLETED, "has reached a steady state";
+   the loop is woken when a RUNNING task turns healthy (`started_at + healthy_after`).
+7. A DRAINING (deleted) service turns INACTIVE once every task of it is STOPPED.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ THROTTLE_MAX = 27 * 60.0          # ECS's longest back-off for tasks failing to 
 CRASH_BACKOFF_MAX = 300.0         # berth's longest back-off for tasks crashing after RUNNING
 CRASH_QUICK = 60.0                # a task that ran shorter than this before dying counts as a crash loop
 SEEN_MAX = 500
+MAX_EVENTS = 100                  # ECS keeps a service's latest 100 events
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,6 @@ def decide(obs: Observed) -> Decision:
                 b.stop(task, "ServiceSchedulerInitiated", "Task failed container health checks")
             else:
                 b.wake_at(grace_end)
-    # tasks on draining (or gone) instances are replaced like failed ones
-    draining = {i.arn for i in obs.instances if i.status != "ACTIVE"}
-    for task in active:
-        if task.container_instance_arn in draining and s.scheduling_strategy == "REPLICA":
-            b.stop(task, "ServiceSchedulerInitiated", "Container instance is draining")
     remaining = [t for t in active if t.arn not in b.stopping]
 
     if s.scheduling_strategy == "DAEMON":
@@ -149,8 +149,8 @@ def _account_stops(b: _Builder, obs: Observed) -> None:
     start_failures, crashes, breaker_failed = s.start_failures, s.crash_restarts, 0
     not_before = s.launch_not_before
     for task in sorted(obs.tasks, key=lambda t: t.stopped_at or 0.0):
-        if task.last_status != "STOPPED" or task.task_id in seen:
-            continue
+        if task.last_status != "STOPPED" or task.task_id in seen or task.created_at < s.created_at:
+            continue  # counted already, or a task of an earlier service of that name
         new_seen.append(task.task_id)
         if task.stop_code in SCHEDULER_CODES and "health" not in task.stopped_reason:
             continue
@@ -196,14 +196,19 @@ def _replica(b: _Builder, obs: Observed, active: list[m.Task], desired: int) -> 
             b.stop(task, "ServiceSchedulerInitiated", "Service is being deleted")
         return
     cfg = s.deployment_configuration
-    mine = [t for t in active if t.deployment_id == primary.id]
-    old = [t for t in active if t.deployment_id != primary.id]
     max_total = math.floor(desired * cfg.maximum_percent / 100)
     min_healthy = math.ceil(desired * cfg.minimum_healthy_percent / 100)
 
-    # 5. circuit breaker (before launching more of a deployment that keeps failing)
+    # 5. circuit breaker (before launching more of a deployment that keeps failing); a rollback
+    # makes a new PRIMARY, so which tasks are "mine" is decided after it
     primary = _circuit_breaker(b, obs, primary, desired)
     s = b.service
+    # tasks on DRAINING (or deregistered) instances are replaced like an old deployment's: the
+    # replacements start first within maximumPercent, then they stop within minimumHealthyPercent
+    usable = {i.arn for i in obs.instances if i.status == "ACTIVE"}
+    retiring = {t.arn for t in active if t.container_instance_arn and t.container_instance_arn not in usable}
+    mine = [t for t in active if t.deployment_id == primary.id and t.arn not in retiring]
+    old = [t for t in active if t.deployment_id != primary.id or t.arn in retiring]
 
     # 3. the primary toward the desired count
     need = desired - len(mine)
@@ -226,14 +231,16 @@ def _replica(b: _Builder, obs: Observed, active: list[m.Task], desired: int) -> 
     for task in sorted(old, key=lambda t: (healthy(t, obs), t.created_at)):
         if task.arn in b.stopping:
             continue
-        if not healthy(task, obs):
-            b.stop(task, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
-        elif healthy_now - 1 >= min_healthy:
-            healthy_now -= 1
-            b.stop(task, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary.id})")
-    for task in active:
-        if task.last_status == "RUNNING" and task.started_at is not None and not healthy(task, obs):
-            b.wake_at(task.started_at + obs.healthy_after)
+        reason = ("Container instance is draining" if task.arn in retiring
+                  else f"Scaling activity initiated by (deployment {primary.id})")
+        if healthy(task, obs):
+            if healthy_now - 1 >= min_healthy:
+                healthy_now -= 1
+                b.stop(task, "ServiceSchedulerInitiated", reason)
+        elif task.last_status != "RUNNING" or task.health_status == "UNHEALTHY":
+            b.stop(task, "ServiceSchedulerInitiated", reason)  # not serving: nothing to keep it for
+        elif min_healthy == 0:
+            b.stop(task, "ServiceSchedulerInitiated", reason)  # still warming up, and nothing needs it
 
 
 def _circuit_breaker(b: _Builder, obs: Observed, primary: m.Deployment, desired: int) -> m.Deployment:
@@ -254,11 +261,13 @@ def _circuit_breaker(b: _Builder, obs: Observed, primary: m.Deployment, desired:
                                 created_at=now, updated_at=now, desired_count=s.desired_count,
                                 launch_type=target.launch_type,
                                 capacity_provider_strategy=target.capacity_provider_strategy,
-                                network=target.network, rollback_of=primary.id, had_running_at_start=True)
+                                network=target.network, rollback_of=primary.id, had_running_at_start=True,
+                                rollout_state_reason=f"ECS deployment circuit breaker: rolling back to "
+                                                     f"deploymentId {target.id}.")
         deployments = (rollback,) + tuple(replace(d, status="ACTIVE") for d in deployments)
         b.event(f"(deployment {primary.id}) deployment failed: rolling back to deployment {target.id}.")
         b.service = replace(s, deployments=deployments, task_definition=target.task_definition,
-                            start_failures=0, launch_not_before=0.0)
+                            start_failures=0, crash_restarts=0, launch_not_before=0.0)
         return rollback
     b.service = replace(s, deployments=deployments)
     return failed
@@ -303,13 +312,24 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
     by_dep: dict[str, int] = {}
     for t in active:
         by_dep[t.deployment_id] = by_dep.get(t.deployment_id, 0) + 1
+        if (t.last_status == "RUNNING" and t.started_at is not None
+                and not obs.has_health_check.get(t.task_definition_arn)):
+            b.wake_at(t.started_at + obs.healthy_after)  # it turns healthy then: the steady state may follow
     primary = s.primary()
-    # drop older deployments with no task left
-    deployments = tuple(d for d in s.deployments if d.status == "PRIMARY" or by_dep.get(d.id, 0) > 0)
+
+    def keep(d: m.Deployment) -> bool:
+        # older deployments go once no task is left (the services-stable waiter wants exactly one),
+        # except a FAILED one while the rollback away from it is under way
+        return (d.status == "PRIMARY" or by_dep.get(d.id, 0) > 0
+                or (primary is not None and primary.rollback_of == d.id and primary.rollout_state == "IN_PROGRESS"))
+
+    deployments = tuple(d for d in s.deployments if keep(d))
     desired = s.desired_count if s.status == "ACTIVE" else 0
-    if s.scheduling_strategy == "DAEMON":
+    if s.scheduling_strategy == "DAEMON" and s.status == "ACTIVE":
         desired = sum(1 for i in obs.instances if i.status == "ACTIVE" and i.agent_connected)
-    steady = (primary is not None and len(deployments) == 1 and not b.launches and not b.stops
+        s = replace(s, desired_count=desired)
+    steady = (primary is not None and not b.launches and not b.stops
+              and all(by_dep.get(d.id, 0) == 0 for d in deployments if d.id != primary.id)
               and by_dep.get(primary.id, 0) == desired
               and all(healthy(t, obs) for t in active if t.deployment_id == primary.id))
     if primary is not None:
@@ -318,18 +338,24 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
             new_primary = replace(new_primary, rollout_state="COMPLETED", updated_at=obs.now,
                                   rollout_state_reason=f"ECS deployment {primary.id} completed.")
             b.event(f"(deployment {primary.id}) deployment completed.")
-        deployments = tuple(new_primary if d.id == primary.id else d for d in deployments)
+        deployments = tuple(new_primary if d.id == primary.id else d for d in deployments
+                            if not steady or d.id == primary.id)
     if steady and (s.last_steady_at == 0.0 or s.last_steady_at < _last_change(s)):
         b.event("has reached a steady state.")
         s = replace(s, last_steady_at=obs.now)
+    if steady and s.start_failures:
+        s = replace(s, start_failures=0)  # tasks start again: the throttle starts over
     if not steady and s.last_steady_at:
         s = replace(s, last_steady_at=0.0)
-    if s.status == "DRAINING" and not active and not b.launches:
-        s = replace(s, status="INACTIVE", deployments=())
+    connected = {i.arn for i in obs.instances if i.agent_connected}
+    gone = [t for t in obs.tasks if t.last_status == "STOPPED" or (
+        t.desired_status == "STOPPED" and t.arn not in b.stopping and t.container_instance_arn not in connected)]
+    if s.status == "DRAINING" and not b.launches and len(gone) == len(obs.tasks):
+        s = replace(s, status="INACTIVE", deployments=())   # deleted, and every task of it stopped
         deployments = ()
     events = tuple(m.ServiceEvent(id=f"{int(obs.now * 1000)}-{i}", created_at=obs.now, message=text)
                    for i, text in enumerate(reversed(b.events)))
-    s = replace(s, deployments=deployments, events=(events + s.events)[:100])
+    s = replace(s, deployments=deployments, events=(events + s.events)[:MAX_EVENTS])
     wake = min(b.wake) if b.wake else None
     return Decision(service=s, launches=tuple(b.launches), stops=tuple(b.stops), wake_at=wake)
 
