@@ -28,20 +28,22 @@ class Scope:
         return f"arn:aws:ecs:{self.region}:{self.account}:{resource}"
 
 
-def split_arn(text: str, resource_type: str) -> str | None:
+def split_arn(text: str, resource_type: str, field: str = "") -> str | None:
     """The part after `<type>/` of an ECS ARN of that type, None when `text` is not an ARN.
+    `field` names the request member in the refusal.
 
     Raises:
         InvalidParameter: an ARN that is malformed or of another resource type.
     """
     if not text.startswith("arn:"):
         return None
+    where = f"{field} " if field else ""
     parts = text.split(":", 5)
     if len(parts) != 6 or parts[1] not in ("aws", "aws-cn", "aws-us-gov") or parts[2] != "ecs":
-        raise InvalidParameter(f"Invalid identifier: {text!r} is not a valid ECS ARN.")
+        raise InvalidParameter(f"Invalid identifier: {where}{text!r} is not a valid ECS ARN.")
     kind, sep, rest = parts[5].partition("/")
     if kind != resource_type or not sep or not rest:
-        raise InvalidParameter(f"Invalid identifier: {text!r} is not a valid {resource_type} ARN.")
+        raise InvalidParameter(f"Invalid identifier: {where}{text!r} is not a valid {resource_type} ARN.")
     return rest
 
 
@@ -51,7 +53,7 @@ def cluster_name(ref: str | None) -> str:
         return "default"
     if not isinstance(ref, str):
         raise InvalidParameter("cluster must be a string")
-    rest = split_arn(ref, "cluster")
+    rest = split_arn(ref, "cluster", "cluster")
     name = ref if rest is None else rest
     if not _NAME_RE.match(name):
         raise InvalidParameter(f"Invalid identifier: cluster {ref!r} is not a valid cluster name or ARN.")
@@ -65,7 +67,7 @@ def child_id(ref: str, resource_type: str, cluster: str, field: str) -> str:
     """
     if not isinstance(ref, str) or not ref:
         raise InvalidParameter(f"{field} must not be empty.")
-    rest = split_arn(ref, resource_type)
+    rest = split_arn(ref, resource_type, field)
     if rest is None:
         value = ref
     else:
@@ -83,7 +85,7 @@ def taskdef_ref(ref: str, field: str = "taskDefinition") -> tuple[str, int | Non
     """`family`, `family:revision` or a task-definition ARN → (family, revision or None = latest ACTIVE)."""
     if not isinstance(ref, str) or not ref:
         raise InvalidParameter(f"{field} must not be empty.")
-    rest = split_arn(ref, "task-definition")
+    rest = split_arn(ref, "task-definition", field)
     m = _FAMILY_REV_RE.match(ref if rest is None else rest)
     if not m:
         raise InvalidParameter(f"Invalid revision number. Number: {ref!r} is not a valid {field}.")

@@ -29,7 +29,7 @@ def encode(value: Any) -> Any:
 
 
 def decode(cls: type[T], data: Mapping[str, Any]) -> T:
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # dataclass types are hashable
     kwargs = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:

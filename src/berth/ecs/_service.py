@@ -41,6 +41,15 @@ ACCOUNT_SETTINGS: dict[str, str] = {
     "fargateTaskRetirementWaitPeriod": "7", "guardDutyActivate": "off", "defaultLogDriverMode": "blocking",
 }
 
+_ON_OFF, _ENABLED = ("on", "off"), ("enabled", "disabled")
+SETTING_VALUES: dict[str, tuple[str, ...]] = {
+    "serviceLongArnFormat": _ENABLED, "taskLongArnFormat": _ENABLED, "containerInstanceLongArnFormat": _ENABLED,
+    "awsvpcTrunking": _ENABLED, "containerInsights": ("enabled", "disabled", "enhanced"),
+    "dualStackIPv6": _ENABLED, "fargateFIPSMode": _ENABLED, "tagResourceAuthorization": _ON_OFF,
+    "fargateTaskRetirementWaitPeriod": ("0", "7", "14"), "guardDutyActivate": _ON_OFF,
+    "defaultLogDriverMode": ("blocking", "non-blocking"),
+}
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -173,18 +182,21 @@ class EcsService:
             return taskdef
         raise ClientError("Too many concurrent registrations of this family; try again.")
 
-    def taskdef(self, scope: Scope, ref: str, *, field: str = "taskDefinition", active_only: bool = False
-                ) -> m.TaskDefinition:
+    def taskdef(self, scope: Scope, ref: str, *, field: str = "taskDefinition", active_only: bool = False,
+                missing: str = "TaskDefinition not found.") -> m.TaskDefinition:
+        """The definition `ref` names (a family alone: its latest ACTIVE revision). `missing` is
+        ECS's sentence for an unknown one: RunTask and CreateService say "TaskDefinition not
+        found.", DescribeTaskDefinition "Unable to describe task definition."."""
         family, revision = taskdef_ref(ref, field)
         prefix = scope.arn(f"task-definition/{family}:")
         if revision is not None:
             found = self.repo.get(m.TaskDefinition, f"{prefix}{revision}")
             if found is None or found.status == "DELETE_IN_PROGRESS" or (active_only and found.status != "ACTIVE"):
-                raise TaskDefinitionNotFound()
+                raise TaskDefinitionNotFound(missing)
             return found
         revisions = [t for t in self.repo.list(m.TaskDefinition, prefix) if t.status == "ACTIVE"]
         if not revisions:
-            raise TaskDefinitionNotFound()
+            raise TaskDefinitionNotFound(missing)
         return max(revisions, key=lambda t: t.revision)
 
     def deregister_task_definition(self, scope: Scope, ref: str) -> m.TaskDefinition:
@@ -348,7 +360,11 @@ class EcsService:
         status = p.one_of(p.opt_str(params, "status"), "status",
                           ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"))
         text = p.opt_str(params, "filter")
-        expression = scheduler.parse_expression(text) if text else None
+        try:
+            expression = scheduler.parse_expression(text) if text else None
+        except scheduler.ExpressionError as err:  # the same language; the member is `filter`
+            raise InvalidParameter(str(err).replace("placement constraint expression", "filter expression", 1)
+                                   ) from err
         snapshot = {s.arn: s for s in self.tasks.snapshot(cluster).instances}
         out = []
         for inst in self.repo.list(m.ContainerInstance, instance_prefix(cluster)):
@@ -407,13 +423,18 @@ class EcsService:
         attrs = [_attribute(a, "") for a in p.obj_list(params, "attributes")]
         if not attrs:
             raise InvalidParameter("attributes can not be empty.")
-        out = []
-        for attr in attrs:
+        resolved = []
+        for attr in attrs:  # every target first: an unknown one changes nothing
             inst = self.instance(scope, cluster, attr.target_id, "targetId") if attr.target_id else None
             if inst is None:
                 raise TargetNotFoundError(attr.target_id)
-            self.repo.update(m.ContainerInstance, inst.arn, lambda i, name=attr.name: replace(
-                i, attributes=tuple(a for a in i.attributes if a.name != name), version=i.version + 1))
+            resolved.append((inst, attr))
+        out = []
+        for inst, attr in resolved:
+            def change(i: m.ContainerInstance, name: str = attr.name) -> m.ContainerInstance:
+                return replace(i, attributes=tuple(a for a in i.attributes if a.name != name), version=i.version + 1)
+
+            self.repo.update(m.ContainerInstance, inst.arn, change)
             out.append(replace(attr, target_type="container-instance", target_id=inst.arn))
         return out
 
@@ -693,18 +714,19 @@ class EcsService:
 
     def _tagged(self, arn: str) -> tuple[type[Any], str]:
         if not isinstance(arn, str) or not arn.startswith("arn:"):
-            raise InvalidParameter("resourceArn must be an ECS ARN.")
+            raise InvalidParameter(f"Invalid identifier: resourceArn {arn!r} is not a valid ECS ARN.")
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[2] != "ecs":
-            raise InvalidParameter(f"Invalid identifier: {arn!r} is not a valid ECS ARN.")
+            raise InvalidParameter(f"Invalid identifier: resourceArn {arn!r} is not a valid ECS ARN.")
         kind = parts[5].split("/", 1)[0]
         classes: dict[str, type[Any]] = {
             "cluster": m.Cluster, "task-definition": m.TaskDefinition, "task": m.Task, "service": m.Service,
             "container-instance": m.ContainerInstance}
         cls = classes.get(kind)
         if cls is None:
-            raise InvalidParameter(f"Invalid identifier: unsupported resource type in {arn!r}.")
-        split_arn(arn, kind)
+            raise InvalidParameter(f"Invalid identifier: resourceArn {arn!r} names no taggable ECS resource "
+                                   "(cluster, task-definition, task, service or container-instance).")
+        split_arn(arn, kind, "resourceArn")
         if self.repo.get(cls, arn) is None:
             raise ResourceNotFound("The specified resource could not be found.")
         return cls, arn
@@ -738,6 +760,9 @@ class EcsService:
         value = p.req_str(params, "value")
         if name not in ACCOUNT_SETTINGS:
             raise InvalidParameter(f"name must be one of: {', '.join(ACCOUNT_SETTINGS)}. Value: {name!r}.")
+        allowed = SETTING_VALUES.get(name, ())
+        if allowed and value not in allowed:
+            raise InvalidParameter(f"value for {name} must be one of: {', '.join(allowed)}. Value: {value!r}.")
         if name.endswith("LongArnFormat") and value == "disabled":
             raise InvalidParameter("berth uses the long ARN format only; it cannot be disabled.")
         principal = None if default else (p.opt_str(params, "principalArn") or f"arn:aws:iam::{scope.account}:root")

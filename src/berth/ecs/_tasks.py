@@ -8,6 +8,7 @@ record. Stopping is a desired-status change the agent acts on.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -179,7 +180,7 @@ class TaskOps:
 
     # --- the agent side -----------------------------------------------------------------------
 
-    def assignments(self, instance_arn: str, cluster_name: str) -> list[TaskAssignment]:
+    def assignments(self, instance_arn: str, cluster_name: str) -> builtins.list[TaskAssignment]:
         cluster_arn = instance_arn.replace(":container-instance/", ":cluster/", 1).rsplit("/", 1)[0]
         prefix = cluster_arn.replace(":cluster/", ":task/", 1) + "/"
         out = []
@@ -227,7 +228,7 @@ class TaskOps:
 
         return self.repo.update(m.Task, report.task_arn, change)
 
-    def expire_stopped(self, tasks: Iterable[m.Task]) -> list[str]:
+    def expire_stopped(self, tasks: Iterable[m.Task]) -> builtins.list[str]:
         """Forget STOPPED tasks older than the retention period; returns their ARNs."""
         horizon = self.ctx.clock() - self.ctx.stopped_task_retention
         gone = []
@@ -257,7 +258,8 @@ def _merge_container(current: m.TaskContainer, report: object) -> m.TaskContaine
 def _start_plan(snapshot: scheduler.ClusterSnapshot, request: scheduler.TaskRequest,
                 instances: tuple[str, ...]) -> scheduler.Plan:
     """StartTask: one task on each named instance, checked for resources but never moved."""
-    placements, failures = [], []
+    placements: list[scheduler.Placement] = []
+    failures: list[scheduler.PlacementFailure] = []
     by_arn = {i.arn: i for i in snapshot.instances}
     for arn in instances:
         inst = by_arn.get(arn)

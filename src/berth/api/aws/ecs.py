@@ -12,12 +12,64 @@ from typing import Any
 from berth.api.aws._errors import AwsError
 from berth.api.aws._paging import page, with_token
 from berth.api.aws._server import AwsContext, JsonService, Operation
+from berth.api.shapes import BOOL, FLOAT64, INT, STRING, ListOf, Shape, Struct
 from berth.ecs import AccountSetting, EcsService, Failure, LaunchFailure, Scope, taskdef_to_wire
 from berth.ecs import model as m
 from berth.ecs._taskdef import compatibilities, requires_attributes
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 Params = dict[str, Any]
+
+# The JSON type of every input member the handlers read (botocore's ECS model; one name has one
+# type across operations): a wrong type is the caller's SerializationException at the edge. The
+# task definition's own members (containerDefinitions, volumes, ...) are checked by its parser,
+# which answers ClientException naming the member path.
+_STRINGS = ListOf(STRING)
+_TAG = Struct("Tag", {"key": STRING, "value": STRING})
+_ATTRIBUTE = Struct("Attribute", {"name": STRING, "value": STRING, "targetType": STRING, "targetId": STRING})
+_STRATEGY_ITEM = Struct("CapacityProviderStrategyItem", {"capacityProvider": STRING, "weight": INT, "base": INT})
+_KEY_VALUE = Struct("KeyValuePair", {"name": STRING, "value": STRING})
+_CONTAINER_OVERRIDE = Struct("ContainerOverride", {
+    "name": STRING, "command": _STRINGS, "environment": ListOf(_KEY_VALUE), "cpu": INT, "memory": INT,
+    "memoryReservation": INT})
+_PLACEMENT_CONSTRAINT = Struct("PlacementConstraint", {"type": STRING, "expression": STRING})
+PARAMS: dict[str, Shape] = {
+    "attributeName": STRING, "attributeValue": STRING, "attributes": ListOf(_ATTRIBUTE),
+    "capacityProviderStrategy": ListOf(_STRATEGY_ITEM), "capacityProviders": _STRINGS, "clientToken": STRING,
+    "cluster": STRING, "clusterName": STRING, "clusters": _STRINGS, "command": STRING,
+    "configuration": Struct("ClusterConfiguration", {}), "container": STRING, "containerInstance": STRING,
+    "containerInstanceArn": STRING, "containerInstances": _STRINGS, "count": INT,
+    "defaultCapacityProviderStrategy": ListOf(_STRATEGY_ITEM),
+    "deploymentConfiguration": Struct("DeploymentConfiguration", {
+        "deploymentCircuitBreaker": Struct("DeploymentCircuitBreaker", {"enable": BOOL, "rollback": BOOL}),
+        "maximumPercent": INT, "minimumHealthyPercent": INT}),
+    "deploymentController": Struct("DeploymentController", {"type": STRING}),
+    "desiredCount": INT, "desiredStatus": STRING, "effectiveSettings": BOOL, "enableECSManagedTags": BOOL,
+    "enableExecuteCommand": BOOL, "family": STRING, "familyPrefix": STRING, "filter": STRING, "force": BOOL,
+    "forceNewDeployment": BOOL, "group": STRING, "healthCheckGracePeriodSeconds": INT, "include": _STRINGS,
+    "instanceIdentityDocument": STRING, "instanceIdentityDocumentSignature": STRING, "interactive": BOOL,
+    "launchType": STRING, "loadBalancers": ListOf(Struct("LoadBalancer", {
+        "targetGroupArn": STRING, "loadBalancerName": STRING, "containerName": STRING, "containerPort": INT})),
+    "maxResults": INT, "name": STRING, "nextToken": STRING,
+    "networkConfiguration": Struct("NetworkConfiguration", {"awsvpcConfiguration": Struct(
+        "AwsVpcConfiguration", {"subnets": _STRINGS, "securityGroups": _STRINGS, "assignPublicIp": STRING})}),
+    "overrides": Struct("TaskOverride", {
+        "containerOverrides": ListOf(_CONTAINER_OVERRIDE), "cpu": STRING, "memory": STRING,
+        "executionRoleArn": STRING, "taskRoleArn": STRING}),
+    "placementConstraints": ListOf(_PLACEMENT_CONSTRAINT),
+    "placementStrategy": ListOf(Struct("PlacementStrategy", {"type": STRING, "field": STRING})),
+    "platformVersion": STRING, "principalArn": STRING, "propagateTags": STRING, "reason": STRING,
+    "referenceId": STRING, "resourceArn": STRING, "role": STRING, "schedulingStrategy": STRING, "service": STRING,
+    "serviceName": STRING, "services": _STRINGS,
+    "settings": ListOf(Struct("ClusterSetting", {"name": STRING, "value": STRING})), "sort": STRING,
+    "startedBy": STRING, "status": STRING, "tagKeys": _STRINGS, "tags": ListOf(_TAG), "targetType": STRING,
+    "task": STRING, "taskDefinition": STRING, "taskDefinitions": _STRINGS, "tasks": _STRINGS,
+    "totalResources": ListOf(Struct("Resource", {
+        "name": STRING, "type": STRING, "doubleValue": FLOAT64, "longValue": INT, "integerValue": INT,
+        "stringSetValue": _STRINGS})),
+    "value": STRING,
+    "versionInfo": Struct("VersionInfo", {"agentVersion": STRING, "agentHash": STRING, "dockerVersion": STRING}),
+}
 
 
 def _scope(ctx: AwsContext) -> Scope:
@@ -58,10 +110,12 @@ class EcsHandlers:
 
     # --- shapes -----------------------------------------------------------------------------
 
-    def cluster(self, c: m.Cluster, p: Params) -> dict[str, Any]:
+    def cluster(self, c: m.Cluster, p: Params | None = None) -> dict[str, Any]:
+        """`p` the DescribeClusters input (tags only with include TAGS); None: every member (the
+        answers of CreateCluster, UpdateCluster, ...)."""
         out: dict[str, Any] = {
             "clusterArn": c.arn, "clusterName": c.name, "status": c.status,
-            "statistics": [], "tags": _tags(c.tags) if _includes(p, "TAGS") or not p.get("include") else [],
+            "statistics": [], "tags": _tags(c.tags) if p is None or _includes(p, "TAGS") else [],
             "settings": [{"name": n, "value": v} for n, v in c.settings],
             "capacityProviders": list(c.capacity_providers),
             "defaultCapacityProviderStrategy": [
@@ -86,7 +140,8 @@ class EcsHandlers:
 
     def instance(self, i: m.ContainerInstance) -> dict[str, Any]:
         cluster = self.ecs.repo.get(m.Cluster, i.cluster_arn)
-        used_cpu, used_mem, ports, running, pending = (0, 0, set(), 0, 0)
+        ports: set[int] = set()
+        used_cpu, used_mem, running, pending = 0, 0, 0, 0
         if cluster is not None:
             used_cpu, used_mem, ports, running, pending = self.ecs.instance_usage(cluster, i)
         reserved = sorted(set(i.reserved_ports))
@@ -235,7 +290,7 @@ class EcsHandlers:
     # --- clusters ---------------------------------------------------------------------------
 
     def CreateCluster(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        return {"cluster": self.cluster(self.ecs.create_cluster(_scope(ctx), p), {})}
+        return {"cluster": self.cluster(self.ecs.create_cluster(_scope(ctx), p))}
 
     def DescribeClusters(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         refs = p.get("clusters")
@@ -248,18 +303,18 @@ class EcsHandlers:
         return _paged(p, "clusterArns", self.ecs.list_clusters(_scope(ctx)))
 
     def DeleteCluster(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        return {"cluster": self.cluster(self.ecs.delete_cluster(_scope(ctx), _required(p, "cluster")), {})}
+        return {"cluster": self.cluster(self.ecs.delete_cluster(_scope(ctx), _required(p, "cluster")))}
 
     def UpdateCluster(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        return {"cluster": self.cluster(self.ecs.update_cluster(_scope(ctx), p), {})}
+        return {"cluster": self.cluster(self.ecs.update_cluster(_scope(ctx), p))}
 
     def UpdateClusterSettings(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         if not p.get("settings"):
             raise AwsError("InvalidParameterException", "settings can not be empty.")
-        return {"cluster": self.cluster(self.ecs.update_cluster(_scope(ctx), p), {})}
+        return {"cluster": self.cluster(self.ecs.update_cluster(_scope(ctx), p))}
 
     def PutClusterCapacityProviders(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        return {"cluster": self.cluster(self.ecs.put_cluster_capacity_providers(_scope(ctx), p), {})}
+        return {"cluster": self.cluster(self.ecs.put_cluster_capacity_providers(_scope(ctx), p))}
 
     def DescribeCapacityProviders(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         names = p.get("capacityProviders") or ["FARGATE", "FARGATE_SPOT"]
@@ -279,7 +334,7 @@ class EcsHandlers:
         return {"taskDefinition": self.taskdef(t), "tags": _tags(t.tags)}
 
     def DescribeTaskDefinition(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        t = self.ecs.taskdef(_scope(ctx), _required(p, "taskDefinition"))
+        t = self.ecs.taskdef(_scope(ctx), _required(p, "taskDefinition"), missing="Unable to describe task definition.")
         out: dict[str, Any] = {"taskDefinition": self.taskdef(t)}
         if _includes(p, "TAGS"):
             out["tags"] = _tags(t.tags)
@@ -446,4 +501,4 @@ def ecs_service(ecs: EcsService) -> JsonService:
         if name[:1].isupper():
             method: Callable[[Params, AwsContext], dict[str, Any]] = getattr(handlers, name)
             operations[name] = method
-    return JsonService(TARGET_PREFIX, "ecs", operations)
+    return JsonService(TARGET_PREFIX, "ecs", operations, PARAMS)
