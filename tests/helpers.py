@@ -190,6 +190,9 @@ class BerthDaemon:
         NetworkIsolation().remove([IsolatedBridge(self.bridge, self.subnet)] + [
             IsolatedBridge(n.bridge, n.subnet, internal=n.internal) for n in registry.list()])
         registry.destroy()
+        from berth.agent.metadata import remove_dnat
+
+        remove_dnat(self.bridge)  # the ECS metadata DNAT chain, when the daemon was killed
         NetworkManager(state_dir=self.root / "network", run_dir=self.run_root / "netns", bridge=bridge).destroy()
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)

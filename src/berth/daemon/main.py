@@ -35,6 +35,7 @@ from berth.engine.distribution import DistributionConfig, DistributionService
 from berth.ecr import EcrService, EcrTokens
 from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
+from berth.engine import stats as engine_stats
 from berth.engine.stats import host_memory
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
@@ -224,18 +225,48 @@ class Daemon:
         self.agent_engine = EngineAdapter(self.containers, self.image_store, self.distribution, self.volumes,
                                           self.networks, self.events, c.bridge_gateway, c.bridge_subnet)
         control = LocalControlPlane(self.ecs, aws.DEFAULT_REGION, aws.DEFAULT_ACCOUNT)
+        metadata = await self._start_task_metadata()
         for index in range(c.ecs_agents):
             zone = f"local-1{'abcdefghij'[index % 10]}"
             agent_id = f"{platform.node()}-{index}" if c.ecs_agents > 1 else platform.node()
             agent = Agent(control, self.agent_engine, AgentConfig(
                 cluster=c.ecs_cluster, agent_id=agent_id,
-                resources=host_resources(cpu=c.ecs_agent_cpu, memory=c.ecs_agent_memory, zone=zone)))
+                resources=host_resources(cpu=c.ecs_agent_cpu, memory=c.ecs_agent_memory, zone=zone),
+                metadata_base=metadata.base_url, credentials_for=metadata.relative_uri,
+                on_task_started=lambda task, _ids: self.task_metadata_tasks.remember(task),
+                on_task_stopped=metadata.task_stopped))
             await agent.start()
             self.agents.append(agent)
+
+    async def _start_task_metadata(self) -> Any:
+        """The task metadata and task-role credentials endpoint on the bridge's gateway, and
+        169.254.170.2:80 DNATed to it for the bridge's containers (berth.agent.metadata)."""
+        from berth.agent import metadata as md
+
+        c = self.config
+        credentials = md.TaskRoleCredentials(self.aws_temporary_credentials,
+                                             md.load_key(c.root / "ecs" / "credentials.key"))
+        self.task_metadata_tasks = md.RepoTasks(self.ecs.repo)
+        self.task_metadata = md.MetadataServer(self.task_metadata_tasks, md.EngineContainers(self.containers, engine_stats.sample, engine_stats.with_previous),
+                                               credentials, host=c.bridge_gateway, allowed=(c.bridge_subnet,))
+        try:
+            port = await self.task_metadata.start()
+        except OSError as err:
+            raise Unavailable(f"ECS task metadata: cannot listen on {c.bridge_gateway}: {err.strerror or err}") from err
+        try:
+            await asyncio.to_thread(md.install_dnat, c.bridge_name, c.bridge_gateway, port)
+        except OSError as err:
+            log.warning("ECS: %s; tasks reach their credentials at %s only", err, self.task_metadata.base_url)
+        return self.task_metadata
 
     async def _stop_ecs(self) -> None:
         for agent in getattr(self, "agents", []):
             await agent.close()
+        if getattr(self, "task_metadata", None) is not None:
+            from berth.agent import metadata as md
+
+            await self.task_metadata.close()
+            await asyncio.to_thread(md.remove_dnat, self.config.bridge_name)
         if getattr(self, "agent_engine", None) is not None:
             await self.agent_engine.close()
         if getattr(self, "service_controller", None) is not None:
