@@ -87,6 +87,9 @@ def build_parser() -> Parser:
     from berth.cli.aws_credentials import add_aws_credentials_parser
 
     add_aws_credentials_parser(subparsers)
+    from berth.cli.ecs import add_ecs_parser
+
+    add_ecs_parser(subparsers)
     return parser
 
 
