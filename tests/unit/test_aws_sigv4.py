@@ -415,3 +415,23 @@ def test_cli_reads_the_key_file_and_writes_a_profile(tmp_path: Path, monkeypatch
     assert stat.S_IMODE(creds.stat().st_mode) == stat.S_IMODE(config.stat().st_mode) == 0o600
     args = parser.parse_args(["aws-credentials", "--root", str(tmp_path / "nowhere")])
     assert args.func(args) == 1 and "no key file" in capsys.readouterr().err
+
+
+def test_temporary_credentials_survive_a_restart_in_a_root_only_file(tmp_path):
+    from berth.api.aws import TemporaryCredentials
+
+    now = [1_000_000.0]
+    path = tmp_path / "aws" / "task-credentials.json"
+    first = TemporaryCredentials(clock=lambda: now[0], path=path)
+    issued = first.issue("arn:aws:iam::123456789012:role/app", "123456789012", 3600)
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = TemporaryCredentials(clock=lambda: now[0], path=path)   # the next daemon
+    found = again.lookup(issued.access_key)
+    assert found is not None and found.secret_key == issued.secret_key
+    assert found.session_token == issued.session_token and found.role_arn == issued.role_arn
+    now[0] += 3601
+    import pytest as _pytest
+    from berth.api.aws import AwsError
+    with _pytest.raises(AwsError) as err:
+        again.lookup(issued.access_key)
+    assert err.value.code == "ExpiredTokenException"

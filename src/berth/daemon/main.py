@@ -193,7 +193,7 @@ class Daemon:
         except (InvalidArgument, OSError) as err:
             raise Unavailable(f"AWS APIs: {err}") from err
         # The ECS credentials endpoint issues task-role keys through this store.
-        self.aws_temporary_credentials = aws.TemporaryCredentials()
+        self.aws_temporary_credentials = aws.TemporaryCredentials(path=c.root / "aws" / "task-credentials.json")
         if c.aws_auth == "none":
             log.warning("AWS endpoint authentication is OFF (--aws-auth none): anyone who can reach %s:%s "
                         "can run privileged containers as root", *listen)

@@ -16,6 +16,7 @@ operation runs:
 from __future__ import annotations
 
 import hashlib
+import json
 import hmac
 import logging
 import os
@@ -226,13 +227,18 @@ class KeyFile:
 class TemporaryCredentials:
     """Task-role keys for the ECS credentials endpoint: a session token and an expiry.
 
-    Kept in memory: a restarted daemon forgets them and tasks fetch new ones, as ECS agents do.
+    With a `path` (a root-only file under the daemon's root) the unexpired keys survive a daemon
+    restart: the SDKs in running tasks cache them until shortly before they expire, and a
+    restarted daemon must keep accepting them meanwhile.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, path: Path | None = None) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._issued: dict[str, Credential] = {}
+        self._path = path
+        if path is not None:
+            self._issued = _load_temporary(path)
 
     def issue(self, role_arn: str, account: str, ttl_seconds: float) -> Credential:
         credential = Credential(access_key=new_access_key("BSIA"), secret_key=new_secret_key(), account=account,
@@ -241,6 +247,8 @@ class TemporaryCredentials:
         with self._lock:
             self._forget_old()
             self._issued[credential.access_key] = credential
+            if self._path is not None:
+                _save_temporary(self._path, self._issued)
         return credential
 
     def lookup(self, access_key: str) -> Credential | None:
@@ -261,6 +269,42 @@ class TemporaryCredentials:
         for key in [k for k, c in self._issued.items()
                     if c.expires_at is not None and c.expires_at + EXPIRED_GRACE_SECONDS < now]:
             del self._issued[key]
+
+
+def _load_temporary(path: Path) -> dict[str, Credential]:
+    try:
+        items = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        log.warning("ignoring unreadable task-role credentials in %s: %s", path, err)
+        return {}
+    out = {}
+    for item in items if isinstance(items, list) else []:
+        try:
+            credential = Credential(access_key=str(item["access_key"]), secret_key=str(item["secret_key"]),
+                                    account=str(item["account"]), session_token=str(item["session_token"]),
+                                    expires_at=float(item["expires_at"]), role_arn=str(item.get("role_arn") or ""))
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[credential.access_key] = credential
+    return out
+
+
+def _save_temporary(path: Path, issued: Mapping[str, Credential]) -> None:
+    """Atomically, root-only: a temp file in the same 0700 directory, fsync, rename."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = json.dumps([{"access_key": c.access_key, "secret_key": c.secret_key, "account": c.account,
+                        "session_token": c.session_token, "expires_at": c.expires_at, "role_arn": c.role_arn}
+                       for c in issued.values()]).encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _expired(credential: Credential, now: float) -> bool:
