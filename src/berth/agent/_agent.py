@@ -77,15 +77,12 @@ class Agent:
         """Stop managing (containers keep running, as the engine's do across a daemon restart)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        self._unsubscribe.clear()
         if self._main is not None:
-            self._main.cancel()
+            await _cancel(self._main)
+            self._main = None
         for runner in list(self._runners.values()):
             await runner.cancel()
-        if self._main is not None:
-            try:
-                await self._main
-            except asyncio.CancelledError:
-                pass
         try:
             await asyncio.to_thread(self.control.set_agent_connected, self.instance_arn, False)
         except Exception:  # noqa: BLE001 - the store may already be closing
@@ -97,7 +94,8 @@ class Agent:
             loop.call_soon_threadsafe(self._wake.set)
 
     def _on_container_event(self, container_id: str) -> None:
-        for runner in self._runners.values():
+        owners = [r for r in self._runners.values() if r.owns(container_id)]
+        for runner in owners or self._runners.values():   # unknown (just being created): wake them all
             runner.poke()
 
     async def _run(self) -> None:
@@ -126,7 +124,8 @@ class Agent:
                 log.info("removing %d containers of unknown task %s", len(containers), task_arn)
                 for c in containers:
                     await self.engine.remove(c.id)
-                await self._remove_task_volumes(task_arn)
+                await self.remove_volumes(task_arn, {v for c in containers
+                                                      for v in c.labels.get(sp.LABEL_VOLUMES, "").split(",") if v})
         for arn, assignment in known.items():
             runner = self._runners.get(arn)
             if runner is None:
@@ -141,11 +140,12 @@ class Agent:
             if arn not in known:
                 runner.forget()
 
-    async def _remove_task_volumes(self, task_arn: str) -> None:
-        task_id = task_arn.rsplit("/", 1)[-1]
-        # scratch and task-scoped volumes are named ecs-<task id>-<volume>; the engine lists none
-        # here, so the runner removes them when it knows the definition (see _TaskRunner._cleanup)
-        del task_id
+    async def remove_volumes(self, task_arn: str, names: set[str]) -> None:
+        for name in sorted(names):
+            try:
+                await self.engine.remove_volume(name)
+            except BerthError as err:
+                log.warning("could not remove volume %s of task %s: %s", name, task_arn, err)
 
     def runner_done(self, arn: str) -> None:
         self._runners.pop(arn, None)
@@ -163,6 +163,7 @@ class _Local:
     started: bool = False
     status: ContainerStatus | None = None
     reason: str = ""
+    started_mono: float = 0.0             # time.monotonic() when the agent started it (startTimeout)
 
 
 @dataclass
@@ -176,6 +177,7 @@ class _TaskRunner:
     last_report: TaskReport | None = None
     forgotten: bool = False
     pause_id: str = ""                    # awsvpc: the container holding the task's network namespace
+    parsed: TaskDefinitionSpec | None = None
 
     @property
     def task(self) -> m.Task:
@@ -185,8 +187,15 @@ class _TaskRunner:
         self.task_handle = asyncio.create_task(self._main(), name=f"ecs-task-{self.task.task_id}")
 
     def update(self, assignment: TaskAssignment) -> None:
+        # Only a stop request changes what the runner does; every report of every task comes
+        # back here, and waking all runners for each would make the agent quadratic.
+        previous = self.assignment.task.desired_status
         self.assignment = assignment
-        self.wake.set()
+        if assignment.task.desired_status != previous:
+            self.wake.set()
+
+    def owns(self, container_id: str) -> bool:
+        return container_id == self.pause_id or any(loc.engine_id == container_id for loc in self.locals.values())
 
     def poke(self) -> None:
         self.wake.set()
@@ -197,16 +206,13 @@ class _TaskRunner:
 
     async def cancel(self) -> None:
         if self.task_handle is not None:
-            self.task_handle.cancel()
-            try:
-                await self.task_handle
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+            await _cancel(self.task_handle)
 
     # --- reporting ------------------------------------------------------------------------------
 
     def _report(self, status: str, **kw: object) -> None:
-        containers = tuple(self._container_report(c) for c in self.locals.values())
+        final = status == "STOPPED"
+        containers = tuple(self._container_report(c, final) for c in self.locals.values())
         health = self._task_health()
         previous = self.last_report
         report = TaskReport(
@@ -217,20 +223,36 @@ class _TaskRunner:
         self.last_report = report
         self.agent.report(report)
 
-    def _container_report(self, local: _Local) -> ContainerReport:
+    def _container_report(self, local: _Local, final: bool = False) -> ContainerReport:
+        """`final`: the task is STOPPED, so is every container of it (ECS never leaves one PENDING)."""
         st = local.status
         if st is None:
-            return ContainerReport(local.name, local.engine_id, "STOPPED" if local.reason else "PENDING",
+            return ContainerReport(local.name, local.engine_id, "STOPPED" if local.reason or final else "PENDING",
                                    reason=local.reason)
         running = st.state in ("running", "paused", "restarting")
-        last = "RUNNING" if running else ("STOPPED" if local.started or st.state in ("exited", "dead") else "PENDING")
+        last = "RUNNING" if running else ("STOPPED" if local.started or final or st.state in ("exited", "dead")
+                                          else "PENDING")
         bindings = tuple(m.NetworkBinding(p.container_port, p.host_port, p.protocol, p.host_ip or "0.0.0.0")
                          for p in st.ports if p.host_port)
+        if running and not bindings:
+            bindings = self._host_bindings(local.name)
         health = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(st.health, "UNKNOWN")
         reason = local.reason or (("OutOfMemoryError: Container killed due to memory usage" if st.oom_killed
                                    else st.error) if last == "STOPPED" else "")
         return ContainerReport(local.name, st.id, last, st.exit_code if last == "STOPPED" else None, reason,
                                bindings, health, st.image_digest)
+
+    def _host_bindings(self, name: str) -> tuple[m.NetworkBinding, ...]:
+        """networkMode host: the container's ports are the host's, and ECS reports them as bindings
+        (hostPort = containerPort); the engine publishes nothing to read them back from."""
+        spec = self._spec()
+        if sp.task_network_mode(spec) != "host":
+            return ()
+        c = next((c for c in spec.containers if c.name == name), None)
+        if c is None:
+            return ()
+        return tuple(m.NetworkBinding(p.container_port, p.host_port or p.container_port, p.protocol)
+                     for p in c.port_mappings)
 
     def _task_health(self) -> str:
         spec = self._spec()
@@ -246,7 +268,10 @@ class _TaskRunner:
         return "HEALTHY" if all(s == "healthy" for s in states) else "UNKNOWN"
 
     def _spec(self) -> TaskDefinitionSpec:
-        return parse_task_definition(self.assignment.definition_params)
+        # A task's definition never changes (revisions are immutable): parse it once.
+        if self.parsed is None:
+            self.parsed = parse_task_definition(self.assignment.definition_params)
+        return self.parsed
 
     def _ctx(self) -> sp.TaskContext:
         creds = self.agent.config.credentials_for(self.task) if self.agent.config.credentials_for else ""
@@ -281,25 +306,32 @@ class _TaskRunner:
         for c in spec.containers:
             self.locals[c.name] = _Local(c.name)
         pause = [c for c in self.adopted if c.labels.get(sp.LABEL_CONTAINER) == sp.PAUSE_NAME]
-        for c in self.adopted:
-            local = self.locals.get(c.labels.get(sp.LABEL_CONTAINER, ""))
+        for found in self.adopted:
+            local = self.locals.get(found.labels.get(sp.LABEL_CONTAINER, ""))
             if local is not None:
-                local.engine_id, local.status = c.id, c
-                local.started = c.started_at is not None
+                local.engine_id, local.status = found.id, found
+                local.started, local.started_mono = found.started_at is not None, time.monotonic()
         self.pause_id = pause[0].id if pause else ""
         task = self.task
         if task.last_status == "STOPPED":
             await self._wait_until_forgotten()
             return
-        if task.desired_status == "RUNNING" and not self._all_started():
-            if task.reached_running and self.adopted:
-                # adopted after a daemon restart: a task that was RUNNING whose containers died meanwhile
-                self._refresh()
-            else:
-                started = await self._start_task()
-                if not started:
-                    await self._wait_until_forgotten()
-                    return
+        if task.reached_running:
+            # adopted after a daemon restart: it ran, so never start it again. A container that
+            # died meanwhile shows exited (its exit code is the engine's); one removed meanwhile
+            # is gone, which the monitor reports as an exit too.
+            for local in self.locals.values():
+                if not local.engine_id:
+                    local.reason = "CannotInspectContainerError: the container was removed while berth was down"
+                local.started = True
+            self._refresh()
+            if self.agent.config.on_task_started is not None and task.desired_status == "RUNNING":
+                self.agent.config.on_task_started(task, {n: loc.engine_id for n, loc in self.locals.items()})
+        elif task.desired_status == "RUNNING" and not self._all_started():
+            started = await self._start_task()
+            if not started:
+                await self._wait_until_forgotten()
+                return
         await self._monitor()
         await self._wait_until_forgotten()
 
@@ -329,6 +361,7 @@ class _TaskRunner:
         self._report("PENDING", pull_started_at=now, pull_stopped_at=pulled)
         ctx = self._ctx()
         try:
+            sp.preflight(ctx)   # what would fail at create time fails before anything exists
             await self._volumes(ctx)
             network_mode = await self._network(ctx)
             self._report("ACTIVATING", pull_started_at=now, pull_stopped_at=pulled, private_ip=self._private_ip())
@@ -389,15 +422,19 @@ class _TaskRunner:
 
     async def _create_and_start(self, ctx: sp.TaskContext, images: dict[str, str], network_mode: str) -> bool:
         ids: dict[str, str] = {n: loc.engine_id for n, loc in self.locals.items() if loc.engine_id}
-        names: dict[str, str] = {}
+        names: dict[str, str] = {n: loc.status.name for n, loc in self.locals.items() if loc.status is not None}
         order = sp.start_order(ctx.spec)
-        deadline = time.monotonic() + DEPENDENCY_TIMEOUT
+        essential = {c.name for c in ctx.spec.containers if c.essential}
         pending = [c for c in order if not self.locals[c.name].started]
         while pending:
             if self._stop_requested():
                 await self._stop_all("", "")
                 return False
             self._refresh()
+            if any(self._exited(n) for n in essential):
+                # an essential container that already ran stopped while others wait on conditions
+                await self._stop_all("EssentialContainerExited", "Essential container in task exited")
+                return False
             progressed = False
             for c in list(pending):
                 verdict = self._dependencies_ready(c)
@@ -420,16 +457,12 @@ class _TaskRunner:
                     local.reason = f"CannotStartContainerError: {err}"
                     await self._stop_all("TaskFailedToStart", f"CannotStartContainerError: {err}")
                     return False
-                local.started = True
+                local.started, local.started_mono = True, time.monotonic()
                 pending.remove(c)
                 progressed = True
             if not pending:
                 break
             if not progressed:
-                if time.monotonic() > deadline:
-                    await self._stop_all("TaskFailedToStart", "DependencyTimeout: a container dependency "
-                                         "condition was not met in time")
-                    return False
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), 0.5)
@@ -449,25 +482,38 @@ class _TaskRunner:
             if dep.condition == "START":
                 continue
             if dep.condition == "COMPLETE":
-                if not exited:
-                    return None
+                if exited:
+                    continue
             elif dep.condition == "SUCCESS":
-                if not exited:
-                    return None
-                if st.exit_code != 0:
+                if exited and st.exit_code != 0:
                     return (f"DependencyConditionFailed: container {dep.container_name} exited with code "
                             f"{st.exit_code}; {c.name} needs it to succeed")
+                if exited:
+                    continue
             elif dep.condition == "HEALTHY":
                 if st.health == "healthy":
                     continue
                 if exited or st.health == "unhealthy":
                     return f"DependencyConditionFailed: container {dep.container_name} did not become healthy"
-                return None
+            # not met yet: ECS gives up after the dependency's startTimeout
+            target = self._definition(dep.container_name)
+            limit = float(target.start_timeout) if target is not None and target.start_timeout else DEPENDENCY_TIMEOUT
+            if time.monotonic() - local.started_mono > limit:
+                return (f"DependencyTimeout: container {dep.container_name} did not reach {dep.condition} "
+                        f"within {limit:g} seconds; {c.name} was not started")
+            return None
         for link in c.links + tuple(v.source_container for v in c.volumes_from):
             local = self.locals.get(link.split(":", 1)[0])
             if local is not None and not local.engine_id:
                 return None
         return ""
+
+    def _definition(self, name: str) -> ContainerDefinition | None:
+        return next((c for c in self._spec().containers if c.name == name), None)
+
+    def _exited(self, name: str) -> bool:
+        local = self.locals[name]
+        return local.started and (local.status is None or local.status.state in ("exited", "dead"))
 
     async def _monitor(self) -> None:
         """RUNNING: watch the containers until an essential one exits or a stop is requested."""
@@ -479,9 +525,7 @@ class _TaskRunner:
                 task = self.task
                 await self._stop_all(task.stop_code or "UserInitiated", task.stopped_reason or "Task stopped by user")
                 return
-            dead = [n for n in essential if self.locals[n].started and (
-                self.locals[n].status is None or self.locals[n].status.state in ("exited", "dead"))]
-            if dead:
+            if any(self._exited(n) for n in essential):
                 await self._stop_all("EssentialContainerExited", "Essential container in task exited")
                 return
             self._report("RUNNING", private_ip=self._private_ip())
@@ -499,12 +543,17 @@ class _TaskRunner:
         self._report("STOPPING", stopping_at=now, stop_code=stop_code, stopped_reason=reason, **kw)
         spec = self._spec()
         timeouts = {c.name: c.stop_timeout for c in spec.containers}
-        order = list(reversed(sp.start_order(spec)))
-        await asyncio.gather(*[self.agent.engine.stop(self.locals[c.name].engine_id,
-                                                      timeouts.get(c.name) or DEFAULT_STOP_TIMEOUT)
-                               for c in order if self.locals[c.name].engine_id])
+        # Dependents first (ECS stops in the reverse order of dependencies), each wave at once.
+        deps = {c.name: set(sp.dependencies(c)) for c in spec.containers}
+        remaining = {c.name for c in spec.containers if self.locals[c.name].engine_id}
+        while remaining:
+            wave = sorted(n for n in remaining if not any(n in deps[o] for o in remaining if o != n)) \
+                or sorted(remaining)
+            await asyncio.gather(*[self.agent.engine.stop(self.locals[n].engine_id,
+                                                          timeouts.get(n) or DEFAULT_STOP_TIMEOUT) for n in wave])
+            remaining.difference_update(wave)
         if self.pause_id:
-            await self.agent.engine.stop(self.pause_id, 1)
+            await self.agent.engine.stop(self.pause_id, 0)   # it only holds the namespace: no grace
         self._refresh()
         self._report("DEPROVISIONING", stopping_at=now, stop_code=stop_code, stopped_reason=reason, **kw)
         self._report("STOPPED", stopping_at=now, stopped_at=time.time(), stop_code=stop_code,
@@ -532,13 +581,18 @@ class _TaskRunner:
             spec = self._spec()
         except BerthError:
             return
-        for vol in spec.volumes:
-            if vol.host_source_path or (vol.docker is not None and vol.docker.scope == "shared"):
-                continue
-            try:
-                await self.agent.engine.remove_volume(sp.volume_name(self.task, vol))
-            except BerthError as err:
-                log.warning("could not remove volume of task %s: %s", self.task.task_id, err)
+        await self.agent.remove_volumes(self.task.arn, set(sp.task_volumes(self.task, spec)))
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for its end. Cancels again while it runs on: Python 3.11's
+    asyncio.wait_for drops a cancellation that arrives as its inner wait completes, which would
+    leave a runner looping (and the daemon's shutdown waiting) forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("task %s ended with %r while shutting down", task.get_name(), task.exception())
 
 
 def _same(a: TaskReport, b: TaskReport) -> bool:

@@ -23,6 +23,7 @@ LABEL_CONTAINER = "com.amazonaws.ecs.container-name"
 LABEL_FAMILY = "com.amazonaws.ecs.task-definition-family"
 LABEL_VERSION = "com.amazonaws.ecs.task-definition-version"
 LABEL_AGENT = "io.berth.ecs.agent"          # which agent of this host runs it (several may share an engine)
+LABEL_VOLUMES = "io.berth.ecs.task-volumes"  # the task's own engine volumes, comma-separated (for clean-up)
 PAUSE_NAME = "~internal~ecs~pause"          # the ECS agent's name for the awsvpc namespace holder
 SUPPORTED_LOG_DRIVERS = ("json-file", "k8s-file", "none")
 
@@ -51,8 +52,20 @@ def engine_name(family: str, revision: int, container: str) -> str:
 
 
 def labels(ctx: TaskContext, container: str) -> dict[str, str]:
-    return {LABEL_CLUSTER: ctx.cluster_name, LABEL_TASK: ctx.task.arn, LABEL_CONTAINER: container,
-            LABEL_FAMILY: ctx.family, LABEL_VERSION: str(ctx.revision), LABEL_AGENT: ctx.agent_id}
+    out = {LABEL_CLUSTER: ctx.cluster_name, LABEL_TASK: ctx.task.arn, LABEL_CONTAINER: container,
+           LABEL_FAMILY: ctx.family, LABEL_VERSION: str(ctx.revision), LABEL_AGENT: ctx.agent_id}
+    volumes = task_volumes(ctx.task, ctx.spec)
+    if volumes:
+        # so that an agent which no longer knows the task (it expired while the daemon was down)
+        # can still remove its volumes along with its containers
+        out[LABEL_VOLUMES] = ",".join(volumes)
+    return out
+
+
+def task_volumes(task: m.Task, spec: TaskDefinitionSpec) -> list[str]:
+    """The engine volumes that belong to the task alone (scratch and task-scoped docker volumes)."""
+    return [volume_name(task, v) for v in spec.volumes
+            if not v.host_source_path and not v.other and not (v.docker is not None and v.docker.scope == "shared")]
 
 
 def start_order(spec: TaskDefinitionSpec) -> list[ContainerDefinition]:
@@ -156,6 +169,28 @@ def mounts(ctx: TaskContext, c: ContainerDefinition) -> tuple[Mount, ...]:
     return tuple(out)
 
 
+def preflight(ctx: TaskContext) -> None:
+    """Refuse, before any container exists, what `container_spec` would refuse for one of them:
+    a log driver berth lacks, an unreadable environment file, a volume kind berth does not
+    provide. Raises TaskSetupError."""
+    for c in ctx.spec.containers:
+        _check_log_driver(c)
+        for path in c.environment_files:
+            read_env_file(path)
+        mounts(ctx, c)
+
+
+def _check_log_driver(c: ContainerDefinition) -> None:
+    if c.log_configuration is not None and c.log_configuration.driver not in SUPPORTED_LOG_DRIVERS:
+        raise TaskSetupError(
+            f"CannotCreateContainerError: log driver {c.log_configuration.driver!r} of container {c.name!r} "
+            f"is not available in berth (it supports {', '.join(SUPPORTED_LOG_DRIVERS)})")
+
+
+# The ECS agent (since 1.2.0) passes cpu 0, 1 or unset to Docker as 2 CPU shares, the kernel's minimum.
+MIN_CPU_SHARES = 2
+
+
 def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image: str, network_mode: str,
                    engine_ids: Mapping[str, str], engine_names: Mapping[str, str], metadata_id: str
                    ) -> ContainerSpec:
@@ -167,10 +202,7 @@ def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image
     reservation = (override.memory_reservation if override and override.memory_reservation else None) \
         or c.memory_reservation
     cpu = (override.cpu if override and override.cpu is not None else None) or c.cpu
-    if c.log_configuration is not None and c.log_configuration.driver not in SUPPORTED_LOG_DRIVERS:
-        raise TaskSetupError(
-            f"CannotCreateContainerError: log driver {c.log_configuration.driver!r} of container {c.name!r} "
-            f"is not available in berth (it supports {', '.join(SUPPORTED_LOG_DRIVERS)})")
+    _check_log_driver(c)
     ports: tuple[PortBinding, ...] = ()
     if network_mode == "bridge":
         ports = tuple(PortBinding(p.container_port, p.protocol, p.host_port) for p in c.port_mappings)
@@ -192,7 +224,7 @@ def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image
         extra_hosts=tuple(f"{h}:{ip}" for h, ip in c.extra_hosts) if not network_mode.startswith("container:")
         else (), dns_servers=c.dns_servers if not network_mode.startswith("container:") else (),
         dns_search=c.dns_search_domains if not network_mode.startswith("container:") else (),
-        cpu_shares=max(cpu, 2) if cpu else 0, memory=(memory or 0) * MIB, memory_reservation=(reservation or 0) * MIB,
+        cpu_shares=max(cpu or 0, MIN_CPU_SHARES), memory=(memory or 0) * MIB, memory_reservation=(reservation or 0) * MIB,
         ulimits=tuple((u.name, u.soft, u.hard) for u in c.ulimits),
         cap_add=lp.cap_add if lp else (), cap_drop=lp.cap_drop if lp else (),
         init=lp.init_process_enabled if lp else False,
