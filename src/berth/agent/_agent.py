@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from berth.agent import _specs as sp
-from berth.agent._engine import ContainerEngine, ContainerStatus, ImageNotAvailable
+from berth.agent._engine import ContainerEngine, ContainerStatus, ImageNotAvailable, RegistryAuth
 from berth.ecs import ContainerReport, ControlPlane, InstanceResources, TaskAssignment, TaskReport
 from berth.ecs import model as m
 from berth.ecs._taskdef import ContainerDefinition, TaskDefinitionSpec, parse_task_definition
@@ -40,6 +40,9 @@ class AgentConfig:
     on_task_started: Callable[[m.Task, dict[str, str]], None] | None = None   # (task, container name → engine id)
     on_task_stopped: Callable[[m.Task], None] | None = None
     credentials_for: Callable[[m.Task], str] | None = None   # task → AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+    # image reference → registry credentials: the daemon answers for its own registry (ECR's
+    # login, as the ECS agent's ecr-auth), None for anything else
+    registry_auth: Callable[[str], RegistryAuth | None] | None = None
 
 
 class Agent:
@@ -347,7 +350,16 @@ class _TaskRunner:
         images: dict[str, str] = {}
         for c in spec.containers:
             try:
-                await self.agent.engine.ensure_image(c.image, None)
+                auth = self.agent.config.registry_auth(c.image) if self.agent.config.registry_auth else None
+                if auth is None and c.repository_credentials:
+                    # credentialsParameter names a Secrets Manager secret; berth resolves none yet
+                    self.locals[c.name].reason = "ResourceInitializationError"
+                    await self._stop_all("TaskFailedToStart", (
+                        "ResourceInitializationError: unable to pull secrets or registry auth: berth cannot "
+                        f"read repositoryCredentials {c.repository_credentials} (no Secrets Manager yet); "
+                        "images on berth's own registry need none"), pull_stopped_at=time.time())
+                    return False
+                await self.agent.engine.ensure_image(c.image, auth)
                 images[c.name] = c.image
             except ImageNotAvailable as err:
                 self.locals[c.name].reason = f"CannotPullContainerError: {err}"

@@ -21,7 +21,7 @@ from berth import __version__
 from berth.api import aws
 from berth.api.aws.ecr import ecr_service
 from berth.api.aws.ecs import ecs_service
-from berth.agent import Agent, AgentConfig, host_resources
+from berth.agent import Agent, AgentConfig, RegistryAuth, host_resources
 from berth.agent.engine_adapter import EngineAdapter
 from berth.controllers.service_controller import ServiceController
 from berth.ecs import Context, EcsService, LocalControlPlane, Repo
@@ -234,7 +234,7 @@ class Daemon:
                 resources=host_resources(cpu=c.ecs_agent_cpu, memory=c.ecs_agent_memory, zone=zone),
                 metadata_base=metadata.base_url, credentials_for=metadata.relative_uri,
                 on_task_started=lambda task, _ids: self.task_metadata_tasks.remember(task),
-                on_task_stopped=metadata.task_stopped))
+                on_task_stopped=metadata.task_stopped, registry_auth=self._own_registry_auth))
             await agent.start()
             self.agents.append(agent)
 
@@ -258,6 +258,19 @@ class Daemon:
         except OSError as err:
             log.warning("ECS: %s; tasks reach their credentials at %s only", err, self.task_metadata.base_url)
         return self.task_metadata
+
+    def _own_registry_auth(self, image: str) -> RegistryAuth | None:
+        """An ECR login for images on berth's own registry (ECR repository URIs), so tasks pull
+        them however the registry's anonymous access is set."""
+        ecr = getattr(self, "ecr", None)
+        if ecr is None or "/" not in image:
+            return None
+        host = image.split("/", 1)[0]
+        port = ecr.registry_host.rsplit(":", 1)[-1]
+        if host != ecr.registry_host and host not in (f"localhost:{port}", f"127.0.0.1:{port}"):
+            return None
+        password, _expires = self.ecr_tokens.issue(aws.DEFAULT_ACCOUNT)
+        return RegistryAuth("AWS", password, host)
 
     async def _stop_ecs(self) -> None:
         for agent in getattr(self, "agents", []):
