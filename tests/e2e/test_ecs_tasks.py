@@ -223,7 +223,7 @@ def test_awsvpc_task_gets_its_own_ip_and_shares_localhost(env: Env) -> None:
     assert eni["type"] == "ElasticNetworkInterface"
     details = {d["name"]: d["value"] for d in eni["details"]}
     ip = details["privateIPv4Address"]
-    assert ip and ip.count(".") == 3 and details.get("subnetId")
+    assert ip and ip.count(".") == 3 and details.get("subnetId") == "subnet-12345678"
     web = next(c for c in running["containers"] if c["name"] == "web")
     assert web["networkInterfaces"][0]["privateIpv4Address"] == ip
     # the sidecar reached the web server on localhost: they share the task's namespace

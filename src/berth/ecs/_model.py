@@ -171,6 +171,8 @@ class Task:
     tags: tuple[Tag, ...] = ()
     private_ip: str = ""                        # awsvpc: the task's address
     eni_id: str = ""
+    subnet_id: str = ""                         # awsvpc: the first subnet of its networkConfiguration
+    security_groups: tuple[str, ...] = ()
     service_arn: str = ""
     deployment_id: str = ""
     client_token: str = ""

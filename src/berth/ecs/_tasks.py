@@ -152,7 +152,9 @@ class TaskOps:
             availability_zone=(instance.attribute_map().get("ecs.availability-zone") or "") if instance else "",
             network_mode=spec.network_mode, reserved_cpu=cpu, reserved_memory=memory, reserved_ports=ports,
             placement_constraints=req.constraints, placement_strategy=req.strategies,
-            eni_id=f"eni-{task_id[:17]}" if spec.network_mode == "awsvpc" else "")
+            eni_id=f"eni-{task_id[:17]}" if spec.network_mode == "awsvpc" else "",
+            subnet_id=req.network.subnets[0] if req.network and req.network.subnets else "",
+            security_groups=req.network.security_groups if req.network else ())
 
     # --- stop -------------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ class EcsHandlers:
         if t.network_mode == "awsvpc":
             details = [{"name": "networkInterfaceId", "value": t.eni_id},
                        {"name": "privateIPv4Address", "value": t.private_ip},
-                       {"name": "subnetId", "value": "subnet-berth"}]
+                       {"name": "subnetId", "value": t.subnet_id or "subnet-berth"}]
             out["attachments"] = [{"id": t.eni_id, "type": "ElasticNetworkInterface",
                                    "status": "ATTACHED" if t.private_ip and t.last_status != "STOPPED" else (
                                        "DELETED" if t.last_status == "STOPPED" else "PRECREATED"),
