@@ -390,6 +390,26 @@ def test_client_token_idempotency(api: Api) -> None:
     assert api.err("RunTask", taskDefinition="web", clientToken="x" * 65)[0] == "InvalidParameterException"
 
 
+def test_client_token_retries_racing_each_other_launch_once(api: Api) -> None:
+    import threading
+
+    api.agent()
+    register(api)
+    results: list[set[str]] = []
+
+    def call() -> None:
+        out = api.RunTask(taskDefinition="web", count=2, clientToken="race")
+        results.append({t["taskArn"] for t in out["tasks"]})
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(r == results[0] for r in results) and len(results[0]) == 2
+    assert len(api.ListTasks()["taskArns"]) == 2
+
+
 def test_launch_type_and_capacity_provider_resolution(api: Api) -> None:
     api.agent()
     register(api)

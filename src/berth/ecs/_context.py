@@ -25,6 +25,7 @@ class Context:
     # Placement reads the cluster and writes tasks; one placement at a time keeps two RunTasks
     # from both taking the last free memory of an instance (one control-plane process).
     placement_lock: threading.Lock = field(default_factory=threading.Lock)
+    token_lock: threading.Lock = field(default_factory=threading.Lock)   # RunTask clientToken dedup
     stopped_task_retention: float = 3600.0     # seconds a STOPPED task stays describable
     # ECS counts a service task without health checks healthy this long after RUNNING.
     healthy_after: float = 40.0

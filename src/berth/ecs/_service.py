@@ -483,21 +483,20 @@ class EcsService:
         token = p.opt_str(params, "clientToken")
         if token is not None and len(token) > 64:
             raise InvalidParameter("clientToken can be at most 64 characters.")
-        if token:
+        if not token:
+            return self.tasks.launch(self._launch_request(scope, cluster, params, count_key="count"))
+        # One launch per token: a retried call (botocore reuses the token) waits for the first
+        # one and gets its tasks, never a second set.
+        with self.ctx.token_lock:
             previous = self.repo.store.get(m.TOKEN, f"{cluster.arn}/{token}")
             if previous is not None:
                 tasks = [t for t in (self.repo.get(m.Task, a) for a in previous.value.get("tasks", [])) if t]
                 fails = [LaunchFailure(**f) for f in previous.value.get("failures", [])]
                 return tasks, fails
-        req = self._launch_request(scope, cluster, params, count_key="count")
-        tasks, failures = self.tasks.launch(req)
-        if token:
+            tasks, failures = self.tasks.launch(self._launch_request(scope, cluster, params, count_key="count"))
             record = {"tasks": [t.arn for t in tasks],
                       "failures": [{"arn": f.arn, "reason": f.reason, "detail": f.detail} for f in failures]}
-            try:
-                self.repo.store.put(m.TOKEN, f"{cluster.arn}/{token}", record, expected_version=0)
-            except VersionConflict:
-                pass
+            self.repo.store.put(m.TOKEN, f"{cluster.arn}/{token}", record)
         return tasks, failures
 
     def start_task(self, scope: Scope, params: Params) -> tuple[list[m.Task], list[LaunchFailure]]:
