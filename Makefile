@@ -47,8 +47,13 @@ $(VENV)/.installed: pyproject.toml | apt
 run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
+# Packages written since the orchestration work began are held to mypy --strict.
+STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/controllers src/berth/agent \
+          src/berth/api/aws/ecs.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py
+
 test: install apt-test
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy --strict $(STRICT)
 	$(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
 unit: venv
@@ -62,6 +67,7 @@ bench: bench-deps
 	$(VENV)/bin/python bench/density.py
 	$(VENV)/bin/python bench/build.py
 	$(VENV)/bin/python bench/registry.py
+	$(VENV)/bin/python bench/ecs.py
 
 # skopeo push/pull: berth's registry vs Debian's docker-registry.
 bench-registry: bench-deps
