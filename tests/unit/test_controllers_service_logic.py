@@ -289,10 +289,14 @@ def test_old_deployment_is_dropped_once_its_last_task_is_stopped() -> None:
     seen_two = False
     for _ in range(50):
         w.step()
-        live_old = [t for t in w.live() if t.task_definition_arn == GOOD]
+        # not STOPPED yet, told to stop or not: an old deployment is listed until its last task has
+        # stopped (its containers are gone when services-stable returns)
+        live_old = [t for t in w.tasks.values() if t.task_definition_arn == GOOD and t.last_status != "STOPPED"]
         if len(w.svc.deployments) == 2:
             seen_two = True
             assert live_old, "an ACTIVE deployment with no task left must go (services-stable wants one)"
+        else:
+            assert not live_old, "the old deployment went while its tasks were still stopping"
         if len(w.svc.deployments) == 1 and w.svc.deployments[0].rollout_state == "COMPLETED":
             break
     assert seen_two and len(w.svc.deployments) == 1

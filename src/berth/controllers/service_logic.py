@@ -316,11 +316,19 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
                 and not obs.has_health_check.get(t.task_definition_arn)):
             b.wake_at(t.started_at + obs.healthy_after)  # it turns healthy then: the steady state may follow
     primary = s.primary()
+    connected = {i.arn for i in obs.instances if i.agent_connected}
+    # tasks not STOPPED yet, including those told to stop (a task on a disconnected instance
+    # will never report back, so it does not hold its deployment)
+    lingering: dict[str, int] = {}
+    for t in obs.tasks:
+        if t.last_status != "STOPPED" and (t.desired_status == "RUNNING" or t.container_instance_arn in connected):
+            lingering[t.deployment_id] = lingering.get(t.deployment_id, 0) + 1
 
     def keep(d: m.Deployment) -> bool:
-        # older deployments go once no task is left (the services-stable waiter wants exactly one),
-        # except a FAILED one while the rollback away from it is under way
-        return (d.status == "PRIMARY" or by_dep.get(d.id, 0) > 0
+        # older deployments go once their last task has STOPPED (the services-stable waiter wants
+        # exactly one, and its old containers are gone by then), except a FAILED one while the
+        # rollback away from it is under way
+        return (d.status == "PRIMARY" or lingering.get(d.id, 0) > 0
                 or (primary is not None and primary.rollback_of == d.id and primary.rollout_state == "IN_PROGRESS"))
 
     deployments = tuple(d for d in s.deployments if keep(d))
@@ -329,7 +337,7 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
         desired = sum(1 for i in obs.instances if i.status == "ACTIVE" and i.agent_connected)
         s = replace(s, desired_count=desired)
     steady = (primary is not None and not b.launches and not b.stops
-              and all(by_dep.get(d.id, 0) == 0 for d in deployments if d.id != primary.id)
+              and all(lingering.get(d.id, 0) == 0 for d in deployments if d.id != primary.id)
               and by_dep.get(primary.id, 0) == desired
               and all(healthy(t, obs) for t in active if t.deployment_id == primary.id))
     if primary is not None:
@@ -347,7 +355,6 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
         s = replace(s, start_failures=0)  # tasks start again: the throttle starts over
     if not steady and s.last_steady_at:
         s = replace(s, last_steady_at=0.0)
-    connected = {i.arn for i in obs.instances if i.agent_connected}
     gone = [t for t in obs.tasks if t.last_status == "STOPPED" or (
         t.desired_status == "STOPPED" and t.arn not in b.stopping and t.container_instance_arn not in connected)]
     if s.status == "DRAINING" and not b.launches and len(gone) == len(obs.tasks):
