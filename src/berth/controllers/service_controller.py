@@ -72,7 +72,7 @@ class ServiceController:
                 pass
             self._wake.clear()
             try:
-                self.reconcile_all()
+                await asyncio.to_thread(self.reconcile_all)  # off the loop: the agents and APIs go on
             except Exception:  # noqa: BLE001 - one bad pass must not end the controller
                 log.exception("service reconcile failed")
             await asyncio.sleep(0)  # let a burst of changes coalesce into the next pass

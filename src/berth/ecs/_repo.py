@@ -10,7 +10,7 @@ from berth.ecs import _model as m
 from berth.ecs._codec import decode, encode
 from berth.ecs._taskdef import TaskDefinitionSpec, parse_task_definition
 from berth.errors import Conflict
-from berth.state import ObjectStore, VersionConflict
+from berth.state import ObjectStore, Record, VersionConflict
 
 T = TypeVar("T")
 
@@ -19,6 +19,7 @@ _KINDS: dict[type[Any], str] = {
     m.Service: m.SERVICE,
 }
 _RETRIES = 50
+_CACHE_MAX = 50_000
 
 
 class Repo:
@@ -26,17 +27,35 @@ class Repo:
         self.store = store
         self._specs: dict[str, TaskDefinitionSpec] = {}
         self._specs_lock = threading.Lock()
+        # (kind, key) → (version, record): the controllers and agents list every task of a cluster
+        # on each pass; a record is decoded again only when its version moved.
+        self._decoded: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._decoded_lock = threading.Lock()
+
+    def _decode(self, cls: type[T], record: Record) -> T:
+        cache_key = (record.kind, record.key)
+        with self._decoded_lock:
+            hit = self._decoded.get(cache_key)
+        if hit is not None and hit[0] == record.version:
+            value: T = hit[1]
+            return value
+        decoded = decode(cls, record.value)
+        with self._decoded_lock:
+            if len(self._decoded) >= _CACHE_MAX:
+                self._decoded.clear()
+            self._decoded[cache_key] = (record.version, decoded)
+        return decoded
 
     def get(self, cls: type[T], key: str) -> T | None:
         record = self.store.get(_KINDS[cls], key)
-        return None if record is None else decode(cls, record.value)
+        return None if record is None else self._decode(cls, record)
 
     def get_versioned(self, cls: type[T], key: str) -> tuple[T, int] | None:
         record = self.store.get(_KINDS[cls], key)
-        return None if record is None else (decode(cls, record.value), record.version)
+        return None if record is None else (self._decode(cls, record), record.version)
 
     def list(self, cls: type[T], prefix: str = "") -> list[T]:
-        return [decode(cls, r.value) for r in self.store.list(_KINDS[cls], prefix)]
+        return [self._decode(cls, r) for r in self.store.list(_KINDS[cls], prefix)]
 
     def create(self, cls: type[T], key: str, value: T) -> T:
         """Write a new record; VersionConflict when the key exists."""
