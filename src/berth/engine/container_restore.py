@@ -17,6 +17,9 @@ UNKNOWN_EXIT_CODE = 255   # the runtime kept no exit code (e.g. the host reboote
 class RestoreSurvey:
     removing: list[Container] = field(default_factory=list)          # finish the removal
     live: list[Container] = field(default_factory=list)              # adopt: watch it again
+    # recorded as not running, yet the runtime has it: the daemon died between starting it and
+    # saving that (a start cut short); killed and deleted, so the record is true again
+    half_started: list[Container] = field(default_factory=list)
     exited: list[tuple[Container, int]] = field(default_factory=list)  # settle with this exit code
 
     @property
@@ -37,4 +40,6 @@ async def survey(containers: Iterable[Container], runtime: Runtime) -> RestoreSu
             else:
                 code = await asyncio.to_thread(runtime.exit_code, container.id)
                 found.exited.append((container, UNKNOWN_EXIT_CODE if code is None else code))
+        elif await asyncio.to_thread(runtime.is_running, container.id):
+            found.half_started.append(container)
     return found

@@ -547,6 +547,9 @@ class ContainerService:
         found = await container_restore.survey(self._repo.all(), self._runtime)
         for container in found.removing:
             await self._remove_record(container)
+        for container in found.half_started:  # before the network clean-up: its process goes first
+            log.warning("container %s was being started when the daemon died: stopping it", container.id[:12])
+            await asyncio.to_thread(self._launcher.teardown, container.id, False)
         await self._sweep_orphans()
         await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in found.live})
         if self._volumes is not None:  # live containers keep their volume mounts; the rest go
