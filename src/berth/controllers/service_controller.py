@@ -37,7 +37,6 @@ class ServiceController:
         self._unwatch: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._next_wake: float | None = None
-        self._last_sweep = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -82,7 +81,7 @@ class ServiceController:
     def reconcile_all(self) -> None:
         now = self.clock()
         wakes: list[float] = []
-        sweep_every = min(30.0, self.ecs.ctx.stopped_task_retention)  # a short retention is swept as often
+        retention = self.ecs.ctx.stopped_task_retention
         clusters = self.repo.list(m.Cluster)
         for cluster in clusters:
             if cluster.status != "ACTIVE":
@@ -96,10 +95,11 @@ class ServiceController:
                 wake = self.reconcile(cluster, service, tasks, instances, now)
                 if wake is not None:
                     wakes.append(wake)
-            if now - self._last_sweep >= sweep_every:
-                self.ecs.tasks.expire_stopped(tasks)
-        if now - self._last_sweep >= sweep_every:
-            self._last_sweep = now
+            # STOPPED tasks past the retention period go (and the agents then remove their
+            # containers); the loop wakes when the next one is due
+            self.ecs.tasks.expire_stopped(tasks)
+            due = [(t.stopped_at or t.created_at) + retention for t in tasks if t.last_status == "STOPPED"]
+            wakes.extend(when for when in due if when > now)
         self._next_wake = min(wakes) if wakes else None
 
     def reconcile(self, cluster: m.Cluster, service: m.Service, cluster_tasks: list[m.Task],
