@@ -20,7 +20,7 @@ from berth.api.aws.ecr import ecr_service
 from berth.ecr import EcrService, EcrTokens
 from berth.ecr.testing import MemoryImages
 from berth.errors import InvalidArgument
-from berth.state import Database
+from berth.state import MemoryStore
 
 boto3 = pytest.importorskip("boto3")
 botocore_exceptions = pytest.importorskip("botocore.exceptions")
@@ -30,7 +30,7 @@ botocore_exceptions = pytest.importorskip("botocore.exceptions")
 def endpoint() -> Iterator[tuple[str, MemoryImages]]:
     images = MemoryImages()
     api = AwsApi(authenticator=Authenticator([StaticKeys([Credential("test", "test")])]))
-    api.add_json_service(ecr_service(EcrService(Database(":memory:"), images, EcrTokens(b"k" * 32), "127.0.0.1:5000")))
+    api.add_json_service(ecr_service(EcrService(MemoryStore(), images, EcrTokens(b"k" * 32), "127.0.0.1:5000")))
     server = AwsServer(api)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

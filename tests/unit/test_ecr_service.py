@@ -1,9 +1,15 @@
-"""EcrService over the in-memory registry: repositories, images, immutability, lifecycle, tokens."""
+"""EcrService over the in-memory registry: repositories, images, immutability, lifecycle, tokens.
+
+Every test using `env` runs on both control-plane stores (MemoryStore and SqliteStore).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,7 +18,7 @@ from berth.ecr import (
     LifecyclePolicyNotFound, RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound, parse_policy,
 )
 from berth.ecr.testing import MemoryImages
-from berth.state import Database
+from berth.state import Database, MemoryStore, ObjectStore, SqliteStore, VersionConflict
 
 DAY = 86400.0
 
@@ -23,10 +29,15 @@ def manifest(n: int) -> bytes:
                        "layers": [{"size": 100 * n, "digest": "sha256:" + f"{n:x}" * 64}]}).encode()
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest) -> ObjectStore:
+    return MemoryStore() if request.param == "memory" else SqliteStore(Database(":memory:"))
+
+
 @pytest.fixture
-def env() -> tuple[EcrService, MemoryImages]:
+def env(store: ObjectStore) -> tuple[EcrService, MemoryImages]:
     images = MemoryImages()
-    ecr = EcrService(Database(":memory:"), images, EcrTokens(b"k" * 32, clock=lambda: images.now), "127.0.0.1:5000",
+    ecr = EcrService(store, images, EcrTokens(b"k" * 32, clock=lambda: images.now), "127.0.0.1:5000",
                      clock=lambda: images.now)
     return ecr, images
 
@@ -207,3 +218,112 @@ def test_layer_upload_errors(env: tuple[EcrService, MemoryImages]) -> None:
         ecr.layers.download_url("app", "sha256:" + "2" * 64)
     with pytest.raises(InvalidParameter):
         ecr.layers.check("app", [])
+
+
+# -- repositories as control-plane records (kind "ecr.repository", key = name) --
+
+def test_repository_settings_live_in_the_store(store: ObjectStore) -> None:
+    images = MemoryImages()
+    ecr = EcrService(store, images, EcrTokens(b"k" * 32), "127.0.0.1:5000", clock=lambda: images.now)
+    changes: list[tuple[str, str]] = []
+    store.watch(lambda c: changes.append((c.kind, c.key)), kinds=["ecr.repository"])
+    repo = ecr.create_repository("team/app", account="123456789012", region="eu-west-1", mutability="IMMUTABLE_WITH_EXCLUSION",
+                                 exclusions=[{"filterType": "WILDCARD", "filter": "dev-*"}], scan_on_push=True,
+                                 encryption={"encryptionType": "KMS", "kmsKey": "k1"}, tags={"team": "a"})
+    ecr.create_repository("team/web", account="210987654321", region="us-east-1")
+    ecr.create_repository("other", account="123456789012", region="eu-west-1")
+    ecr.tag_resource(repo.arn, {"env": "prod"})
+    ecr.untag_resource(repo.arn, ["team"])
+    ecr.set_repository_policy("team/app", '{"Version": "2012-10-17", "Statement": []}')
+    policy = json.dumps({"rules": [{"rulePriority": 1, "action": {"type": "expire"}, "selection": {
+        "tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 5}}]})
+    ecr.put_lifecycle_policy("team/app", policy)
+    assert changes[:3] == [("ecr.repository", "team/app"), ("ecr.repository", "team/web"), ("ecr.repository", "other")]
+    record = store.get("ecr.repository", "team/app")
+    assert record is not None and record.version == 5     # created, tagged, untagged, two policies
+    assert record.value["tags"] == {"env": "prod"} and record.value["registry_id"] == "123456789012"
+    assert [r.key for r in store.list("ecr.repository", "team/")] == ["team/app", "team/web"]
+
+    # a second service on the same store (a restart) sees everything
+    again = EcrService(store, MemoryImages(), EcrTokens(b"k" * 32), "127.0.0.1:5000")
+    found = again.repository("team/app")
+    assert found == ecr.repository("team/app")
+    assert (found.mutability, found.mutability_exclusions, found.scan_on_push, found.encryption, found.tags,
+            found.created_at, found.region) == (
+        "IMMUTABLE_WITH_EXCLUSION", ({"filterType": "WILDCARD", "filter": "dev-*"},), True,
+        {"encryptionType": "KMS", "kmsKey": "k1"}, {"env": "prod"}, images.now, "eu-west-1")
+    assert found.lifecycle_policy == policy and found.repository_policy is not None
+    assert [r.name for r in again.repositories()] == ["other", "team/app", "team/web"]
+    again.delete_lifecycle_policy("team/app")
+    again.delete_repository_policy("team/app")
+    assert (ecr.repository("team/app").lifecycle_policy, ecr.repository("team/app").repository_policy) == (None, None)
+    ecr.delete_repository("team/app")
+    assert store.get("ecr.repository", "team/app") is None
+    with pytest.raises(RepositoryNotFound):
+        ecr.set_mutability("team/app", "MUTABLE")
+    with pytest.raises(RepositoryNotFound):
+        ecr.tag_resource(repo.arn, {"a": "b"})
+
+
+class _Interleaving:
+    """An ObjectStore that runs `meddle` once, just before the first conditional update of an
+    ecr.repository record: another writer gets in between ECR's read and its put-if-version."""
+
+    def __init__(self, inner: ObjectStore, meddle: Callable[[], None]) -> None:
+        self.inner = inner
+        self.meddle: Callable[[], None] | None = meddle
+        self.conflicts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, kind: str, key: str, value: Any, *, expected_version: int | None = None) -> Any:
+        if self.meddle is not None and kind == "ecr.repository" and expected_version:
+            meddle, self.meddle = self.meddle, None
+            meddle()
+        try:
+            return self.inner.put(kind, key, value, expected_version=expected_version)
+        except VersionConflict:
+            self.conflicts += 1
+            raise
+
+
+def test_concurrent_updates_retry_instead_of_losing_a_change(store: ObjectStore) -> None:
+    other = EcrService(store, MemoryImages(), EcrTokens(b"k" * 32), "127.0.0.1:5000")
+    repo = other.create_repository("app", account="1", region="r", tags={"a": "1"})
+    racing = _Interleaving(store, lambda: other.tag_resource(repo.arn, {"b": "2"}))
+    ecr = EcrService(racing, MemoryImages(), EcrTokens(b"k" * 32), "127.0.0.1:5000")  # type: ignore[arg-type]
+    updated = ecr.set_repository_policy("app", "{}")
+    assert racing.conflicts == 1                          # the first put lost the race, the retry won
+    assert updated.tags == {"a": "1", "b": "2"} and updated.repository_policy == "{}"
+    assert other.repository("app") == updated
+
+    racing.meddle = lambda: other.set_mutability("app", "IMMUTABLE")
+    ecr.tag_resource(repo.arn, {"c": "3"})
+    final = other.repository("app")
+    assert racing.conflicts == 2
+    assert (final.mutability, final.tags, final.repository_policy) == ("IMMUTABLE", {"a": "1", "b": "2", "c": "3"}, "{}")
+
+
+def test_many_threads_tagging_one_repository(store: ObjectStore) -> None:
+    ecr = EcrService(store, MemoryImages(), EcrTokens(b"k" * 32), "127.0.0.1:5000")
+    repo = ecr.create_repository("app", account="1", region="r")
+
+    def tag(n: int) -> None:
+        for i in range(10):
+            ecr.tag_resource(repo.arn, {f"t{n}-{i}": "x"})
+
+    threads = [threading.Thread(target=tag, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ecr.repository("app").tags) == 80
+
+
+def test_create_is_create_only(store: ObjectStore) -> None:
+    ecr = EcrService(store, MemoryImages(), EcrTokens(b"k" * 32), "127.0.0.1:5000")
+    ecr.create_repository("app", account="1", region="r", tags={"keep": "me"})
+    with pytest.raises(RepositoryAlreadyExists):
+        ecr.create_repository("app", account="2", region="r2")   # names are one namespace: one registry
+    assert ecr.repository("app").tags == {"keep": "me"} and ecr.repository("app").registry_id == "1"

@@ -32,7 +32,7 @@ from berth.daemon.config import DaemonConfig, parse_host
 from berth.engine.container_model import ContainerRepository
 from berth.engine.containers import ContainerService
 from berth.engine.distribution import DistributionConfig, DistributionService
-from berth.ecr import EcrService, EcrTokens
+from berth.ecr import EcrService, EcrTokens, import_legacy_repositories
 from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
 from berth.engine import stats as engine_stats
@@ -75,6 +75,10 @@ class Daemon:
             path.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self.db = Database(c.root / "state.db")
+        # The control-plane store (ECR repositories, ECS objects): ONE instance, so every
+        # writer's changes reach every watcher.
+        self.control_store = SqliteStore(self.db)
+        import_legacy_repositories(self.db, self.control_store)  # the pre-store ecr_repositories table
         self.image_store = ImageStore(c.root, self.db)
         self.image_store.recover()
         self.runtime = Runtime(run_dir=c.run_root / "runtime", runtime=c.runtime,
@@ -155,7 +159,8 @@ class Daemon:
             extra_authenticators=[self.ecr_tokens])
         host = listen[0] if listen[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"
         # Before the registry serves (on its own thread): ECR's tag guard must hold from the first push.
-        self.ecr = EcrService(self.db, RegistryImages(registry.registry), self.ecr_tokens, f"{host}:{listen[1]}")
+        self.ecr = EcrService(self.control_store, RegistryImages(registry.registry), self.ecr_tokens,
+                              f"{host}:{listen[1]}")
         try:
             await registry.start(*listen)
         except OSError as err:
@@ -207,7 +212,6 @@ class Daemon:
         """The ECS control plane over the shared state database (one store: its watches wake
         the controllers and agents)."""
         c = self.config
-        self.control_store = SqliteStore(self.db)
         self.ecs = EcsService(Context(Repo(self.control_store), stopped_task_retention=c.ecs_task_retention,
                                       healthy_after=c.ecs_healthy_after))
         return self.ecs

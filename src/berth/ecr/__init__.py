@@ -1,7 +1,9 @@
 """ECR: repositories, images, tag immutability, lifecycle policies and registry logins, over
 berth's OCI registry.
 
-Public surface: `EcrService` (the operations), `EcrTokens` (GetAuthorizationToken passwords; also
+Public surface: `EcrService` (the operations, over an `ObjectStore`: repositories are `ecr.repository`
+records), `import_legacy_repositories` (moves the previous version's `ecr_repositories` table into
+the store, once), `EcrTokens` (GetAuthorizationToken passwords; also
 the registry's extra Authenticator for user `AWS`), `ImageRegistry` (what ECR needs from a
 registry; `registry_adapter.RegistryImages` implements it over `berth.registry.Registry`,
 `testing.MemoryImages` in memory), the records `Repository`, `StoredImage`, `ImageId`, `Failure`,
@@ -18,6 +20,7 @@ from berth.ecr._lifecycle import Expiry, Rule, evaluate, parse_policy
 from berth.ecr._model import Repository, StoredImage
 from berth.ecr._registry import ImageRegistry, TagGuard
 from berth.ecr._service import EcrService, Failure, ImageId, ManifestImage, Preview
+from berth.ecr._store import import_legacy_repositories
 from berth.ecr._tokens import EcrTokens
 
 __all__ = [
@@ -25,5 +28,5 @@ __all__ = [
     "ImageRegistry", "ImageTagAlreadyExists", "InvalidParameter", "LifecyclePolicyNotFound",
     "LifecyclePolicyPreviewNotFound", "ManifestImage", "Preview", "Repository", "RepositoryAlreadyExists",
     "RepositoryNotEmpty", "RepositoryNotFound", "RepositoryPolicyNotFound", "Rule", "StoredImage", "TagGuard",
-    "evaluate", "parse_policy",
+    "evaluate", "import_legacy_repositories", "parse_policy",
 ]

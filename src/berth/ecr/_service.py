@@ -1,6 +1,7 @@
 """EcrService: ECR's repository and image operations over berth's registry (aws-apis.md §4).
 
-Repositories are berth metadata (mutability, tags, policies); images are the registry's manifests,
+Repositories are berth metadata (mutability, tags, policies), kept as `ecr.repository` records in the
+control-plane ObjectStore (see `_store.py`); images are the registry's manifests,
 so `docker push` to `<registry>/<name>` and PutImage land in the same place. Tag immutability is
 enforced on both paths: PutImage checks it here, and a tag guard installed in the registry refuses
 a `docker push` that would move an immutable tag.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from berth.ecr._errors import (
     ImageAlreadyExists, ImageTagAlreadyExists, InvalidParameter, LifecyclePolicyNotFound,
@@ -24,7 +25,7 @@ from berth.ecr._model import MUTABILITY, Repository, StoredImage
 from berth.ecr._registry import ImageRegistry
 from berth.ecr._store import RepositoryStore
 from berth.ecr._tokens import EcrTokens
-from berth.state import Database
+from berth.state import ObjectStore
 from berth.types import Digest
 
 _NAME_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -66,9 +67,9 @@ class Preview:
 
 
 class EcrService:
-    def __init__(self, db: Database, registry: ImageRegistry, tokens: EcrTokens, registry_host: str,
+    def __init__(self, store: ObjectStore, registry: ImageRegistry, tokens: EcrTokens, registry_host: str,
                  clock: Callable[[], float] = time.time) -> None:
-        self._repos = RepositoryStore(db)
+        self._repos = RepositoryStore(store)
         self._registry = registry
         self.tokens = tokens
         self.registry_host = registry_host
@@ -100,8 +101,7 @@ class EcrService:
     def repository(self, name: str, account: str = "") -> Repository:
         repo = self._repos.get(name)
         if repo is None:
-            raise RepositoryNotFound(f"The repository with name '{name}' does not exist in the registry "
-                                     f"with id '{account or '123456789012'}'")
+            raise _not_found(name, account)
         return repo
 
     def repositories(self, names: Sequence[str] | None = None, account: str = "") -> list[Repository]:
@@ -121,15 +121,17 @@ class EcrService:
     def set_mutability(self, name: str, mutability: str, exclusions: Sequence[dict[str, str]] = (),
                        account: str = "") -> Repository:
         _check_mutability(mutability)
-        self.repository(name, account)
-        updated = self._repos.update(name, mutability=mutability, mutability_exclusions=tuple(exclusions))
-        assert updated is not None
-        return updated
+        return self._update(name, account, lambda r: replace(r, mutability=mutability,
+                                                              mutability_exclusions=tuple(exclusions)))
 
     def set_scanning(self, name: str, scan_on_push: bool, account: str = "") -> Repository:
-        self.repository(name, account)
-        updated = self._repos.update(name, scan_on_push=scan_on_push)
-        assert updated is not None
+        return self._update(name, account, lambda r: replace(r, scan_on_push=scan_on_push))
+
+    def _update(self, name: str, account: str, change: Callable[[Repository], Repository]) -> Repository:
+        """Read-modify-write of one repository (retried on a concurrent write); the new record."""
+        updated = self._repos.update(name, change)
+        if updated is None:
+            raise _not_found(name, account)
         return updated
 
     # resource tags (by ARN)
@@ -142,11 +144,12 @@ class EcrService:
 
     def tag_resource(self, arn: str, tags: dict[str, str]) -> None:
         repo = self.by_arn(arn)
-        self._repos.update(repo.name, tags={**repo.tags, **tags})
+        self._update(repo.name, repo.registry_id, lambda r: replace(r, tags={**r.tags, **tags}))
 
     def untag_resource(self, arn: str, keys: Sequence[str]) -> None:
         repo = self.by_arn(arn)
-        self._repos.update(repo.name, tags={k: v for k, v in repo.tags.items() if k not in keys})
+        self._update(repo.name, repo.registry_id,
+                     lambda r: replace(r, tags={k: v for k, v in r.tags.items() if k not in keys}))
 
     # auth
 
@@ -272,8 +275,7 @@ class EcrService:
     def put_lifecycle_policy(self, name: str, text: str, account: str = "") -> list[Expiry]:
         """Store the policy and apply it at once (ECR applies within 24 h; sooner is allowed)."""
         parse_policy(text)
-        self.repository(name, account)
-        self._repos.update(name, lifecycle_policy=text)
+        self._update(name, account, lambda r: replace(r, lifecycle_policy=text))
         return self.apply_lifecycle(name)
 
     def lifecycle_policy(self, name: str, account: str = "") -> Repository:
@@ -285,7 +287,7 @@ class EcrService:
 
     def delete_lifecycle_policy(self, name: str, account: str = "") -> Repository:
         repo = self.lifecycle_policy(name, account)
-        self._repos.update(name, lifecycle_policy=None)
+        self._update(name, account, lambda r: replace(r, lifecycle_policy=None))
         return repo
 
     def apply_lifecycle(self, name: str | None = None) -> list[Expiry]:
@@ -317,10 +319,7 @@ class EcrService:
         return self._previews[name]
 
     def set_repository_policy(self, name: str, text: str, account: str = "") -> Repository:
-        self.repository(name, account)
-        updated = self._repos.update(name, repository_policy=text)
-        assert updated is not None
-        return updated
+        return self._update(name, account, lambda r: replace(r, repository_policy=text))
 
     def repository_policy(self, name: str, account: str = "") -> Repository:
         repo = self.repository(name, account)
@@ -331,8 +330,13 @@ class EcrService:
 
     def delete_repository_policy(self, name: str, account: str = "") -> Repository:
         repo = self.repository_policy(name, account)
-        self._repos.update(name, repository_policy=None)
+        self._update(name, account, lambda r: replace(r, repository_policy=None))
         return repo
+
+
+def _not_found(name: str, account: str) -> RepositoryNotFound:
+    return RepositoryNotFound(f"The repository with name '{name}' does not exist in the registry "
+                              f"with id '{account or '123456789012'}'")
 
 
 def _check_name(name: str) -> None:

@@ -1,7 +1,7 @@
 """Test kit: an in-memory ImageRegistry with a settable clock.
 
     registry = MemoryImages()
-    ecr = EcrService(Database(":memory:"), registry, EcrTokens(b"k"), "127.0.0.1:5000")
+    ecr = EcrService(MemoryStore(), registry, EcrTokens(b"k"), "127.0.0.1:5000")
     registry.push("app", "v1", b'{"layers": []}')       # what a docker push would leave behind
 """
 
