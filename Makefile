@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := .venv
 # What the daemon needs (make run), what the tests add (make test), and the benchmark peers.
+# tini: its static build (/usr/bin/tini-static) is the docker-init of `docker run --init`.
 RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
-                python3 python3-venv python3-dev procps util-linux
+                python3 python3-venv python3-dev procps util-linux tini
 TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry
 PEER_PACKAGES := docker.io docker-registry
 ROOT ?= /var/lib/berth

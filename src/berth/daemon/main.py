@@ -35,6 +35,7 @@ from berth.engine.distribution import DistributionConfig, DistributionService
 from berth.ecr import EcrService, EcrTokens, import_legacy_repositories
 from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
+from berth.engine import container_init
 from berth.engine import stats as engine_stats
 from berth.engine.stats import host_memory
 from berth.engine.execs import ExecService
@@ -142,7 +143,7 @@ class Daemon:
             "Runtimes": {self.runtime.name: {"path": self.runtime.name}},
             "DefaultRuntime": self.runtime.name, "SecurityOptions": ["name=seccomp,profile=builtin"],
             "ExperimentalBuild": False, "LiveRestoreEnabled": True, "Swarm": {"LocalNodeState": "inactive"},
-            "Labels": [f"berth.version={__version__}"], "Warnings": [],
+            "Labels": [f"berth.version={__version__}"], "Warnings": [], **container_init.info_fields(),
         }
 
     async def _start_registry(self) -> RegistryServer | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine import container_config as cfg
+from berth.engine import container_init
 from berth.engine import container_limits as limits
 from berth.engine import container_security as security
 from berth.engine.container_model import Container
@@ -52,13 +53,15 @@ class Launcher:
     async def create(self, container: Container) -> int:
         """Prepare the container and create its process (not started yet); return its pid.
         Sets `container.network`. Attach sessions connect between this and `start`."""
+        # --init without an init binary fails here, before anything is mounted or attached.
+        init = container_init.lookup() if container_init.wanted(container.host_config) else None
         attachment = await asyncio.to_thread(self._prepare, container)
         container.network = attachment
         if attachment.get("mode") == "container":
             # moby copies the joined container's names into the joiner's Config at start
             container.config["Hostname"] = attachment["hostname"]
             container.config["Domainname"] = attachment.get("domainname") or ""
-        spec = self._spec(container, attachment)
+        spec = self._spec(container, attachment, init)
         rootfs = self.container_dir(container.id) / "rootfs"
         return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
 
@@ -99,7 +102,7 @@ class Launcher:
             self._runtime.unmount_rootfs(cdir)
             raise
 
-    def _spec(self, container: Container, attachment: dict[str, Any]) -> ContainerSpec:
+    def _spec(self, container: Container, attachment: dict[str, Any], init: str | None = None) -> ContainerSpec:
         hc = container.host_config
         c = container.config
         # `container:<ref>` mounts the joined container's files: its hosts updates reach both
@@ -110,8 +113,11 @@ class Launcher:
         # Same reading as container_limits.check_ulimits, which validated them at create.
         ulimits = tuple((str(u.get("Name") or ""), int(u.get("Soft") or 0), int(u.get("Hard") or 0))
                         for u in (hc.get("Ulimits") or []))
+        args = tuple(cfg.process_args(c))
+        if init is not None:  # --init: tini as PID 1 (engine/container_init.py)
+            args, mounts = container_init.wrap(args, mounts, init)
         return ContainerSpec(
-            id=container.id, args=tuple(cfg.process_args(c)), env=tuple(c.get("Env") or []),
+            id=container.id, args=args, env=tuple(c.get("Env") or []),
             cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
             console_size=_console_size(hc.get("ConsoleSize")), open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
             hostname=c.get("Hostname") or container.id[:12],

@@ -10,6 +10,7 @@ from pathlib import Path
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
+from berth.engine import container_init
 from berth.engine.events import matches
 from berth.engine.volumes import tree_size
 from berth.errors import InvalidArgument
@@ -29,7 +30,8 @@ def version_json() -> dict[str, object]:
         "Platform": {"Name": "berth"}, "Version": ENGINE_VERSION, "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION, "GitCommit": "berth", "GoVersion": "n/a", "Os": "linux",
         "Arch": _arch(), "KernelVersion": platform.release(), "Experimental": False,
-        "BuildTime": "", "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
+        "BuildTime": "", "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details},
+                                        *filter(None, [container_init.version_component()])],
     }
 
 
