@@ -37,16 +37,13 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import boto3  # type: ignore[import-untyped]  # noqa: E402
-
 from bench.run_latency import DOCKERD, PrivateDockerd, docker, load_busybox_into  # noqa: E402
-from tests.helpers import BerthDaemon, api, free_port  # noqa: E402
+from tests.helpers import BerthDaemon, api, aws_daemon, wait_for, wait_task  # noqa: E402
 
 COMPOSE = shutil.which("docker-compose")
 TASK_POLL = 0.01       # s between DescribeTasks while a task starts
@@ -65,37 +62,12 @@ def sleeper(family: str, seconds: int = 3600) -> dict[str, Any]:
          "command": [*SLEEP[:2], SLEEP[2].format(s=seconds)]}]}
 
 
-def wait(what: str, probe: Callable[[], Any], every: float, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
-def wait_status(e: Ecs, arn: str, status: str, every: float, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = e.task(arn)
-        if task["lastStatus"] == status:
-            return task
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{arn} not {status}: {task['lastStatus']}")
-        time.sleep(every)
-
-
 def wait_replacement(e: Ecs, service: str, old_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def replacement() -> dict[str, Any] | None:
         task = e.running_task_of(service)
-        if task is not None and task["taskArn"] != old_arn:
-            return task
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{service}: no replacement RUNNING")
-        time.sleep(TASK_POLL)
+        return task if task is not None and task["taskArn"] != old_arn else None
+
+    return wait_for(f"{service}: a replacement RUNNING", replacement, timeout, TASK_POLL)
 
 
 def ms_since(t0: float) -> float:
@@ -103,11 +75,9 @@ def ms_since(t0: float) -> float:
 
 
 class Ecs:
-    def __init__(self, daemon: BerthDaemon, port: int) -> None:
-        key, secret = daemon.aws_credentials()
+    def __init__(self, daemon: BerthDaemon) -> None:
         self.daemon = daemon
-        self.client = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                                   aws_access_key_id=key, aws_secret_access_key=secret)
+        self.client = daemon.aws_client("ecs")
 
     def task(self, arn: str) -> dict[str, Any]:
         task: dict[str, Any] = self.client.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]
@@ -135,11 +105,11 @@ def run_task_once(e: Ecs) -> tuple[float, dict[str, float]]:
     """RunTask → RUNNING as the client sees it (ms), and the server-side steps of that start (ms)."""
     t0 = time.perf_counter()
     arn = e.client.run_task(cluster="default", taskDefinition="bench-run")["tasks"][0]["taskArn"]
-    task = wait_status(e, arn, "RUNNING", TASK_POLL)
+    task = wait_task(e.client, arn, "RUNNING", timeout=60, every=TASK_POLL)
     elapsed = ms_since(t0)
     seen = time.time()
     e.client.stop_task(cluster="default", task=arn)
-    wait_status(e, arn, "STOPPED", 0.05)
+    wait_task(e.client, arn, "STOPPED", timeout=60, every=0.05)
     return elapsed, start_steps(task, seen)
 
 
@@ -215,17 +185,17 @@ def replacement_figure(e: Ecs, n: int) -> tuple[list[float], dict[str, list[floa
             steps.setdefault(k, []).append(v)
     for name in names:
         e.client.delete_service(cluster="default", service=name, force=True)
-    wait("replacement services gone", lambda: not any(e.running_task_of(nm) for nm in names), 0.2)
+    wait_for("replacement services gone", lambda: not any(e.running_task_of(nm) for nm in names), 120, 0.2)
     return samples, steps
 
 
 def wait_steady(e: Ecs, name: str) -> None:
-    wait(f"{name} steady", lambda: steady(e.service(name)), SERVICE_POLL)
+    wait_for(f"{name} steady", lambda: steady(e.service(name)), 120, SERVICE_POLL)
 
 
 def wait_compose(env: dict[str, str], project: str, count: int) -> None:
     ps = ("ps", "-q", "--filter", f"label=com.docker.compose.project={project}", "--filter", "status=running")
-    wait("compose containers running", lambda: len(docker(env, *ps).stdout.split()) >= count, SERVICE_POLL)
+    wait_for("compose containers running", lambda: len(docker(env, *ps).stdout.split()) >= count, 120, SERVICE_POLL)
 
 
 def steady(svc: dict[str, Any], task_definition: str | None = None) -> bool:
@@ -280,7 +250,7 @@ def service_figures(e: Ecs, count: int, rounds: int) -> dict[str, list[float]]:
         out["svc50-old-gone"].append(t_engine)
         t0 = time.perf_counter()
         e.client.delete_service(cluster="default", service=name, force=True)
-        wait("service tasks gone", lambda: not running_containers(e.daemon.sock), SERVICE_POLL, timeout=300)
+        wait_for("service tasks gone", lambda: not running_containers(e.daemon.sock), 300, SERVICE_POLL)
         out["svc50-delete"].append(time.perf_counter() - t0)
     return out
 
@@ -342,8 +312,7 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="skip dockerd")
     args = parser.parse_args()
 
-    port = free_port()
-    berth = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "0"))
+    berth = aws_daemon("--ecs-healthy-after", "0")
     peer: PrivateDockerd | None = None
     fig: dict[str, list[float]] = {}
     run_steps: dict[str, list[float]] = {}
@@ -351,7 +320,7 @@ def main() -> int:
     try:
         berth.start()
         berth.bootstrap_busybox()
-        e = Ecs(berth, port)
+        e = Ecs(berth)
         fig["run-task"], fig["docker-run"], run_steps = start_figures(e, args.n)
         fig["replacement"], repl_steps = replacement_figure(e, args.n)
         fig.update(service_figures(e, args.count, args.rounds))

@@ -1,7 +1,9 @@
-"""Test helpers: a private berth daemon on a temp root, and a raw HTTP client for its socket."""
+"""Test helpers: a private berth daemon on a temp root, a raw HTTP client for its socket, and what
+the tests of its AWS endpoint share (clients, raw signed requests, polling with a deadline)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -13,13 +15,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 BERTH = str(Path(sys.executable).parent / "berth")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+REGION = "us-east-1"
+AMZ_JSON = "application/x-amz-json-1.1"
+T = TypeVar("T")
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -97,7 +105,64 @@ class BerthDaemon:
         """`env` plus the daemon's AWS keys, for the AWS CLI and boto3."""
         key, secret = self.aws_credentials()
         return {**self.env, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
+                "AWS_DEFAULT_REGION": REGION, "AWS_PAGER": ""}
+
+    def _flag(self, name: str) -> str | None:
+        """The value of `name` in `extra_args` (`--name value` or `--name=value`), None when absent."""
+        for i, arg in enumerate(self.extra_args):
+            if arg == name and i + 1 < len(self.extra_args):
+                return self.extra_args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    @property
+    def aws_port(self) -> int:
+        addr = self._flag("--aws-addr")
+        assert addr and addr != "off", "this daemon has no AWS endpoint (pass --aws-addr)"
+        return int(addr.rsplit(":", 1)[1])
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def registry_addr(self) -> str:
+        addr = self._flag("--registry-addr")
+        assert addr and addr != "off", "this daemon has no registry (pass --registry-addr)"
+        return addr
+
+    def aws_client(self, service: str = "ecs", key: str | None = None, secret: str | None = None,
+                   token: str | None = None, **config: Any) -> Any:
+        """A boto3 client of the daemon's AWS endpoint, signed with its keys or with `key`/`secret`
+        (and a session `token`); `config`: more boto3.client arguments."""
+        import boto3
+
+        good_key, good_secret = self.aws_credentials()
+        return boto3.client(service, endpoint_url=self.aws_url, region_name=REGION,
+                            aws_access_key_id=key or good_key, aws_secret_access_key=secret or good_secret,
+                            aws_session_token=token, **config)
+
+    def aws_sign(self, service: str, target: str, body: bytes) -> dict[str, str]:
+        """The headers of a raw POST of `body` to the AWS endpoint as the JSON 1.1 operation `target`
+        (its X-Amz-Target), SigV4-signed for `service` with the daemon's keys."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method="POST", url=self.aws_url + "/", data=body,
+                             headers={"X-Amz-Target": target, "Content-Type": AMZ_JSON})
+        SigV4Auth(Credentials(*self.aws_credentials()), service, REGION).add_auth(request)
+        return dict(request.headers.items())
+
+    def aws_post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """A raw POST to the AWS endpoint: (status, body), whatever the status."""
+        request = urllib.request.Request(self.aws_url + "/", data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
 
     def start(self, timeout: float = 30) -> None:
         log = open(self.base / "daemon.log", "ab")
@@ -228,6 +293,61 @@ def mounts_under(base: Path) -> list[str]:
 def unmount_under(base: Path) -> None:
     for target in sorted(mounts_under(base), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
+
+
+def aws_daemon(*flags: str, registry: bool = False) -> BerthDaemon:
+    """A daemon (not started) with its AWS endpoint on a free loopback port, and `flags`;
+    `registry`: its registry on another one (`registry_addr`)."""
+    extra = ("--registry-addr", f"127.0.0.1:{free_port()}") if registry else ()
+    return BerthDaemon(extra_args=(*extra, "--aws-addr", f"127.0.0.1:{free_port()}", *flags))
+
+
+@contextlib.contextmanager
+def running_aws_daemon(*flags: str, registry: bool = False, busybox: bool = True) -> Iterator[BerthDaemon]:
+    """`aws_daemon(*flags)` started (busybox bootstrapped unless told not to) and destroyed on the
+    way out; skips the test unless root."""
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("end-to-end tests need root")
+    d = aws_daemon(*flags, registry=registry)
+    try:
+        d.start()
+        if busybox:
+            d.bootstrap_busybox()
+        yield d
+    finally:
+        d.destroy()
+
+
+def wait_for(what: str | Callable[[], str], probe: Callable[[], T | None], timeout: float = 20.0,
+             every: float = 0.1) -> T:
+    """Call `probe` every `every` s until it returns something truthy, and return that; after
+    `timeout` s an AssertionError naming `what` (a callable: asked then, for the latest news)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            last = "" if value is None else f" (last: {value!r})"
+            raise AssertionError(f"timed out waiting for {what if isinstance(what, str) else what()}{last}")
+        time.sleep(every)
+
+
+def wait_task(ecs: Any, arn: str, statuses: str | tuple[str, ...], timeout: float = 20.0, every: float = 0.1,
+              cluster: str = "default") -> dict[str, Any]:
+    """Poll DescribeTasks (boto3 client `ecs`) until task `arn`'s lastStatus is one of `statuses`;
+    that task."""
+    wanted = (statuses,) if isinstance(statuses, str) else statuses
+    last: list[dict[str, Any]] = []
+
+    def probe() -> dict[str, Any] | None:
+        last[:] = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+        return last[0] if last and last[0]["lastStatus"] in wanted else None
+
+    return wait_for(lambda: f"task {arn} {'/'.join(wanted)}, it is {last[0]['lastStatus'] if last else 'unknown'}",
+                    probe, timeout, every)
 
 
 def free_port() -> int:

@@ -12,8 +12,6 @@ import os
 import stat
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,12 @@ from unittest import mock
 
 import pytest
 
-from tests.helpers import BERTH, BerthDaemon, free_port
+from tests.helpers import AMZ_JSON, BERTH, BerthDaemon, aws_daemon, running_aws_daemon
 
 pytestmark = pytest.mark.root
 
 boto3 = pytest.importorskip("boto3")
 from botocore import auth as botocore_auth  # noqa: E402
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 AWS = str(Path(sys.executable).parent / "aws")
@@ -37,38 +33,21 @@ EXTRA = ("BKIAEXTRAEXTRAEXTRA1", "extra-secret/extra+secret", "210987654321")
 
 
 class Endpoint:
-    def __init__(self, daemon: BerthDaemon, url: str) -> None:
-        self.daemon, self.url = daemon, url
+    def __init__(self, daemon: BerthDaemon) -> None:
+        self.daemon, self.url = daemon, daemon.aws_url
 
     def ecr(self, key: str | None = None, secret: str | None = None) -> Any:
-        good_key, good_secret = self.daemon.aws_credentials()
-        return boto3.client("ecr", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=key or good_key, aws_secret_access_key=secret or good_secret)
+        return self.daemon.aws_client("ecr", key, secret)
 
     def names(self) -> set[str]:
         return {r["repositoryName"] for r in self.ecr().describe_repositories()["repositories"]}
 
     def post(self, operation: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(self.url + "/", data=body, method="POST", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+        status, answer = self.daemon.aws_post(body, headers)
+        return status, json.loads(answer)
 
     def signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
-        key, secret = self.daemon.aws_credentials()
-        request = AWSRequest(method="POST", url=self.url + "/", data=body,
-                             headers={"X-Amz-Target": TARGET + operation, "Content-Type": "application/x-amz-json-1.1"})
-        botocore_auth.SigV4Auth(Credentials(key, secret), "ecr", "us-east-1").add_auth(request)
-        return dict(request.headers.items())
-
-
-def _daemon(*extra: str) -> tuple[BerthDaemon, str]:
-    port = free_port()
-    daemon = BerthDaemon(extra_args=("--registry-addr", f"127.0.0.1:{free_port()}",
-                                     "--aws-addr", f"127.0.0.1:{port}", *extra))
-    return daemon, f"http://127.0.0.1:{port}"
+        return self.daemon.aws_sign("ecr", TARGET + operation, body)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +56,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
         pytest.skip("end-to-end tests need root")
     extra = tmp_path_factory.mktemp("keys") / "keys.txt"
     extra.write_text("# a team key, in another account\n\n" + " ".join(EXTRA) + "\n")
-    daemon, url = _daemon("--aws-credentials", str(extra))
-    try:
-        daemon.start()
-        yield Endpoint(daemon, url)
-    finally:
-        daemon.destroy()
+    with running_aws_daemon("--aws-credentials", str(extra), registry=True, busybox=False) as daemon:
+        yield Endpoint(daemon)
 
 
 def _refused(endpoint: Endpoint, call: Any) -> ClientError:
@@ -101,8 +76,7 @@ def test_generated_keys_work_and_extra_keys_carry_their_account(endpoint: Endpoi
 
 def test_unsigned_request_is_refused(endpoint: Endpoint) -> None:
     status, doc = endpoint.post("CreateRepository", b'{"repositoryName": "unsigned"}',
-                                {"X-Amz-Target": TARGET + "CreateRepository",
-                                 "Content-Type": "application/x-amz-json-1.1"})
+                                {"X-Amz-Target": TARGET + "CreateRepository", "Content-Type": AMZ_JSON})
     assert (status, doc) == (403, {"__type": "MissingAuthenticationTokenException",
                                    "message": "Missing Authentication Token"})
     assert "unsigned" not in endpoint.names()
@@ -200,19 +174,11 @@ def test_berth_aws_credentials_prints_the_keys(endpoint: Endpoint, tmp_path: Pat
 
 
 def test_auth_none_accepts_unsigned_and_says_so() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    daemon, url = _daemon("--aws-auth", "none")
-    try:
-        daemon.start()
+    with running_aws_daemon("--aws-auth", "none", registry=True, busybox=False) as daemon:
         assert "AWS endpoint authentication is OFF (--aws-auth none): anyone who can reach 127.0.0.1:" in daemon.log()
-        request = urllib.request.Request(url + "/", data=b'{"repositoryName": "open"}', method="POST",
-                                         headers={"X-Amz-Target": TARGET + "CreateRepository",
-                                                  "Content-Type": "application/x-amz-json-1.1"})
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            assert json.loads(resp.read())["repository"]["repositoryName"] == "open"
-    finally:
-        daemon.destroy()
+        status, answer = daemon.aws_post(b'{"repositoryName": "open"}', {
+            "X-Amz-Target": TARGET + "CreateRepository", "Content-Type": AMZ_JSON})
+        assert status == 200 and json.loads(answer)["repository"]["repositoryName"] == "open"
 
 
 def test_malformed_credentials_file_stops_the_daemon(tmp_path: Path) -> None:
@@ -220,7 +186,7 @@ def test_malformed_credentials_file_stops_the_daemon(tmp_path: Path) -> None:
         pytest.skip("end-to-end tests need root")
     keys = tmp_path / "keys.txt"
     keys.write_text("GOODKEY goodsecret\nonly-one-field\n")
-    daemon, _ = _daemon("--aws-credentials", str(keys))
+    daemon = aws_daemon("--aws-credentials", str(keys), registry=True)
     try:
         with pytest.raises(RuntimeError, match="daemon exited early"):
             daemon.start()

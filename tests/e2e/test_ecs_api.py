@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import BerthDaemon, running_aws_daemon, wait_for
 
 pytestmark = pytest.mark.root
 
 AWS = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "aws")
-T = TypeVar("T")
 
 
 class Cli:
-    def __init__(self, d: BerthDaemon, port: int) -> None:
+    def __init__(self, d: BerthDaemon) -> None:
         self.d = d
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self.endpoint = d.aws_url
 
     def __call__(self, *args: str, ok: bool = True) -> Any:
         result = subprocess.run([AWS, "--endpoint-url", self.endpoint, "--output", "json", "ecs", *args],
@@ -41,24 +39,8 @@ class Cli:
 
 @pytest.fixture(scope="module")
 def cli() -> Iterator[Cli]:
-    port = free_port()
-    d = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        yield Cli(d, port)
-    finally:
-        d.destroy()
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+        yield Cli(d)
 
 
 def taskdef_json(tmp: Path, family: str, **extra: Any) -> str:
@@ -202,12 +184,9 @@ def test_whole_surface(cli: Cli, tmp_path: Path) -> None:
 
     # --- ExecuteCommand's refusal, and clean-up through the API
     # (the CLI's execute-command wants AWS's session-manager plugin before it calls: boto3 calls directly)
-    import boto3
     from botocore.exceptions import ClientError
 
-    key, secret = cli.d.aws_credentials()
-    ecs = boto3.client("ecs", endpoint_url=cli.endpoint, region_name="us-east-1", aws_access_key_id=key,
-                       aws_secret_access_key=secret)
+    ecs = cli.d.aws_client("ecs")
     with pytest.raises(ClientError) as refused:
         ecs.execute_command(task=tasks[1], command="sh", interactive=True)
     assert refused.value.response["Error"]["Code"] == "TargetNotConnectedException"

@@ -17,28 +17,23 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from unittest import mock
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import AMZ_JSON as JSON
+from tests.helpers import BerthDaemon, running_aws_daemon, wait_for, wait_task
 
 pytestmark = pytest.mark.root
 
 boto3 = pytest.importorskip("boto3")
 from botocore import auth as botocore_auth  # noqa: E402
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-T = TypeVar("T")
 TARGET = "AmazonEC2ContainerServiceV20141113."
-JSON = "application/x-amz-json-1.1"
 ROLE = "arn:aws:iam::123456789012:role/app"
 # What an attacker on the host would run: root's filesystem, privileged.
 ROOT_ON_THE_HOST = {"family": "root-on-the-host", "containerDefinitions": [{
@@ -51,27 +46,12 @@ OPERATIONS = {
 }
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-        time.sleep(0.1)
-
-
 class Endpoint:
-    def __init__(self, daemon: BerthDaemon, port: int) -> None:
-        self.daemon, self.port = daemon, port
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, daemon: BerthDaemon) -> None:
+        self.daemon, self.url = daemon, daemon.aws_url
 
     def ecs(self, key: str | None = None, secret: str | None = None, token: str | None = None) -> Any:
-        good_key, good_secret = self.daemon.aws_credentials()
-        return boto3.client("ecs", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=key or good_key, aws_secret_access_key=secret or good_secret,
-                            aws_session_token=token)
+        return self.daemon.aws_client("ecs", key, secret, token)
 
     def state(self) -> dict[str, Any]:
         """Everything a refused request could have changed: clusters, tasks, engine containers."""
@@ -82,19 +62,11 @@ class Endpoint:
         return {"clusters": sorted(ecs.list_clusters()["clusterArns"]), "tasks": tasks, "containers": containers}
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(self.url + "/", data=body, method="POST", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+        status, answer = self.daemon.aws_post(body, headers)
+        return status, json.loads(answer)
 
     def signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
-        key, secret = self.daemon.aws_credentials()
-        request = AWSRequest(method="POST", url=self.url + "/", data=body,
-                             headers={"X-Amz-Target": TARGET + operation, "Content-Type": JSON})
-        botocore_auth.SigV4Auth(Credentials(key, secret), "ecs", "us-east-1").add_auth(request)
-        return dict(request.headers.items())
+        return self.daemon.aws_sign("ecs", TARGET + operation, body)
 
     def call(self, client: Any, operation: str, name: str) -> Any:
         method = {"CreateCluster": client.create_cluster, "RunTask": client.run_task}[operation]
@@ -103,18 +75,10 @@ class Endpoint:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[Endpoint]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    port = free_port()
-    daemon = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1"))
-    try:
-        daemon.start()
-        daemon.bootstrap_busybox()
-        e = Endpoint(daemon, port)
+    with running_aws_daemon("--ecs-healthy-after", "1") as daemon:
+        e = Endpoint(daemon)
         e.ecs().register_task_definition(**ROOT_ON_THE_HOST)
         yield e
-    finally:
-        daemon.destroy()
 
 
 @pytest.fixture()
@@ -232,8 +196,7 @@ def _task_role_credentials(e: Endpoint) -> tuple[dict[str, Any], str]:
     ecs.register_task_definition(family="with-role", taskRoleArn=ROLE, containerDefinitions=[{
         "name": "app", "image": "busybox", "memory": 32, "stopTimeout": 1, "command": ["sh", "-c", script]}])
     task = ecs.run_task(taskDefinition="with-role")["tasks"][0]
-    task = wait_for("the task RUNNING", lambda: (t := ecs.describe_tasks(tasks=[task["taskArn"]])["tasks"][0])
-                    ["lastStatus"] == "RUNNING" and t)
+    task = wait_task(ecs, task["taskArn"], "RUNNING")
     runtime_id = task["containers"][0]["runtimeId"]
     out = wait_for("the credentials printed", lambda: "=END=" in (o := e.daemon.docker("logs", runtime_id).stdout)
                    and o)
@@ -282,5 +245,4 @@ def test_task_role_keys_are_root_only_and_refused_once_expired(endpoint: Endpoin
         assert e.state() == before
     finally:
         e.ecs().stop_task(task=task_arn)
-        wait_for("the role task STOPPED", lambda: e.ecs().describe_tasks(tasks=[task_arn])["tasks"][0]
-                 ["lastStatus"] == "STOPPED")
+        wait_task(e.ecs(), task_arn, "STOPPED")

@@ -14,16 +14,14 @@ member) the same request is sent raw, signed with the daemon's keys, so it reach
 
 from __future__ import annotations
 
-import http.client
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import BerthDaemon, running_aws_daemon, wait_for, wait_task
 
 pytestmark = pytest.mark.root
 
@@ -45,9 +43,7 @@ def ctr(name: str = "main", **kw: Any) -> dict[str, Any]:
 @dataclass
 class Env:
     d: BerthDaemon
-    port: int
     ecs: Any
-    keys: tuple[str, str]
     account: str = ""
     instance: str = ""
     service: str = ""
@@ -59,32 +55,17 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    port = free_port()
-    d = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        keys = d.aws_credentials()
-        ecs = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
-                           aws_access_key_id=keys[0], aws_secret_access_key=keys[1],
-                           config=Config(retries={"total_max_attempts": 1}))
-        e = Env(d, port, ecs, keys)
-        deadline = time.monotonic() + 20
-        while True:  # the daemon's agent registers its instance into `default`
-            arns = ecs.list_container_instances(cluster="default")["containerInstanceArns"] if ecs.list_clusters()[
-                "clusterArns"] else []
-            if arns:
-                e.instance = arns[0]
-                break
-            assert time.monotonic() < deadline, "the daemon's container instance never registered"
-            time.sleep(0.1)
+    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+        ecs = d.aws_client("ecs", config=Config(retries={"total_max_attempts": 1}))
+        e = Env(d, ecs)
+        # the daemon's agent registers its instance into `default`
+        e.instance = wait_for("the daemon's container instance", lambda: ecs.list_container_instances(
+            cluster="default")["containerInstanceArns"] if ecs.list_clusters()["clusterArns"] else [])[0]
         e.account = e.instance.split(":")[4]
         ecs.register_task_definition(**BASE)
         e.service = ecs.create_service(cluster="default", serviceName="svc", taskDefinition="base",
                                        desiredCount=0)["service"]["serviceArn"]
         yield e
-    finally:
-        d.destroy()
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -99,25 +80,9 @@ class Answer:
     output: dict[str, Any] = field(default_factory=dict)
 
 
-def send_raw(e: Env, body: bytes, target: str) -> tuple[int, bytes]:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{e.port}/", data=body,
-                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-    SigV4Auth(Credentials(*e.keys), "ecs", REGION).add_auth(request)
-    conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=20)
-    try:
-        conn.request("POST", "/", body=body, headers=dict(request.headers.items()))
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 def raw_call(e: Env, op: str, body: bytes, target: str | None = None) -> Answer:
-    status, payload = send_raw(e, body, target if target is not None else f"{TARGET}.{op}")
+    target = target if target is not None else f"{TARGET}.{op}"
+    status, payload = e.d.aws_post(body, e.d.aws_sign("ecs", target, body))
     try:
         data = json.loads(payload)
     except ValueError:
@@ -427,13 +392,7 @@ def test_image_that_does_not_exist(env: Env) -> None:
     out = e.ecs.run_task(cluster="default", taskDefinition="missing-image")
     assert out["failures"] == [] and len(out["tasks"]) == 1
     arn = out["tasks"][0]["taskArn"]
-    deadline = time.monotonic() + 30
-    while True:
-        task = e.ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]
-        if task["lastStatus"] == "STOPPED":
-            break
-        assert time.monotonic() < deadline, f"task never stopped: {task['lastStatus']}"
-        time.sleep(0.1)
+    task = wait_task(e.ecs, arn, "STOPPED", timeout=30)
     assert task["stopCode"] == "TaskFailedToStart", task
     assert "CannotPullContainerError" in task["stoppedReason"], task["stoppedReason"]
     container = task["containers"][0]

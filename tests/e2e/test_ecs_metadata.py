@@ -5,17 +5,14 @@ the credentials sign requests to the daemon's AWS endpoint."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import BerthDaemon, running_aws_daemon, wait_for, wait_task
 
 pytestmark = pytest.mark.root
 
@@ -25,25 +22,13 @@ ROLE = "arn:aws:iam::000000000000:role/app"
 @dataclass
 class Ecs:
     daemon: BerthDaemon
-    port: int
     ecs: Any
 
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Ecs]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    port = free_port()
-    d = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        ak, sk = d.aws_credentials()
-        client = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id=ak, aws_secret_access_key=sk)
-        yield Ecs(d, port, client)
-    finally:
-        d.destroy()
+    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+        yield Ecs(d, d.aws_client("ecs"))
     assert not _nat_chain(d.bridge), "the daemon left its DNAT chain behind"
 
 
@@ -57,28 +42,23 @@ def _run(e: Ecs, family: str, containers: list[dict[str, Any]], **kw: Any) -> di
     extra: dict[str, Any] = {}
     if kw.get("networkMode") == "awsvpc":
         extra["networkConfiguration"] = {"awsvpcConfiguration": {"subnets": ["subnet-local"]}}
-    task = e.ecs.run_task(taskDefinition=family, **extra)["tasks"][0]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        task = e.ecs.describe_tasks(tasks=[task["taskArn"]])["tasks"][0]
-        if task["lastStatus"] == "RUNNING":
-            return task
-        assert task["lastStatus"] != "STOPPED", task
-        time.sleep(0.1)
-    raise AssertionError(f"task not RUNNING: {task}")
+    arn = e.ecs.run_task(taskDefinition=family, **extra)["tasks"][0]["taskArn"]
+    task = wait_task(e.ecs, arn, ("RUNNING", "STOPPED"))
+    assert task["lastStatus"] == "RUNNING", task
+    return task
 
 
 def _output(e: Ecs, task: dict[str, Any], name: str, marker: str = "=END=") -> str:
     """The container's logs once it has printed `marker`."""
     runtime_id = next(c["runtimeId"] for c in task["containers"] if c["name"] == name)
-    deadline = time.monotonic() + 20
-    out = ""
-    while time.monotonic() < deadline:
-        out = e.daemon.docker("logs", runtime_id).stdout
-        if marker in out:
-            return out.split(marker, 1)[0]
-        time.sleep(0.1)
-    raise AssertionError(f"{name} printed no {marker}: {out!r}\n{e.daemon.log()}")
+    logs: list[str] = [""]
+
+    def printed() -> bool:
+        logs[0] = e.daemon.docker("logs", runtime_id).stdout
+        return marker in logs[0]
+
+    wait_for(lambda: f"{name} to print {marker}: {logs[0]!r}\n{e.daemon.log()}", printed)
+    return logs[0].split(marker, 1)[0]
 
 
 def _stop(e: Ecs, task: dict[str, Any]) -> None:
@@ -142,14 +122,11 @@ def test_task_role_credentials_sign_aws_requests(env: Ecs) -> None:
         creds = json.loads(_output(e, task, "app"))
         assert creds["RoleArn"] == ROLE
         assert creds["Expiration"].endswith("Z")
-        client = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{e.port}", region_name="us-east-1",
-                              aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                              aws_session_token=creds["Token"])
+        client = e.daemon.aws_client("ecs", creds["AccessKeyId"], creds["SecretAccessKey"], creds["Token"])
         arns = client.list_clusters()["clusterArns"]
         assert any(a.endswith(":cluster/default") for a in arns)
         # without the session token the keys are refused
-        bare = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{e.port}", region_name="us-east-1",
-                            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"])
+        bare = e.daemon.aws_client("ecs", creds["AccessKeyId"], creds["SecretAccessKey"])
         with pytest.raises(Exception, match="UnrecognizedClient"):
             bare.list_clusters()
     finally:
@@ -206,9 +183,6 @@ def test_credentials_uri_survives_a_daemon_restart(env: Ecs) -> None:
         creds = json.loads(after[0])
         assert creds["RoleArn"] == ROLE and creds["AccessKeyId"] != json.loads(before[0])["AccessKeyId"]
         assert json.loads(after[1])["DockerId"] == runtime_id
-        client = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{e.port}", region_name="us-east-1",
-                              aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                              aws_session_token=creds["Token"])
-        client.list_clusters()
+        e.daemon.aws_client("ecs", creds["AccessKeyId"], creds["SecretAccessKey"], creds["Token"]).list_clusters()
     finally:
         _stop(e, task)

@@ -10,35 +10,21 @@ instance, a client-registered instance gets no tasks and a DRAINING instance los
 from __future__ import annotations
 
 import json
-import os
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import BerthDaemon, free_port, running_aws_daemon, wait_for
 
 pytestmark = pytest.mark.root
 
 boto3 = pytest.importorskip("boto3")
 
-T = TypeVar("T")
 CLUSTER = "default"
 MEMORY = 1024
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-        time.sleep(every)
 
 
 def sleeper(family: str, memory: int, **extra: Any) -> dict[str, Any]:
@@ -50,11 +36,9 @@ def sleeper(family: str, memory: int, **extra: Any) -> dict[str, Any]:
 
 
 class Cluster:
-    def __init__(self, daemon: BerthDaemon, port: int) -> None:
+    def __init__(self, daemon: BerthDaemon) -> None:
         self.daemon = daemon
-        key, secret = daemon.aws_credentials()
-        self.ecs = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                                aws_access_key_id=key, aws_secret_access_key=secret)
+        self.ecs = daemon.aws_client("ecs")
         instances = self.describe_instances()
         self.zone = {i["containerInstanceArn"]: _attribute(i, "ecs.availability-zone") for i in instances}
         self.by_zone = {zone: arn for arn, zone in self.zone.items()}
@@ -95,17 +79,9 @@ def _placed(tasks: list[dict[str, Any]]) -> Counter[str]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    port = free_port()
-    daemon = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1",
-                                     "--ecs-agents", "2", "--ecs-agent-resources", f"2048,{MEMORY}"))
-    try:
-        daemon.start()
-        daemon.bootstrap_busybox()
-        yield Cluster(daemon, port)
-    finally:
-        daemon.destroy()
+    with running_aws_daemon("--ecs-healthy-after", "1", "--ecs-agents", "2",
+                            "--ecs-agent-resources", f"2048,{MEMORY}") as daemon:
+        yield Cluster(daemon)
 
 
 @pytest.fixture()

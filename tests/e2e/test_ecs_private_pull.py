@@ -4,45 +4,25 @@ secret berth cannot read stops the task with ECS's ResourceInitializationError."
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests.helpers import BerthDaemon, running_aws_daemon, wait_task
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[BerthDaemon, str, Any, Any]]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    boto3 = pytest.importorskip("boto3")
-    registry, port = f"127.0.0.1:{free_port()}", free_port()
-    d = BerthDaemon(extra_args=("--registry-addr", registry, "--registry-anonymous-pull", "false",
-                                "--aws-addr", f"127.0.0.1:{port}"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        key, secret = d.aws_credentials()
-        kw = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
-              "aws_access_key_id": key, "aws_secret_access_key": secret}
-        yield d, registry, boto3.client("ecs", **kw), boto3.client("ecr", **kw)
-    finally:
-        d.destroy()
+    pytest.importorskip("boto3")
+    with running_aws_daemon("--registry-anonymous-pull", "false", registry=True) as d:
+        yield d, d.registry_addr, d.aws_client("ecs"), d.aws_client("ecr")
 
 
-def _wait_stopped_or_running(ecs: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = ecs.describe_tasks(tasks=[arn])["tasks"][0]
-        if task["lastStatus"] in ("RUNNING", "STOPPED"):
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {arn} did not settle")
+def _wait_stopped_or_running(ecs: Any, arn: str) -> dict[str, Any]:
+    return wait_task(ecs, arn, ("RUNNING", "STOPPED"), timeout=30, every=0.05)
 
 
 def test_a_task_pulls_from_a_private_ecr_repository(setup: tuple[BerthDaemon, str, Any, Any]) -> None:

@@ -14,12 +14,12 @@ import os
 import signal
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
 
-from tests.helpers import BerthDaemon, api, conmons_under, free_port, mounts_under
+from tests.helpers import BerthDaemon, api, conmons_under, mounts_under, running_aws_daemon, wait_for, wait_task
 
 pytestmark = pytest.mark.root
 
@@ -33,29 +33,14 @@ SLEEPER = {"family": "sleeper", "containerDefinitions": [
      "command": ["sh", "-c", "trap 'exit 0' TERM; trap 'exit 7' USR1; sleep 3600 & wait"]}]}
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-        time.sleep(every)
-
-
 class Ecs:
     """A private daemon with its AWS endpoint on a port that stays the same across restarts."""
 
-    def __init__(self, *extra: str) -> None:
-        self.port = free_port()
-        self.daemon = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{self.port}", "--ecs-healthy-after", "1",
-                                              *extra))
+    def __init__(self, daemon: BerthDaemon) -> None:
+        self.daemon = daemon
 
     def client(self) -> Any:
-        key, secret = self.daemon.aws_credentials()
-        return boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
-                            aws_access_key_id=key, aws_secret_access_key=secret)
+        return self.daemon.aws_client("ecs")
 
     def tasks(self, **kw: Any) -> list[dict[str, Any]]:
         ecs = self.client()
@@ -90,15 +75,8 @@ def _all_netns(d: BerthDaemon) -> list[str]:
 
 @pytest.fixture()
 def ecs_daemon() -> Iterator[Ecs]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    e = Ecs()
-    try:
-        e.daemon.start()
-        e.daemon.bootstrap_busybox()
-        yield e
-    finally:
-        e.daemon.destroy()
+    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+        yield Ecs(d)
 
 
 def _start_service(e: Ecs, name: str, count: int) -> list[dict[str, Any]]:
@@ -137,9 +115,7 @@ def test_sigkill_with_a_container_dying_meanwhile(ecs_daemon: Ecs) -> None:
     assert len(after_arns & before_arns) == 2, "the survivors must be adopted, not replaced"
     assert e.instance_arns() == instance
 
-    dead = wait_for("the dead task STOPPED",
-                    lambda: (t := e.client().describe_tasks(cluster="default", tasks=[victim_arn])["tasks"])
-                    and t[0]["lastStatus"] == "STOPPED" and t[0])
+    dead = wait_task(e.client(), victim_arn, "STOPPED")
     assert dead["desiredStatus"] == "STOPPED"
     assert dead["stopCode"] == "EssentialContainerExited"
     assert dead["stoppedReason"] == "Essential container in task exited"
@@ -246,28 +222,22 @@ def test_sigterm_keeps_the_instance_and_adopts_tasks(ecs_daemon: Ecs) -> None:
     e.daemon.docker("rm", "-f", mine, check=True)
     # still driven: a stop after the restart reaches the adopted container
     e.client().stop_task(cluster="default", task=arn, reason="done")
-    stopped = wait_for("the adopted task STOPPED", lambda: (
-        t := e.client().describe_tasks(cluster="default", tasks=[arn])["tasks"][0])["lastStatus"] == "STOPPED" and t)
+    stopped = wait_task(e.client(), arn, "STOPPED")
     assert stopped["stopCode"] == "UserInitiated" and stopped["stoppedReason"] == "done"
     assert stopped["containers"][0]["exitCode"] == 0
     assert len(e.tasks(desiredStatus="STOPPED")) == 2
 
 
 def test_stopped_tasks_expire_after_retention() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    e = Ecs("--ecs-task-retention", "2")
-    try:
-        e.daemon.start()
-        e.daemon.bootstrap_busybox()
+    with running_aws_daemon("--ecs-healthy-after", "1", "--ecs-task-retention", "2") as d:
+        e = Ecs(d)
         ecs = e.client()
         ecs.register_task_definition(**SLEEPER)
         arn = ecs.run_task(cluster="default", taskDefinition="sleeper")["tasks"][0]["taskArn"]
         wait_for("the task RUNNING", lambda: e.running())
         assert len(e.containers()) == 1
         ecs.stop_task(cluster="default", task=arn)
-        wait_for("the task STOPPED", lambda: ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]
-                 ["lastStatus"] == "STOPPED")
+        wait_task(ecs, arn, "STOPPED")
         stopped_at = time.monotonic()
         assert len(e.containers()) == 1, "a STOPPED task keeps its container until it expires"
         gone = wait_for("the task forgotten", lambda: (
@@ -276,5 +246,3 @@ def test_stopped_tasks_expire_after_retention() -> None:
         assert gone == [{"arn": arn, "reason": "MISSING"}]
         assert arn not in ecs.list_tasks(cluster="default", desiredStatus="STOPPED")["taskArns"]
         wait_for("its container removed", lambda: not e.containers() or None, timeout=10)
-    finally:
-        e.daemon.destroy()

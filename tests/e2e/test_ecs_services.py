@@ -10,29 +10,29 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon, free_port
+from tests import helpers
+from tests.helpers import BerthDaemon, running_aws_daemon
 
 boto3 = pytest.importorskip("boto3")
 from botocore.exceptions import ClientError  # noqa: E402
 
 AWS = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "aws")
 HTTPD = "mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www"
-T = TypeVar("T")
+wait_for = partial(helpers.wait_for, every=0.05)
 
 
 class Env:
-    def __init__(self, daemon: BerthDaemon, port: int) -> None:
+    def __init__(self, daemon: BerthDaemon) -> None:
         self.d = daemon
-        self.endpoint = f"http://127.0.0.1:{port}"
-        ak, sk = daemon.aws_credentials()
-        self.ecs = boto3.client("ecs", endpoint_url=self.endpoint, region_name="us-east-1",
-                                aws_access_key_id=ak, aws_secret_access_key=sk)
+        self.endpoint = daemon.aws_url
+        self.ecs = daemon.aws_client("ecs")
 
     def aws(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([AWS, "--endpoint-url", self.endpoint, "--output", "json", *args],
@@ -68,38 +68,17 @@ class Env:
                 and len(self.running(name)) == count)
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
 def events(env: Env, name: str) -> list[str]:
     return [e["message"] for e in env.service(name)["events"]]
 
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    import os
-
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    port = free_port()
-    d = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1", "--ecs-agents", "2"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        e = Env(d, port)
+    with running_aws_daemon("--ecs-healthy-after", "1", "--ecs-agents", "2") as d:
+        e = Env(d)
         wait_for("two container instances", lambda: len(
             e.ecs.list_container_instances(cluster="default")["containerInstanceArns"]) == 2)
         yield e
-    finally:
-        d.destroy()
 
 
 def test_service_replaces_scales_rolls_and_rolls_back(env: Env) -> None:
@@ -121,7 +100,7 @@ def test_service_replaces_scales_rolls_and_rolls_back(env: Env) -> None:
     killed_at = time.monotonic()
     env.d.docker("kill", container, check=True)
     wait_for("a replacement RUNNING task", lambda: len(
-        {t["taskArn"] for t in env.running("web")} - before) == 1, timeout=2.0, interval=0.02)
+        {t["taskArn"] for t in env.running("web")} - before) == 1, timeout=2.0, every=0.02)
     replaced_in = time.monotonic() - killed_at
     assert replaced_in < 2.0
     stopped = ecs.describe_tasks(cluster="default", tasks=[victim["taskArn"]])["tasks"][0]

@@ -9,7 +9,6 @@ host networking.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, BerthDaemon, free_port
+from tests.helpers import REPO, BerthDaemon, free_port, running_aws_daemon
 
 pytestmark = pytest.mark.root
 boto3 = pytest.importorskip("boto3")
@@ -34,12 +33,10 @@ LABELS = ("com.amazonaws.ecs.cluster", "com.amazonaws.ecs.task-arn", "com.amazon
 
 
 class Env:
-    def __init__(self, daemon: BerthDaemon, port: int) -> None:
+    def __init__(self, daemon: BerthDaemon) -> None:
         self.d = daemon
-        self.endpoint = f"http://127.0.0.1:{port}"
-        ak, sk = daemon.aws_credentials()
-        self.ecs = boto3.client("ecs", endpoint_url=self.endpoint, region_name="us-east-1",
-                                aws_access_key_id=ak, aws_secret_access_key=sk)
+        self.endpoint = daemon.aws_url
+        self.ecs = daemon.aws_client("ecs")
 
     def aws(self, *args: str, timeout: float = 30) -> Any:
         result = subprocess.run([AWS, "--endpoint-url", self.endpoint, "--output", "json", *args],
@@ -90,19 +87,11 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    port = free_port()
-    d = BerthDaemon(extra_args=("--aws-addr", f"127.0.0.1:{port}", "--ecs-healthy-after", "1"))
-    try:
-        d.start()
-        d.bootstrap_busybox()
-        yield Env(d, port)
+    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+        yield Env(d)
         log = (d.base / "daemon.log").read_text(errors="replace")
         for marker in ("failed in the agent", "agent reconcile failed", "could not stop task"):
             assert marker not in log, f"the agent logged {marker!r}:\n{log[-5000:]}"
-    finally:
-        d.destroy()
 
 
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:

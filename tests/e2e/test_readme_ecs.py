@@ -22,11 +22,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, BerthDaemon, free_port
+from tests.helpers import REPO, BerthDaemon, running_aws_daemon
 
 pytestmark = pytest.mark.root
 
@@ -69,43 +68,37 @@ def _fast_waiters(base: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[tuple[BerthDaemon, int, int]]:
+def daemon() -> Iterator[BerthDaemon]:
     if os.geteuid() != 0:
         pytest.skip("end-to-end tests need root")
     if not AWS.exists():
         pytest.skip("the AWS CLI is not installed (test extras)")
-    registry_port, aws_port = free_port(), free_port()
-    d = BerthDaemon(extra_args=("--registry-addr", f"127.0.0.1:{registry_port}",
-                                "--aws-addr", f"127.0.0.1:{aws_port}", "--ecs-healthy-after", "1"))
-    try:
-        d.start()
-        yield d, registry_port, aws_port
-    finally:
-        d.destroy()
+    with running_aws_daemon("--ecs-healthy-after", "1", registry=True, busybox=False) as d:
+        yield d
 
 
-def _script(d: BerthDaemon, registry_port: int, aws_port: int) -> str:
+def _script(d: BerthDaemon) -> str:
     script = "\n".join(walkthrough_blocks((REPO / "README.md").read_text()))
-    script = script.replace("127.0.0.1:4566", f"127.0.0.1:{aws_port}")
-    script = script.replace("127.0.0.1:5000", f"127.0.0.1:{registry_port}")
+    script = script.replace("127.0.0.1:4566", f"127.0.0.1:{d.aws_port}")
+    script = script.replace("127.0.0.1:5000", d.registry_addr)
     script = script.replace("unix:///run/berth/docker.sock", d.host)
     script = script.replace("berth aws-credentials", f"berth aws-credentials --root {d.root}")
-    assert "4566" not in script.replace(str(aws_port), "") and ":5000" not in script
+    assert "4566" not in script.replace(str(d.aws_port), "") and ":5000" not in script
     return "set -euxo pipefail\n" + script + "\n"
 
 
-def test_walkthrough_runs_as_written(daemon: tuple[BerthDaemon, int, int]) -> None:
-    d, registry_port, aws_port = daemon
+def test_walkthrough_runs_as_written(daemon: BerthDaemon) -> None:
+    d = daemon
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DOCKER_"))}
     env.update({
         "DOCKER_CONFIG": str(d.base / "docker-config"),     # docker login writes here, not to ~/.docker
         "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": "",
         # `berth ecs` has no --endpoint-url in the README: it defaults to 127.0.0.1:4566
-        "AWS_ENDPOINT_URL_ECS": f"http://127.0.0.1:{aws_port}",
+        "AWS_ENDPOINT_URL_ECS": d.aws_url,
         "AWS_DATA_PATH": str(_fast_waiters(d.base)),
     })
     started = time.monotonic()
-    result = subprocess.run(["bash", "-c", _script(d, registry_port, aws_port)], cwd=REPO, env=env,
+    result = subprocess.run(["bash", "-c", _script(d)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=150)
     took = time.monotonic() - started
     transcript = f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}\n--- daemon\n{d.log()}"
@@ -127,7 +120,7 @@ def test_walkthrough_runs_as_written(daemon: tuple[BerthDaemon, int, int]) -> No
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \(service cats\) has started 3 tasks", out, re.M), transcript
 
     # and the end state, seen through the API: 3 RUNNING tasks of revision 2 serving version 2
-    state = _ecs(d, aws_port)
+    state = d.aws_client("ecs")
     [service] = state.describe_services(services=["cats"])["services"]
     assert service["taskDefinition"].endswith("task-definition/cats:2")
     assert [dep["status"] for dep in service["deployments"]] == ["PRIMARY"]
@@ -140,11 +133,3 @@ def test_walkthrough_runs_as_written(daemon: tuple[BerthDaemon, int, int]) -> No
     page = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=10)
     assert "version 2" in page.stdout
     assert took < 90, f"the walkthrough took {took:.0f} s\n{transcript}"
-
-
-def _ecs(d: BerthDaemon, aws_port: int) -> Any:
-    import boto3
-
-    key, secret = d.aws_credentials()
-    return boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{aws_port}", region_name="us-east-1",
-                        aws_access_key_id=key, aws_secret_access_key=secret)

@@ -85,6 +85,17 @@ class Harness:
                     lambda: f"task is {self.task(arn).last_status}, not {status}: {self.task(arn)}")
         return self.task(arn)
 
+    async def run_until(self, containers: list[dict[str, Any]], status: str = "RUNNING", timeout: float = 3.0,
+                        **extra: Any) -> m.Task:
+        """Register `containers` (family web, `extra` for the task definition), run one task and wait
+        until it is `status`."""
+        self.register(containers, **extra)
+        return await self.until_status(self.run().arn, status, timeout)
+
+    async def stop_and_wait(self, arn: str, reason: str | None = None) -> m.Task:
+        self.stop(arn, reason)
+        return await self.until_status(arn, "STOPPED")
+
 
 async def until(check: Callable[[], bool], timeout: float = 3.0, what: Callable[[], str] | None = None) -> None:
     deadline = time.monotonic() + timeout
@@ -124,8 +135,7 @@ def test_states_in_order_with_timestamps_and_user_stop() -> None:
         assert app.last_status == "RUNNING" and app.runtime_id == h.engine.find("app").id
         assert [(b.container_port, b.host_port) for b in app.network_bindings] == [(80, 32768)]
 
-        h.stop(task.arn, "done here")
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.stop_and_wait(task.arn, "done here")
         assert h.statuses(task.arn) == ["PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING",
                                         "DEPROVISIONING", "STOPPED"]
         assert stopped.stop_code == "UserInitiated" and stopped.stopped_reason == "done here"
@@ -141,11 +151,8 @@ def test_states_in_order_with_timestamps_and_user_stop() -> None:
 def test_stop_without_reason_says_task_stopped_by_user() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
-        h.stop(task.arn)
-        stopped = await h.until_status(task.arn, "STOPPED")
+        task = await h.run_until([box("app")])
+        stopped = await h.stop_and_wait(task.arn)
         assert (stopped.stop_code, stopped.stopped_reason) == ("UserInitiated", "Task stopped by user")
     scenario(body)
 
@@ -153,11 +160,8 @@ def test_stop_without_reason_says_task_stopped_by_user() -> None:
 def test_stop_timeout_is_passed_to_the_engine() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", stopTimeout=7), box("side", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        task = await h.run_until([box("app", stopTimeout=7), box("side", essential=False)])
+        await h.stop_and_wait(task.arn)
         assert h.engine.find("app").stop_timeouts == [7]
         assert h.engine.find("side").stop_timeouts == [30]
     scenario(body)
@@ -166,9 +170,7 @@ def test_stop_timeout_is_passed_to_the_engine() -> None:
 def test_essential_exit_stops_the_task_with_every_exit_code() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app"), box("side", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app"), box("side", essential=False)])
         h.engine.exit(h.engine.find("app").id, 3)
         stopped = await h.until_status(task.arn, "STOPPED")
         assert stopped.stop_code == "EssentialContainerExited"
@@ -182,9 +184,7 @@ def test_essential_exit_stops_the_task_with_every_exit_code() -> None:
 def test_non_essential_exit_keeps_the_task_running() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app"), box("job", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app"), box("job", essential=False)])
         h.engine.exit(h.engine.find("job").id, 0)
         await until(lambda: next(c for c in h.task(task.arn).containers if c.name == "job").exit_code == 0)
         current = h.task(task.arn)
@@ -198,9 +198,7 @@ def test_non_essential_exit_keeps_the_task_running() -> None:
 def test_oom_kill_is_reported_on_the_container() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app")])
         h.engine.exit(h.engine.find("app").id, 137, oom=True)
         stopped = await h.until_status(task.arn, "STOPPED")
         assert stopped.containers[0].exit_code == 137
@@ -213,9 +211,7 @@ def test_oom_kill_is_reported_on_the_container() -> None:
 def test_depends_on_start_starts_in_order() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("side", dependsOn=[{"containerName": "web", "condition": "START"}]), box("web")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        await h.run_until([box("side", dependsOn=[{"containerName": "web", "condition": "START"}]), box("web")])
         assert h.engine.started == ["web", "side"]
     scenario(body)
 
@@ -240,10 +236,8 @@ def test_depends_on_success_starts_after_a_zero_exit() -> None:
     async def body(h: Harness) -> None:
         await h.start()
         h.engine.exit_on_start["init"] = 0
-        h.register([box("init", essential=False), box("app", dependsOn=[{"containerName": "init",
-                                                                          "condition": "SUCCESS"}])])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        await h.run_until([box("init", essential=False), box("app", dependsOn=[{"containerName": "init",
+                                                                                 "condition": "SUCCESS"}])])
         assert h.engine.started == ["init", "app"]
     scenario(body)
 
@@ -303,9 +297,7 @@ def test_task_health_follows_essential_health_checks() -> None:
     async def body(h: Harness) -> None:
         await h.start()
         probe = {"command": ["CMD-SHELL", "true"]}
-        h.register([box("app", healthCheck=probe)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app", healthCheck=probe)])
         assert h.task(task.arn).health_status == "UNKNOWN"
         app = h.engine.find("app").id
         h.engine.set_health(app, "healthy")
@@ -323,8 +315,7 @@ def test_stop_while_waiting_on_a_dependency() -> None:
                                                                           "condition": "SUCCESS"}])])
         task = h.run()
         await until(lambda: h.engine.started == ["init"])
-        h.stop(task.arn)
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.stop_and_wait(task.arn)
         assert stopped.stop_code == "UserInitiated"
         assert {c.name: c.exit_code for c in stopped.containers}["init"] == 143
     scenario(body)
@@ -335,9 +326,7 @@ def test_stop_while_waiting_on_a_dependency() -> None:
 def test_missing_image_stops_with_cannot_pull_container_error() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", image="nosuch/image:1")])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED")
+        task = stopped = await h.run_until([box("app", image="nosuch/image:1")], "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart"
         assert stopped.stopped_reason.startswith("CannotPullContainerError")
         assert "nosuch/image:1" in stopped.stopped_reason
@@ -352,9 +341,8 @@ def test_missing_image_stops_with_cannot_pull_container_error() -> None:
 def test_unsupported_log_driver_is_refused_at_run_time() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", logConfiguration={"logDriver": "awslogs", "options": {"awslogs-group": "g"}})])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.run_until([box("app", logConfiguration={"logDriver": "awslogs",
+                                                                   "options": {"awslogs-group": "g"}})], "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart"
         assert "awslogs" in stopped.stopped_reason and "berth" in stopped.stopped_reason
         assert stopped.stopped_reason.startswith("CannotCreateContainerError")
@@ -366,9 +354,8 @@ def test_start_error_stops_the_task_and_the_containers_already_started() -> None
     async def body(h: Harness) -> None:
         await h.start()
         h.engine.fail_start["side"] = "OCI runtime create failed: exec: nope: not found"
-        h.register([box("web"), box("side", dependsOn=[{"containerName": "web", "condition": "START"}])])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.run_until([box("web"), box("side", dependsOn=[{"containerName": "web",
+                                                                          "condition": "START"}])], "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart"
         assert stopped.stopped_reason.startswith("CannotStartContainerError")
         assert h.engine.find("web").state == "exited"
@@ -381,9 +368,8 @@ def test_start_error_stops_the_task_and_the_containers_already_started() -> None
 def test_missing_environment_file_fails_the_task() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", environmentFiles=[{"value": "/nonexistent/berth.env", "type": "s3"}])])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.run_until([box("app", environmentFiles=[{"value": "/nonexistent/berth.env", "type": "s3"}])],
+                                    "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart"
         assert "/nonexistent/berth.env" in stopped.stopped_reason
     scenario(body)
@@ -404,8 +390,7 @@ def test_awsvpc_task_runs_in_the_pause_container_namespace() -> None:
             assert h.engine.find(name).spec.ports == ()
         assert running.private_ip == pause.ip_address != ""
         assert running.containers[0].network_bindings == ()
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        await h.stop_and_wait(task.arn)
         assert h.engine.find(sp.PAUSE_NAME).state == "exited"
     scenario(body)
 
@@ -415,9 +400,7 @@ def test_awsvpc_task_runs_in_the_pause_container_namespace() -> None:
 def test_restart_adopts_running_containers_without_duplicates() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app"), box("side", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app"), box("side", essential=False)])
         before = {c.id for c in h.engine.of_task(task.arn)}
         await h.close()
         # a new agent (the restarted daemon) on the same store and engine
@@ -436,9 +419,7 @@ def test_restart_adopts_running_containers_without_duplicates() -> None:
 def test_restart_reports_a_container_that_died_while_down() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app"), box("side", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app"), box("side", essential=False)])
         await h.close()
         h.engine.exit(h.engine.find("app").id, 137, notify=False)
         await h.start()
@@ -453,9 +434,7 @@ def test_restart_reports_a_container_that_died_while_down() -> None:
 def test_restart_adopts_a_task_whose_every_container_died() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app")])
         await h.close()
         h.engine.exit(h.engine.find("app").id, 9, notify=False)
         await h.start()
@@ -500,14 +479,11 @@ def test_restart_of_a_task_stopped_before_it_ran_does_not_start_it() -> None:
 def test_expired_stopped_task_loses_its_containers_and_volumes() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", mountPoints=[{"sourceVolume": "scratch", "containerPath": "/data"}])],
-                   volumes=[{"name": "scratch"}])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app", mountPoints=[{"sourceVolume": "scratch", "containerPath": "/data"}])],
+                                 volumes=[{"name": "scratch"}])
         volume = f"ecs-{task.task_id}-scratch"
         assert volume in h.engine.volumes
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        await h.stop_and_wait(task.arn)
         assert h.engine.of_task(task.arn) and volume in h.engine.volumes
         h.ctx.stopped_task_retention = 0.0
         await asyncio.sleep(0.01)
@@ -519,11 +495,8 @@ def test_expired_stopped_task_loses_its_containers_and_volumes() -> None:
 def test_stopped_task_within_retention_keeps_its_containers() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        task = await h.run_until([box("app")])
+        await h.stop_and_wait(task.arn)
         assert h.ecs.tasks.expire_stopped(h.ecs.tasks.list(h.ctx.cluster(SCOPE, "default"))) == []
         await asyncio.sleep(0.3)
         assert h.engine.of_task(task.arn)
@@ -550,25 +523,19 @@ def test_essential_dependency_that_completes_does_not_count_as_exit_before_runni
     async def body(h: Harness) -> None:
         await h.start()
         h.engine.exit_on_start["init"] = 0
-        h.register([box("init", essential=False), box("app", dependsOn=[{"containerName": "init",
-                                                                          "condition": condition}])])
-        task = h.run()
-        running = await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("init", essential=False), box("app", dependsOn=[{"containerName": "init",
+                                                                                        "condition": condition}])])
         await asyncio.sleep(0.05)
         assert h.task(task.arn).last_status == "RUNNING"
-        del running
     scenario(body)
 
 
 def test_stop_stops_dependents_before_their_dependencies() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("proxy", dependsOn=[{"containerName": "app", "condition": "START"}]),
-                    box("app", links=["db"]), box("db"), box("other")])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        task = await h.run_until([box("proxy", dependsOn=[{"containerName": "app", "condition": "START"}]),
+                                  box("app", links=["db"]), box("db"), box("other")])
+        await h.stop_and_wait(task.arn)
         order = h.engine.stopped
         assert order.index("proxy") < order.index("app") < order.index("db")
         assert sorted(order) == ["app", "db", "other", "proxy"]
@@ -595,10 +562,9 @@ def test_essential_exit_while_others_wait_on_a_condition_stops_the_task() -> Non
 def test_dependency_start_timeout() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("init", essential=False, startTimeout=1),
-                    box("app", dependsOn=[{"containerName": "init", "condition": "COMPLETE"}])])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED", timeout=5)
+        stopped = await h.run_until([box("init", essential=False, startTimeout=1),
+                                     box("app", dependsOn=[{"containerName": "init", "condition": "COMPLETE"}])],
+                                    "STOPPED", timeout=5)
         assert stopped.stop_code == "TaskFailedToStart"
         assert stopped.stopped_reason.startswith("DependencyTimeout") and "init" in stopped.stopped_reason
         assert h.engine.started == ["init"]
@@ -608,10 +574,9 @@ def test_dependency_start_timeout() -> None:
 def test_a_bad_second_container_fails_the_task_before_anything_is_created() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("web"), box("side", dependsOn=[{"containerName": "web", "condition": "START"}],
-                                    logConfiguration={"logDriver": "splunk", "options": {}})])
-        task = h.run()
-        stopped = await h.until_status(task.arn, "STOPPED")
+        stopped = await h.run_until([box("web"), box("side", dependsOn=[{"containerName": "web", "condition": "START"}],
+                                                     logConfiguration={"logDriver": "splunk", "options": {}})],
+                                    "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart" and "splunk" in stopped.stopped_reason
         assert h.engine.containers == {}
     scenario(body)
@@ -620,9 +585,7 @@ def test_a_bad_second_container_fails_the_task_before_anything_is_created() -> N
 def test_restart_reports_a_container_removed_while_down() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app"), box("side", essential=False)])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app"), box("side", essential=False)])
         await h.close()
         await h.engine.remove(h.engine.find("app").id)
         await h.start()
@@ -652,16 +615,13 @@ def test_a_container_event_wakes_only_its_task() -> None:
 def test_restart_removes_the_volumes_of_a_task_that_expired_while_down() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        h.register([box("app", mountPoints=[{"sourceVolume": "scratch", "containerPath": "/data"}])],
-                   volumes=[{"name": "scratch"}, {"name": "keep", "dockerVolumeConfiguration": {
-                       "scope": "shared", "autoprovision": True}}])
-        task = h.run()
-        await h.until_status(task.arn, "RUNNING")
+        task = await h.run_until([box("app", mountPoints=[{"sourceVolume": "scratch", "containerPath": "/data"}])],
+                                 volumes=[{"name": "scratch"}, {"name": "keep", "dockerVolumeConfiguration": {
+                                     "scope": "shared", "autoprovision": True}}])
         volume = f"ecs-{task.task_id}-scratch"
         assert h.engine.find("app").labels[sp.LABEL_VOLUMES] == volume
         assert {volume, "keep"} <= set(h.engine.volumes)
-        h.stop(task.arn)
-        await h.until_status(task.arn, "STOPPED")
+        await h.stop_and_wait(task.arn)
         await h.close()
         h.ctx.stopped_task_retention = 0.0
         await asyncio.sleep(0.01)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from berth.state.store import (
-    Change,
     Delete,
     Put,
     Record,
+    StoreBase,
     WatchHub,
     Write,
     changes_of,
@@ -24,11 +23,10 @@ from berth.state.store import (
     check_prefix,
     decode_value,
     plan_writes,
-    record_of,
 )
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """ObjectStore in a dict, thread-safe behind one lock."""
 
     def __init__(self) -> None:
@@ -49,26 +47,6 @@ class MemoryStore:
             rows = [(k, v) for k, v in self._objects.get(check_kind(kind), {}).items() if k.startswith(prefix)]
         # Python orders str by code point, as SQLite orders UTF-8 bytes.
         return [Record(kind, k, version, decode_value(text)) for k, (version, text) in sorted(rows)]
-
-    def put(
-        self, kind: str, key: str, value: Mapping[str, Any], *, expected_version: int | None = None
-    ) -> Record:
-        (write,) = self._commit([Put(kind, key, value, expected_version)])
-        assert write is not None
-        return record_of(write)
-
-    def delete(self, kind: str, key: str, *, expected_version: int | None = None) -> bool:
-        (write,) = self._commit([Delete(kind, key, expected_version)])
-        return write is not None
-
-    def apply(self, ops: Sequence[Put | Delete]) -> builtins.list[Record | None]:
-        writes = self._commit(ops)
-        return [record_of(w) if w is not None and w.text is not None else None for w in writes]
-
-    def watch(
-        self, callback: Callable[[Change], None], kinds: Iterable[str] | None = None
-    ) -> Callable[[], None]:
-        return self._hub.subscribe(callback, kinds)
 
     def revision(self) -> int:
         with self._lock:

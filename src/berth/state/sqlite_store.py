@@ -16,8 +16,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from berth.state.db import Database
 from berth.state.store import (
@@ -25,6 +24,7 @@ from berth.state.store import (
     Delete,
     Put,
     Record,
+    StoreBase,
     WatchHub,
     Write,
     changes_of,
@@ -34,7 +34,6 @@ from berth.state.store import (
     decode_value,
     plan_writes,
     prefix_upper_bound,
-    record_of,
 )
 
 _SCHEMA = """
@@ -53,7 +52,7 @@ INSERT OR IGNORE INTO store_revision (id, revision) VALUES (1, 0);
 """
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """ObjectStore over a `Database`; thread-safe (see the module docstring for watches)."""
 
     def __init__(self, db: Database) -> None:
@@ -74,26 +73,6 @@ class SqliteStore:
     def list(self, kind: str, prefix: str = "") -> builtins.list[Record]:
         sql, params = _range_query(check_kind(kind), check_prefix(prefix))
         return [Record(kind, row["key"], row["version"], decode_value(row["value"])) for row in self._db.query(sql, params)]
-
-    def put(
-        self, kind: str, key: str, value: Mapping[str, Any], *, expected_version: int | None = None
-    ) -> Record:
-        (write,) = self._commit([Put(kind, key, value, expected_version)])
-        assert write is not None
-        return record_of(write)
-
-    def delete(self, kind: str, key: str, *, expected_version: int | None = None) -> bool:
-        (write,) = self._commit([Delete(kind, key, expected_version)])
-        return write is not None
-
-    def apply(self, ops: Sequence[Put | Delete]) -> builtins.list[Record | None]:
-        writes = self._commit(ops)
-        return [record_of(w) if w is not None and w.text is not None else None for w in writes]
-
-    def watch(
-        self, callback: Callable[[Change], None], kinds: Iterable[str] | None = None
-    ) -> Callable[[], None]:
-        return self._hub.subscribe(callback, kinds)
 
     def revision(self) -> int:
         return int(self._db.query("SELECT revision FROM store_revision WHERE id = 1")[0]["revision"])

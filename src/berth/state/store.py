@@ -32,8 +32,9 @@ Example::
         except VersionConflict:
             continue
 
-This module holds the interface, the shared value types and the helpers both implementations
-use (validation, JSON encoding, batch planning, watch fan-out), so their semantics cannot drift.
+This module holds the interface, the shared value types and what both implementations share
+(validation, JSON encoding, batch planning, watch fan-out, and `StoreBase`: the writes and
+watches over a batch commit), so their semantics cannot drift.
 """
 
 from __future__ import annotations
@@ -350,3 +351,37 @@ def _call(callback: Callable[[Change], None], change: Change) -> None:
     except Exception:
         # A broken watcher must not fail the write (already committed) or starve the others.
         log.exception("state watch callback %r failed on %s %r", callback, change.kind, change.key)
+
+
+# --- the shared half of a store ----------------------------------------------------------------
+
+
+class StoreBase:
+    """put, delete, apply and watch, as both stores have them: over the subclass's `_commit`,
+    which checks and writes a batch atomically (`plan_writes`), then publishes its changes to
+    `_hub` and delivers them."""
+
+    _hub: WatchHub
+
+    def _commit(self, ops: Sequence[Put | Delete]) -> builtins.list[Write | None]:
+        raise NotImplementedError
+
+    def put(
+        self, kind: str, key: str, value: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Record:
+        (write,) = self._commit([Put(kind, key, value, expected_version)])
+        assert write is not None
+        return record_of(write)
+
+    def delete(self, kind: str, key: str, *, expected_version: int | None = None) -> bool:
+        (write,) = self._commit([Delete(kind, key, expected_version)])
+        return write is not None
+
+    def apply(self, ops: Sequence[Put | Delete]) -> builtins.list[Record | None]:
+        writes = self._commit(ops)
+        return [record_of(w) if w is not None and w.text is not None else None for w in writes]
+
+    def watch(
+        self, callback: Callable[[Change], None], kinds: Iterable[str] | None = None
+    ) -> Callable[[], None]:
+        return self._hub.subscribe(callback, kinds)

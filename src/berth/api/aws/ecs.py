@@ -7,7 +7,7 @@ writes them (epoch-second timestamps, `failures[]`, `nextToken` paging).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from berth.api.aws._errors import AwsError
 from berth.api.aws._paging import page, with_token
@@ -19,6 +19,7 @@ from berth.ecs._taskdef import compatibilities, requires_attributes
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 Params = dict[str, Any]
+R = TypeVar("R")
 
 # The JSON type of every input member the handlers read (botocore's ECS model; one name has one
 # type across operations): a wrong type is the caller's SerializationException at the edge. The
@@ -88,6 +89,13 @@ def _failures(failures: list[Failure] | list[LaunchFailure]) -> list[dict[str, s
             item["detail"] = f.detail
         out.append(item)
     return out
+
+
+def _found(key: str, result: tuple[list[R], list[Failure] | list[LaunchFailure]],
+           shape: Callable[[R], dict[str, Any]]) -> dict[str, Any]:
+    """The answer of a describe (or a launch): `key` the records found, shaped, and `failures`."""
+    found, failures = result
+    return {key: [shape(r) for r in found], "failures": _failures(failures)}
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +304,7 @@ class EcsHandlers:
         refs = p.get("clusters")
         if refs is not None and (not isinstance(refs, list) or len(refs) > 100):
             raise AwsError("InvalidParameterException", "clusters can have at most 100 items.")
-        found, failures = self.ecs.describe_clusters(_scope(ctx), refs)
-        return {"clusters": [self.cluster(c, p) for c in found], "failures": _failures(failures)}
+        return _found("clusters", self.ecs.describe_clusters(_scope(ctx), refs), lambda c: self.cluster(c, p))
 
     def ListClusters(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         return _paged(p, "clusterArns", self.ecs.list_clusters(_scope(ctx)))
@@ -346,8 +353,8 @@ class EcsHandlers:
 
     def DeleteTaskDefinitions(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         refs = p.get("taskDefinitions")
-        done, failures = self.ecs.delete_task_definitions(_scope(ctx), refs if isinstance(refs, list) else [])
-        return {"taskDefinitions": [self.taskdef_deleted(t) for t in done], "failures": _failures(failures)}
+        return _found("taskDefinitions", self.ecs.delete_task_definitions(
+            _scope(ctx), refs if isinstance(refs, list) else []), self.taskdef_deleted)
 
     def taskdef_deleted(self, t: m.TaskDefinition) -> dict[str, Any]:
         out = self.taskdef(t)
@@ -369,19 +376,15 @@ class EcsHandlers:
         return {"containerInstance": self.instance(self.ecs.deregister_container_instance(_scope(ctx), p))}
 
     def DescribeContainerInstances(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        found, failures = self.ecs.describe_container_instances(_scope(ctx), p)
-        items = [self.instance(i) for i in found]
-        if not _includes(p, "TAGS"):
-            for item in items:
-                item["tags"] = []
-        return {"containerInstances": items, "failures": _failures(failures)}
+        tags = _includes(p, "TAGS")
+        return _found("containerInstances", self.ecs.describe_container_instances(_scope(ctx), p),
+                      lambda i: self.instance(i) if tags else {**self.instance(i), "tags": []})
 
     def ListContainerInstances(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         return _paged(p, "containerInstanceArns", self.ecs.list_container_instances(_scope(ctx), p))
 
     def UpdateContainerInstancesState(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        found, failures = self.ecs.update_container_instances_state(_scope(ctx), p)
-        return {"containerInstances": [self.instance(i) for i in found], "failures": _failures(failures)}
+        return _found("containerInstances", self.ecs.update_container_instances_state(_scope(ctx), p), self.instance)
 
     # --- attributes ---------------------------------------------------------------------------
 
@@ -399,19 +402,17 @@ class EcsHandlers:
     # --- tasks --------------------------------------------------------------------------------
 
     def RunTask(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        tasks, failures = self.ecs.run_task(_scope(ctx), p)
-        return {"tasks": [self.task(t, True) for t in tasks], "failures": _failures(failures)}
+        return _found("tasks", self.ecs.run_task(_scope(ctx), p), lambda t: self.task(t, True))
 
     def StartTask(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        tasks, failures = self.ecs.start_task(_scope(ctx), p)
-        return {"tasks": [self.task(t, True) for t in tasks], "failures": _failures(failures)}
+        return _found("tasks", self.ecs.start_task(_scope(ctx), p), lambda t: self.task(t, True))
 
     def StopTask(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         return {"task": self.task(self.ecs.stop_task(_scope(ctx), p), True)}
 
     def DescribeTasks(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        found, failures = self.ecs.describe_tasks(_scope(ctx), p)
-        return {"tasks": [self.task(t, _includes(p, "TAGS")) for t in found], "failures": _failures(failures)}
+        tags = _includes(p, "TAGS")
+        return _found("tasks", self.ecs.describe_tasks(_scope(ctx), p), lambda t: self.task(t, tags))
 
     def ListTasks(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         return _paged(p, "taskArns", self.ecs.list_tasks(_scope(ctx), p))
@@ -421,10 +422,9 @@ class EcsHandlers:
         return {}
 
     def GetTaskProtection(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        found, failures = self.ecs.describe_tasks(_scope(ctx), {"cluster": p.get("cluster"),
-                                                                "tasks": p.get("tasks") or []})
-        return {"protectedTasks": [{"taskArn": t.arn, "protectionEnabled": False} for t in found],
-                "failures": _failures(failures)}
+        refs = {"cluster": p.get("cluster"), "tasks": p.get("tasks") or []}
+        return _found("protectedTasks", self.ecs.describe_tasks(_scope(ctx), refs),
+                      lambda t: {"taskArn": t.arn, "protectionEnabled": False})
 
     # --- services -----------------------------------------------------------------------------
 
@@ -438,8 +438,8 @@ class EcsHandlers:
         return {"service": self.service(self.ecs.delete_service(_scope(ctx), p), True)}
 
     def DescribeServices(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
-        found, failures = self.ecs.describe_services(_scope(ctx), p)
-        return {"services": [self.service(s, _includes(p, "TAGS")) for s in found], "failures": _failures(failures)}
+        tags = _includes(p, "TAGS")
+        return _found("services", self.ecs.describe_services(_scope(ctx), p), lambda s: self.service(s, tags))
 
     def ListServices(self, p: Params, ctx: AwsContext) -> dict[str, Any]:
         return _paged(p, "serviceArns", self.ecs.list_services(_scope(ctx), p))
