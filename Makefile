@@ -49,8 +49,9 @@ run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
 # Packages written since the orchestration work began are held to mypy --strict.
-STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/controllers src/berth/agent \
-          src/berth/api/aws/ecs.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py
+STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/berth/controllers src/berth/agent \
+          src/berth/api/aws/ecs.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py \
+          src/berth/engine/container_init.py
 
 test: install apt-test
 	$(VENV)/bin/ruff check src tests bench
