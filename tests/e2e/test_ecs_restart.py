@@ -155,9 +155,6 @@ def test_sigkill_with_a_container_dying_meanwhile(ecs_daemon: Ecs) -> None:
     assert [m for m in mounts_under(e.daemon.base) if "/containers/" in m] == []
 
 
-@pytest.mark.skipif(not os.environ.get("BERTH_CRASH_RACE_TESTS"), reason=(
-    "a SIGKILL during a CNI ADD of a spare namespace can leave that spare's CNI masquerade chain behind "
-    "(the plugin outlives the daemon), which the session guard reports; set BERTH_CRASH_RACE_TESTS=1"))
 def test_sigkill_while_tasks_are_starting(ecs_daemon: Ecs) -> None:
     """The daemon dies while it starts a service's containers (one created, maybe its process
     already started, its record not yet saying so): they all come up, none counts as failed."""

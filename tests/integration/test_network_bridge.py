@@ -6,6 +6,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -176,3 +178,57 @@ def test_cleanup_stale_removes_crash_leftovers(net, tmp_path: Path) -> None:
     assert restarted.attachment(live) == live_att
     restarted.detach(live)
     assert_gone(restarted, cfg, live, live_att)
+
+
+def test_cleanup_stale_waits_for_an_add_that_outlives_its_killed_daemon(tmp_path: Path) -> None:
+    """SIGKILL while a spare's bridge ADD runs: the plugin carries on, and once the restarted
+    manager's DEL has run and the netns is gone it would still add its masquerade chain, lost
+    for good (a DEL without the netns cannot find it). The clean-up must wait for it instead.
+
+    A wrapper holds the bridge ADD, with the netns open, until `go` exists."""
+    tag = secrets.token_hex(3)
+    third = int(tag[:2], 16) % 200 + 20
+    cni, go, started = tmp_path / "cni", tmp_path / "go", tmp_path / "started"
+    cni.mkdir()
+    for plugin in os.listdir("/usr/lib/cni"):
+        (cni / plugin).symlink_to(Path("/usr/lib/cni") / plugin)
+    (cni / "bridge").unlink()
+    (cni / "bridge").write_text(
+        '#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ]; then\n  exec 8<"$CNI_NETNS"\n'
+        f"  touch {started}\n  while [ ! -e {go} ]; do sleep 0.01; done\n"
+        '  export CNI_NETNS=/proc/$$/fd/8\nfi\nexec /usr/lib/cni/bridge\n'
+    )
+    (cni / "bridge").chmod(0o755)
+    fields = dict(network_name=f"bt-{tag}", bridge=f"bt-{tag}", subnet=f"10.123.{third}.0/24",
+                  gateway=f"10.123.{third}.1", cni_path=str(cni))
+    cfg = BridgeConfig(**fields)
+    state, run = tmp_path / "state", tmp_path / "run"
+    daemon = subprocess.Popen([sys.executable, "-c", (
+        "from pathlib import Path; from berth.network import BridgeConfig, NetworkManager; "
+        f"NetworkManager(state_dir=Path({str(state)!r}), run_dir=Path({str(run)!r}), spares=1, "
+        f"bridge=BridgeConfig(**{fields!r})).cleanup_stale(set()); import time; time.sleep(60)")])
+    restarted = NetworkManager(state_dir=state, run_dir=run, bridge=cfg)
+    try:
+        deadline = time.monotonic() + 10
+        while not started.exists():
+            assert time.monotonic() < deadline, "the spare's ADD did not start"
+            time.sleep(0.01)
+        daemon.kill()
+        daemon.wait()
+        [spare] = [p.stem for p in (state / "attachments").glob("spare-*.json")]
+        cleanup = threading.Thread(target=restarted.cleanup_stale, args=(set(),))
+        cleanup.start()
+        cleanup.join(0.3)
+        assert cleanup.is_alive(), "cleaned up while the killed daemon's ADD still ran"
+        go.touch()
+        cleanup.join(15)
+        assert not cleanup.is_alive()
+        rules = sh("iptables-save")
+        assert spare not in rules and chain_name("CNI-", cfg.network_name, spare) not in rules
+        assert not list((state / "ipam" / cfg.network_name).glob("10.*")), "lease left"
+        assert not (run / "netns" / spare).exists()
+    finally:
+        go.touch()
+        daemon.kill()
+        daemon.wait()
+        restarted.destroy()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,39 @@ def test_cleanup_keeps_claimed_spares_of_live_containers(env: Env) -> None:
     torn = {c.env["CNI_CONTAINERID"] for c in env.plugins.calls}
     assert len(torn) == 1 and torn.pop().startswith("spare-")  # only the unclaimed spare
     assert restarted.attachment("live") == live and Path(live.netns_path or "").exists()
+
+
+def test_cleanup_stale_waits_for_a_predecessors_plugins_before_it_dels(env: Env) -> None:
+    # A killed daemon's ADD still running would otherwise finish after the DEL (see _cni.py).
+    env.manager().attach("dead", "bridge", [])
+    env.plugins.calls.clear()
+    env.manager().cleanup_stale(set())
+    assert env.plugins.strays_waited == [0]
+    assert ("bridge", "DEL") in env.plugins.commands()
+
+
+def test_a_claim_cut_short_by_a_crash_still_dels_under_the_spares_id(env: Env) -> None:
+    # SIGKILL between the claim's rename of the spare's record and its save: DEL under the
+    # container id would miss bridge's masquerade chain and host-local's lease (both keyed by
+    # the spare's id) and leak them for good.
+    mgr = spare_manager(env)
+    [spare] = mgr._pool.close()
+    mgr._records.rename(spare, "c1")  # the claim's first step, and then the daemon died
+    env.plugins.calls.clear()
+    env.manager().cleanup_stale(set())
+    assert {c.env["CNI_CONTAINERID"] for c in env.plugins.calls} == {spare}
+    assert ("bridge", "DEL") in env.plugins.commands()
+    assert not env.netns_path(spare).exists() and spare not in env.plugins.leases
+
+
+def test_records_without_a_cni_id_are_deleted_under_their_netns_name(env: Env) -> None:
+    # What an older daemon's cut-short claim left: no cni_id, the spare's netns.
+    mgr = spare_manager(env)
+    [spare] = mgr._pool.close()
+    record = mgr._records.load(spare)
+    assert record is not None and record.cni_id == spare
+    mgr._records.delete(spare)
+    mgr._records.save("c1", replace(record, cni_id=""))
+    env.plugins.calls.clear()
+    env.manager().cleanup_stale(set())
+    assert {c.env["CNI_CONTAINERID"] for c in env.plugins.calls} == {spare}

@@ -10,21 +10,38 @@ network configuration on stdin, the result (or a JSON error) on stdout. Executin
     DEL: plugins in reverse order, with the cached result as prevResult and the same
          runtimeConfig as the ADD. DEL is idempotent.
     CHECK is never used (portmap 1.1.1 breaks on it, host-notes §6.4).
+
+Plugins outlive a SIGKILLed daemon. An ADD still running then finishes on its own, possibly after
+the restarted daemon has DELeted the half-made attachment and removed its netns: bridge's ipMasq
+chain and POSTROUTING jump (and host-local's lease) stay behind for good, since a DEL without the
+netns cannot find the address they are keyed by (host-notes §6.4). So `PluginProcesses`, the real
+executor, runs every plugin holding a shared flock on `<state_dir>/plugins.lock` through an open
+file description only the plugin inherits (and whatever it runs: the IPAM plugin, iptables). The
+kernel drops that lock when the last process holding the description exits, whether or not the
+daemon is still alive, so `wait_for_strays()` (exclusive lock on a new description) returns once
+no plugin of a predecessor is running; cleanup_stale calls it before it DELs anything.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import subprocess
-from collections.abc import Mapping
-from typing import Protocol
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from berth.errors import Unavailable
 from berth.network._cniconfig import JSON, plugin_env, plugin_stdin
 
 log = logging.getLogger(__name__)
+
+# How long a restarted daemon waits for plugins its killed predecessor left running.
+STRAY_WAIT_SECONDS = 20.0
+PLUGINS_LOCK = "plugins.lock"
 
 
 class PluginExecutor(Protocol):
@@ -37,17 +54,76 @@ class PluginExecutor(Protocol):
     def __call__(self, path: str, env: Mapping[str, str], stdin: bytes) -> bytes: ...
 
 
-def run_plugin(path: str, env: Mapping[str, str], stdin: bytes) -> bytes:
-    """The real executor: one subprocess per call, stdin in, stdout out."""
+@runtime_checkable
+class WaitsForStrays(Protocol):
+    """An executor whose plugins a restarted daemon can wait for (PluginProcesses)."""
+
+    def wait_for_strays(self, timeout: float = STRAY_WAIT_SECONDS) -> bool: ...
+
+
+def run_plugin(
+    path: str, env: Mapping[str, str], stdin: bytes, *, pass_fds: Sequence[int] = ()
+) -> bytes:
+    """One subprocess per call, stdin in, stdout out (`pass_fds` stay open in the plugin)."""
     try:
         proc = subprocess.run(
-            [path], input=stdin, env=dict(env), capture_output=True, timeout=60, check=False
+            [path], input=stdin, env=dict(env), capture_output=True, timeout=60, check=False,
+            pass_fds=tuple(pass_fds),
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise Unavailable(f"CNI plugin {os.path.basename(path)}: {err}") from err
     if proc.returncode != 0:
         raise Unavailable(plugin_error_message(path, proc.stdout, proc.stderr))
     return proc.stdout
+
+
+class PluginProcesses:
+    """The real PluginExecutor: `run_plugin`, each plugin holding a shared flock on `lock_path`
+    for as long as it (or anything it started) runs, even past the daemon's death; see the
+    module docstring. Thread-safe; one lock file may serve several managers.
+
+    Example:
+        plugins = PluginProcesses(state_dir / "plugins.lock")
+        plugins.wait_for_strays()   # at start-up, before DELing a crashed daemon's leftovers
+        plugins(path, env, stdin)   # as any executor
+    """
+
+    def __init__(self, lock_path: Path) -> None:
+        self._lock_path = Path(lock_path)
+
+    def __call__(self, path: str, env: Mapping[str, str], stdin: bytes) -> bytes:
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # blocks only while a wait_for_strays checks
+            return run_plugin(path, env, stdin, pass_fds=(fd,))
+        finally:
+            os.close(fd)  # the lock lives on in the plugin if it is still running
+
+    def wait_for_strays(self, timeout: float = STRAY_WAIT_SECONDS) -> bool:
+        """Wait until no plugin started through `lock_path` runs any more (a killed daemon's,
+        or a live one's); False, with a warning, if some still runs after `timeout` seconds."""
+        fd = self._open()
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        log.warning("CNI plugins of an earlier daemon still run after %.0f s; "
+                                    "cleaning up anyway", timeout)
+                        return False
+                    time.sleep(0.01)
+        finally:
+            os.close(fd)
+
+    def _open(self) -> int:
+        try:
+            self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            raise Unavailable(f"CNI plugin lock {self._lock_path}: {err}") from err
 
 
 def plugin_error_message(path: str, stdout: bytes, stderr: bytes) -> str:

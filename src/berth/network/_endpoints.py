@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.errors import BerthError, Conflict
-from berth.network._cni import CniRunner, PluginExecutor, run_plugin
+from berth.network._cni import PLUGINS_LOCK, CniRunner, PluginExecutor, PluginProcesses, WaitsForStrays
 from berth.network._cniconfig import runtime_config
 from berth.network._cniresult import container_address
 from berth.network._ports import PortReservations
@@ -77,11 +77,12 @@ class EndpointManager:
         remove(cid, net.id)                             CNI DEL, ports released, record deleted
     """
 
-    def __init__(self, *, state_dir: Path, ipam_dir: Path, executor: PluginExecutor = run_plugin,
+    def __init__(self, *, state_dir: Path, ipam_dir: Path, executor: PluginExecutor | None = None,
                  cni_path: str = "/usr/lib/cni") -> None:
+        """The default executor is `PluginProcesses` on `<state_dir>/plugins.lock` (_cni.py)."""
         self._dir = Path(state_dir) / "endpoints"
         self._ipam_dir = ipam_dir
-        self._executor = executor
+        self._executor = executor if executor is not None else PluginProcesses(Path(state_dir) / PLUGINS_LOCK)
         self._cni_path = cni_path
         self._ports = PortReservations()
         self._lock = threading.Lock()
@@ -183,9 +184,12 @@ class EndpointManager:
                     log.warning("cannot re-reserve ports of %s: %s", container_id[:12], err)
 
     def cleanup_stale(self, live_ids: set[str]) -> None:
-        """DEL every endpoint of a container not in `live_ids` (call before the netns goes)."""
+        """DEL every endpoint of a container not in `live_ids` (call before the netns goes),
+        once the CNI plugins a killed predecessor left running have exited (_cni.py)."""
         if not self._dir.exists():
             return
+        if isinstance(self._executor, WaitsForStrays):
+            self._executor.wait_for_strays()
         for path in self._dir.glob("*/*.json"):
             if path.stem not in live_ids:
                 self.remove(path.stem, path.parent.name)

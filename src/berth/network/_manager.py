@@ -3,6 +3,7 @@
 Files (all paths are parameters, so several daemons can share a host):
 
     <state_dir>/attachments/<id>.json     what ADD used and returned (see _store.py)
+    <state_dir>/plugins.lock              held by every running CNI plugin (see _cni.py)
     <state_dir>/ipam/<network name>/      host-local leases
     <run_dir>/netns/<cni id>              the network namespace (see _netns.py); the cni id is
                                           the container id, or the id of the spare it claimed
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from berth.errors import BerthError, Conflict, InvalidArgument
 from berth.network import _hostnet
-from berth.network._cni import CniRunner, PluginExecutor, run_plugin
+from berth.network._cni import PLUGINS_LOCK, CniRunner, PluginExecutor, PluginProcesses, WaitsForStrays
 from berth.network._cniconfig import JSON, bridge_conflist, runtime_config
 from berth.network._cniresult import container_address
 from berth.network._ipam import lease_owners
@@ -73,7 +74,7 @@ class NetworkManager:
         state_dir: Path,
         run_dir: Path,
         bridge: BridgeConfig = BridgeConfig(),  # noqa: B008 (frozen, safe to share)
-        executor: PluginExecutor = run_plugin,
+        executor: PluginExecutor | None = None,
         netns_ops: NetnsOps | None = None,
         spares: int = 0,
         iptables_rules: str = "plugins",
@@ -84,7 +85,8 @@ class NetworkManager:
         firewall and published-port rules itself in one iptables-restore per ADD and DEL
         (_iptrules.py), and frees a detaching container's host ports as soon as its rules are
         gone; "plugins" leaves them to bridge's ipMasq, firewall and portmap. `executor`,
-        `netns_ops` and `iptables` are seams for tests (berth.network.testing)."""
+        `netns_ops` and `iptables` are seams for tests (berth.network.testing); the default
+        executor runs the plugins as `PluginProcesses` (_cni.py) on `<state_dir>/plugins.lock`."""
         if iptables_rules not in IPTABLES_RULES:
             raise InvalidArgument(f"iptables_rules must be one of {IPTABLES_RULES}, not {iptables_rules!r}")
         self._rules_mode = iptables_rules
@@ -94,6 +96,9 @@ class NetworkManager:
         self._records = RecordStore(Path(state_dir) / "attachments")
         self._netns_dir = Path(run_dir) / "netns"
         self._netns = netns_ops or BindMountedNetns()
+        if executor is None:
+            executor = PluginProcesses(Path(state_dir) / PLUGINS_LOCK)
+        self._executor = executor
         self._cni = CniRunner(executor, bridge.cni_path)
         self._ports = PortReservations()
         self._lock = threading.Lock()  # guards _detaching
@@ -166,7 +171,11 @@ class NetworkManager:
         self, container_id: str, name: str, netns: Path, ports: tuple[PortMapping, ...]
     ) -> Attachment:
         conflist = self._conflist()
-        record = Record("bridge", name, str(netns), ports, conflist, rules=self._rules_mode)
+        # cni_id from the start: a spare's record keeps it when a claim renames it (DEL and the
+        # lease, chain names derive from it), even if the daemon dies before the claim's save.
+        record = Record(
+            "bridge", name, str(netns), ports, conflist, cni_id=container_id, rules=self._rules_mode
+        )
         # Written before ADD (not fsynced) so a crash mid-ADD still leaves enough to DEL.
         self._records.save(container_id, record, durable=False)
         rt_config = runtime_config(ports)
@@ -292,7 +301,7 @@ class NetworkManager:
             # is passed as "no netns".
             path = str(netns) if self._netns.is_mounted(netns) else ""
             rt_config = runtime_config(record.ports)
-            cni_id = record.cni_id or container_id
+            cni_id = _cni_id(container_id, record)
             if record.rules == "batch" and record.result is not None:
                 # Our rules go first, and with their DNAT the reason to hold the host ports:
                 # a new container may publish them while the slower plugin DEL still runs.
@@ -337,9 +346,14 @@ class NetworkManager:
 
     def cleanup_stale(self, live_ids: set[str]) -> None:
         """Tear down namespaces, records, leases and chains of containers not in `live_ids`
-        (unclaimed spares included), then start making spares again."""
+        (unclaimed spares included), then start making spares again.
+
+        First waits for CNI plugins a killed predecessor left running: an ADD finishing after
+        its DEL would leave its chains and lease behind for good (_cni.py)."""
+        if isinstance(self._executor, WaitsForStrays):
+            self._executor.wait_for_strays()
         records = {cid: self._records.load(cid) for cid in self._records.ids()}
-        owned = {(r.cni_id or cid) for cid, r in records.items() if r is not None}
+        owned = {_cni_id(cid, r) for cid, r in records.items() if r is not None}
         leases = lease_owners(self._ipam_dir / self._cfg.network_name)
         orphans = (set(list_netns(self._netns_dir)) | set(leases)) - owned
         for container_id in sorted((set(records) | orphans) - set(live_ids)):
@@ -400,6 +414,14 @@ def _attachment(record: Record) -> Attachment:
         mac_address=address.mac,
         ports=record.ports,
     )
+
+
+def _cni_id(container_id: str, record: Record) -> str:
+    """The CNI_CONTAINERID the record's ADD used. Records of older daemons may lack it (a claim
+    they did not finish saving): the netns file is named by it as well."""
+    if record.cni_id:
+        return record.cni_id
+    return Path(record.netns).name if record.netns else container_id
 
 
 def _plugin_index(conflist: JSON, plugin_type: str) -> int:

@@ -29,7 +29,7 @@ class Record:
     ports: tuple[PortMapping, ...] = ()
     conflist: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
-    cni_id: str = ""  # CNI_CONTAINERID of the ADD when not the container id (a claimed spare)
+    cni_id: str = ""  # CNI_CONTAINERID of the ADD (a claimed spare's id); "" in older records
     rules: str = "plugins"  # who wrote the iptables rules: "plugins" (CNI) | "batch" (_iptrules.py)
 
 

@@ -36,12 +36,18 @@ class FakePlugins:
     """A PluginExecutor that records every call and answers like bridge/portmap/firewall.
 
     `fail[(plugin, command)] = msg` makes that call raise Unavailable with the plugin's msg.
+    `strays_waited` holds len(calls) at each wait_for_strays (a restarted daemon's first step).
     """
 
     calls: list[PluginCall] = field(default_factory=list)
     fail: dict[tuple[str, str], str] = field(default_factory=dict)
     leases: dict[str, str] = field(default_factory=dict)  # container id -> ip
+    strays_waited: list[int] = field(default_factory=list)
     _next_host: int = 2
+
+    def wait_for_strays(self, timeout: float = 0.0) -> bool:
+        self.strays_waited.append(len(self.calls))
+        return True
 
     def __call__(self, path: str, env: Mapping[str, str], stdin: bytes) -> bytes:
         plugin, command = os.path.basename(path), env["CNI_COMMAND"]
