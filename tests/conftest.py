@@ -1,7 +1,7 @@
 """Suite-wide guard: whatever the tests create on the host, they must also remove.
 
 A session fixture records the host's links, network namespaces, iptables chains, overlay mounts and
-berth/conmon processes before the first test and checks, after every other fixture has been torn
+berth/conmon/crun/runc processes before the first test and checks, after every other fixture has been torn
 down, that nothing new of berth's kinds is left (the engine-core issue's acceptance criterion).
 """
 
@@ -28,6 +28,7 @@ class HostState:
     chains: frozenset[str]
     mounts: frozenset[str]
     processes: frozenset[int]
+    runtime_processes: frozenset[int]
 
 
 def _run(*argv: str) -> str:
@@ -60,8 +61,27 @@ def _mounts() -> frozenset[str]:
                          if "berth-test" in line.split()[1] or line.split()[0] == "overlay")
 
 
+_RUNTIMES = (b"crun", b"runc", b"crun-cgroup-mask")
+
+
 def _processes() -> frozenset[int]:
+    """Daemons and conmons of test daemons: their presence means a test session is running."""
     pids = set()
+    for pid, argv in _test_cmdlines():
+        cmd = b"\0".join(argv)
+        if cmd.startswith(b"conmon") or b"/conmon\0" in cmd or b"berth\0daemon" in cmd:
+            pids.add(pid)
+    return frozenset(pids)
+
+
+def _runtime_processes() -> frozenset[int]:
+    """`crun`/`runc` processes of test daemons, e.g. the init of a container made by `crun create`
+    (it keeps that argv until a `start`): once its conmon is gone, nothing else would end it."""
+    return frozenset(pid for pid, argv in _test_cmdlines() if os.path.basename(argv[0]) in _RUNTIMES)
+
+
+def _test_cmdlines() -> list[tuple[int, list[bytes]]]:
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -69,14 +89,27 @@ def _processes() -> frozenset[int]:
             cmd = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"berth-test" in cmd and (cmd.startswith(b"conmon") or b"/conmon\0" in cmd or b"berth\0daemon" in cmd):
-            pids.add(int(entry.name))
-    return frozenset(pids)
+        if b"berth-test" in cmd:
+            found.append((int(entry.name), cmd.split(b"\0")))
+    return found
+
+
+def _survivors_of_destroy() -> list[str]:
+    """Processes of a daemon BerthDaemon.destroy() cleaned in this session: none may be left
+    (attributed by base dir and container cgroup, so other sessions' processes never count)."""
+    from tests.helpers import DESTROYED_BASES, DESTROYED_CGROUPS, processes_of
+
+    found: dict[int, str] = {}
+    for base in DESTROYED_BASES:
+        found.update(processes_of(base, set()))
+    if DESTROYED_BASES:
+        found.update(processes_of(DESTROYED_BASES[0], set(DESTROYED_CGROUPS)))
+    return [f"{pid}: {why}" for pid, why in sorted(found.items())]
 
 
 def _snapshot() -> HostState:
     netns = frozenset(line.split()[0] for line in _run("ip", "netns", "list").splitlines() if line.strip())
-    return HostState(_links(), netns, _chains(), _mounts(), _processes())
+    return HostState(_links(), netns, _chains(), _mounts(), _processes(), _runtime_processes())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,6 +121,7 @@ def host_left_clean() -> Iterator[None]:
     if before.processes:
         # Another test session is running on this host; its objects would be counted as ours.
         yield
+        assert not (survivors := _survivors_of_destroy()), f"processes survived BerthDaemon.destroy(): {survivors}"
         return
     yield
     after = _snapshot()
@@ -97,6 +131,8 @@ def host_left_clean() -> Iterator[None]:
         "iptables chains": sorted(after.chains - before.chains),
         "mounts": sorted(after.mounts - before.mounts),
         "processes": sorted(after.processes - before.processes),
+        "container runtime processes": sorted(after.runtime_processes - before.runtime_processes),
+        "processes that survived BerthDaemon.destroy()": _survivors_of_destroy(),
     }
     leftovers = {kind: items for kind, items in leftovers.items() if items}
     assert not leftovers, f"the test suite left these behind: {leftovers}"

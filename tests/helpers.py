@@ -241,6 +241,9 @@ class BerthDaemon:
         """Stop everything this daemon made: containers, daemon, conmons, mounts, bridge, dirs."""
         self.remove_all_containers()
         self.stop()
+        # Every process of its containers, whatever state the daemon left them in (a container
+        # created by a SIGKILLed daemon waits on its exec FIFO forever once its files are gone).
+        kill_container_processes(self.base, self._flag("--cgroup-parent") or "berth")
         kill_conmons_under(self.base)
         from berth.network import BridgeConfig, NetworkManager
 
@@ -275,6 +278,107 @@ def conmons_under(base: Path) -> list[int]:
         if cmd and cmd[0].endswith(b"conmon") and any(str(base).encode() in a for a in cmd):
             pids.append(int(entry.name))
     return pids
+
+
+# What destroy() cleaned, for the session guard (tests/conftest.py): nothing may survive it.
+DESTROYED_BASES: list[Path] = []
+DESTROYED_CGROUPS: set[str] = set()
+
+
+def container_cgroups_under(base: Path, cgroup_parent: str = "berth") -> set[str]:
+    """The cgroup paths of every container a daemon on `base` may have made: each bundle's
+    cgroupsPath, and `/<parent>/<id>` for each id with runtime state or a container dir."""
+    runtime_dir = base / "run" / "runtime"
+    paths, ids = set(), set()
+    for bundle in _subdirs(runtime_dir):
+        try:
+            config = json.loads((bundle / "config.json").read_text())
+            paths.add(str(config["linux"]["cgroupsPath"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        ids.add(bundle.name)
+    for state_root in (runtime_dir / "crun", runtime_dir / "runc"):
+        ids.update(d.name for d in _subdirs(state_root))
+    ids.update(d.name for d in _subdirs(base / "root" / "containers"))
+    ids -= {"crun", "runc", "exits"}
+    return paths | {f"/{cgroup_parent.strip('/')}/{i}" for i in ids}
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def processes_of(base: Path, cgroups: set[str]) -> dict[int, str]:
+    """pid -> why: members of `cgroups`, and processes whose argv names `base` (conmon, the
+    `crun create` init that waits for a start, runtime calls), but not this process's ancestors."""
+    from berth.runtime.runtime import cgroup_pids
+
+    mine = _ancestors()
+    found: dict[int, str] = {}
+    for path in cgroups:
+        for pid in cgroup_pids(path):
+            found[pid] = f"in cgroup {path}"
+    needle = str(base).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in found:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmd:
+            found[int(entry.name)] = cmd.replace(b"\0", b" ")[:200].decode(errors="replace")
+    return {pid: why for pid, why in found.items() if pid not in mine}
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            pid = int(stat[stat.rfind(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def kill_container_processes(base: Path, cgroup_parent: str = "berth", timeout: float = 10) -> None:
+    """SIGKILL every process of the containers of a daemon on `base` until none is left, then
+    remove their cgroups; DESTROYED_* let the session guard check that nothing survived."""
+    from berth.runtime.runtime import kill_verified, remove_cgroup_leaves, thaw_cgroup
+
+    cgroups = container_cgroups_under(base, cgroup_parent)
+    DESTROYED_BASES.append(base)
+    DESTROYED_CGROUPS.update(cgroups)
+    needle = str(base).encode()
+
+    def still_ours(pid: int) -> bool:
+        try:
+            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return False
+        return any(line.split(":", 2)[-1] in cgroups for line in lines)
+
+    deadline = time.monotonic() + timeout
+    thawed = False
+    while found := processes_of(base, cgroups):
+        if not thawed:  # a frozen (paused) process dies only once thawed
+            for path in cgroups:
+                thaw_cgroup(path)
+            thawed = True
+        for pid in found:
+            kill_verified(pid, still_ours)
+        if time.monotonic() > deadline:
+            break  # the session guard reports them
+        time.sleep(0.02)
+    for path in cgroups:
+        remove_cgroup_leaves(path)
 
 
 def kill_conmons_under(base: Path) -> None:

@@ -130,6 +130,9 @@ def test_survey_sorts_what_the_daemon_finds() -> None:
         def exit_code(self, cid: str) -> int | None:
             return {"done": 3}.get(cid)
 
+        def container_ids(self) -> set[str]:
+            return set()
+
     containers = [make("live", "running"), make("done", "running"), make("lost", "paused"),
                   make("gone", "removing"), make("idle")]
     found = asyncio.run(survey(containers, FakeRuntime()))  # type: ignore[arg-type]

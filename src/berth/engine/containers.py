@@ -550,6 +550,9 @@ class ContainerService:
         for container in found.half_started:  # before the network clean-up: its process goes first
             log.warning("container %s was being started when the daemon died: stopping it", container.id[:12])
             await asyncio.to_thread(self._launcher.teardown, container.id, False)
+        for container_id in found.strays:  # no record: only its runtime container (+ dir: swept next)
+            log.warning("runtime container %s has no record: deleting it", container_id[:12])
+            await asyncio.to_thread(self._runtime.delete, container_id)
         await self._sweep_orphans()
         await asyncio.to_thread(self._network.cleanup_stale, {c.id for c in found.live})
         if self._volumes is not None:  # live containers keep their volume mounts; the rest go

@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal as signals
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,10 @@ from berth.runtime.seccomp_cache import SeccompCache
 from berth.runtime.selection import read_unified_controllers, select_runtime
 from berth.runtime.spec import ContainerSpec, ExecSpec, Resources
 
+log = logging.getLogger(__name__)
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_RUN_DIR_ENTRIES = {"crun", "runc", "exits"}  # what the run dir holds besides bundles
 UNKNOWN_EXIT = 255  # conmon vanished without writing an exit file
 _CONMON_EXIT_GRACE = 5.0  # s to wait for conmon after the container was killed
 
@@ -166,13 +172,40 @@ class Runtime:
         return [int(p) for p in json.loads(result.stdout or "[]")]
 
     def delete(self, container_id: str) -> None:
-        """Force-remove the container: kill it, wait for conmon, remove every file; idempotent."""
-        if not self._bundle(container_id).exists() and not (self._exit_dir / container_id).exists():
+        """Force-remove the container: kill it, wait for conmon, remove every file; idempotent.
+
+        Without a monitored init (created by a daemon that died before it learnt the pid, its
+        conmon gone, its pid file unwritten, its runtime state partial) every process of the
+        container is killed all the same: the ones in its cgroup and the ones naming its bundle
+        (`<runtime> create` and the init it forked, which waits on the exec FIFO until a start
+        that will never come; conmon). Otherwise that init would outlive every file of it."""
+        if not self._has_files(container_id):
             return  # deleted already: the runtime state always goes before the bundle
-        self.kill(container_id, signals.SIGKILL)
+        if self._init_pid(container_id) is not None:
+            self.kill(container_id, signals.SIGKILL)
+        elif self.exit_code(container_id) is None:
+            self._kill_strays(container_id)
         self._wait_conmon_gone(container_id, _CONMON_EXIT_GRACE)
         self._fast_cmd("delete", "--force", container_id)
         self._discard(container_id)
+
+    def container_ids(self) -> set[str]:
+        """Every container id the run dir has anything of: a bundle, runtime state, an exit file.
+        A starting daemon deletes the ones no record explains as running."""
+        ids: set[str] = set()
+        for directory, dirs_only in ((self._run_dir, True), (self._state_root, True), (self._exit_dir, False)):
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or (directory == self._run_dir and name in _RUN_DIR_ENTRIES):
+                    continue
+                if dirs_only and not entry.is_dir(follow_symlinks=False):
+                    continue
+                ids.add(name)
+        return ids
 
     def update(self, container_id: str, res: Resources, *, lift_pids: bool = False) -> None:
         """Apply new cgroup limits to a running container (`<runtime> update --resources -`);
@@ -361,12 +394,38 @@ class Runtime:
             os.close(pidfd)
 
     def _clear_stale(self, container_id: str) -> None:
-        """Remove leftovers of an earlier container with this id (e.g. before a reboot)."""
+        """Remove leftovers of an earlier container with this id (e.g. before a reboot, or a
+        create cut short by a daemon SIGKILL: its init may still wait on the exec FIFO)."""
         if self.conmon_pid(container_id) is not None:
             raise Conflict(f"container {container_id} already has a running monitor")
-        if self._bundle(container_id).exists() or (self._exit_dir / container_id).exists():
-            self._runtime_cmd("delete", "--force", container_id)
-            self._discard(container_id)
+        self.delete(container_id)
+
+    def _has_files(self, container_id: str) -> bool:
+        return (
+            self._bundle(container_id).exists() or (self._exit_dir / container_id).exists()
+            or (self._state_root / container_id).exists()
+        )  # fmt: skip
+
+    def _kill_strays(self, container_id: str) -> None:
+        """SIGKILL every process of the container (its cgroup's, and those naming its bundle)
+        until none is left, or _CONMON_EXIT_GRACE passed (then the leftovers are logged)."""
+        bundle = self._bundle(container_id)
+        cgroups_path = _cgroups_path_of(bundle)
+        deadline = time.monotonic() + _CONMON_EXIT_GRACE
+        thawed = False
+        while True:
+            found = container_processes(bundle, cgroups_path)
+            if not found:
+                return
+            if cgroups_path and not thawed:  # a frozen process dies only once thawed
+                thaw_cgroup(cgroups_path)
+                thawed = True
+            for pid, check in found.items():
+                kill_verified(pid, check)
+            if time.monotonic() > deadline:
+                log.warning("container %s: processes %s survive SIGKILL", container_id[:12], sorted(found))
+                return
+            time.sleep(0.01)
 
     def _discard(self, container_id: str) -> None:
         """Remove the id's files and cgroup leaves; the runtime state must be gone already."""
@@ -381,6 +440,94 @@ class Runtime:
             (self._exit_dir / container_id).unlink()
         if cgroups_path:
             remove_cgroup_leaves(cgroups_path)
+
+
+def container_processes(bundle: Path, cgroups_path: str | None) -> dict[int, Callable[[int], bool]]:
+    """The processes of one container, pid -> a check that the pid still is one of them: the
+    members of its cgroup (every hierarchy) and the processes whose argv names its bundle
+    (conmon: `-b <bundle>`; `<runtime> create --bundle <bundle>` and, for crun, the init it
+    forked, which keeps that argv until it execs the container's process)."""
+    found: dict[int, Callable[[int], bool]] = {}
+    if cgroups_path:
+        def in_cgroup(pid: int) -> bool:
+            return _in_cgroup(pid, cgroups_path)
+        for pid in cgroup_pids(cgroups_path):
+            found[pid] = in_cgroup
+
+    def names_bundle(pid: int) -> bool:
+        return _names_path(pid, bundle)
+    for pid in pids_naming(bundle):
+        found.setdefault(pid, names_bundle)
+    found.pop(os.getpid(), None)
+    return found
+
+
+def cgroup_pids(cgroups_path: str) -> set[int]:
+    """Pids in `cgroups_path` of every cgroup hierarchy."""
+    relative = cgroups_path.strip("/")
+    pids: set[int] = set()
+    for hierarchy in _cgroup_hierarchies():
+        try:
+            text = (hierarchy / relative / "cgroup.procs").read_text()
+        except OSError:
+            continue
+        pids.update(int(p) for p in text.split() if p.isdigit())
+    return pids
+
+
+def thaw_cgroup(cgroups_path: str) -> None:
+    """Thaw `cgroups_path` (v1 freezer and cgroup2), so SIGKILLed members can die."""
+    relative = cgroups_path.strip("/")
+    for hierarchy in _cgroup_hierarchies():
+        for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+            target = hierarchy / relative / name
+            if target.exists():
+                with contextlib.suppress(OSError):
+                    target.write_text(value)
+
+
+def pids_naming(path: Path) -> set[int]:
+    """Pids whose argv has `path` or a path under it as an element."""
+    pids: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _names_path(int(entry.name), path):
+            pids.add(int(entry.name))
+    return pids
+
+
+def kill_verified(pid: int, check: Callable[[int], bool]) -> None:
+    """SIGKILL `pid` if `check(pid)` holds once a pidfd pins it (no reused pid is hit)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if check(pid):
+            signals.pidfd_send_signal(pidfd, signals.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+def _in_cgroup(pid: int, cgroups_path: str) -> bool:
+    suffix = ":" + "/" + cgroups_path.strip("/")
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return any(line.rstrip("\n").endswith(suffix) for line in f)
+    except OSError:
+        return False
+
+
+def _names_path(pid: int, path: Path) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    exact = os.fsencode(path)
+    under = exact + b"/"
+    return any(arg == exact or arg.startswith(under) for arg in argv)
 
 
 def remove_cgroup_leaves(cgroups_path: str) -> None:
