@@ -57,13 +57,28 @@ def api(sock: str, method: str, path: str, body: Any = None, raw: bytes | None =
         return resp.status, payload
 
 
+def free_subnet() -> str:
+    """A random 10.200-249.x.0/24 that no route on the host uses yet: two bridges with one subnet
+    (a daemon left by an interrupted run, another session's) would send replies to the wrong one."""
+    try:
+        routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        routes = ""
+    taken = {line.split()[0] for line in routes.splitlines() if line.strip()}
+    for _ in range(200):
+        subnet = f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}.0/24"
+        if subnet not in taken:
+            return subnet
+    return subnet
+
+
 @dataclass
 class BerthDaemon:
     """A berth daemon on its own root, run root, socket, bridge and subnet."""
 
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="berth-test-")))
     bridge: str = field(default_factory=lambda: "bt" + secrets.token_hex(3))
-    subnet: str = field(default_factory=lambda: f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}.0/24")
+    subnet: str = field(default_factory=lambda: free_subnet())
     runtime: str = "auto"
     # Extra `berth daemon` flags. The registry is off unless a test passes --registry-addr
     # (daemons running side by side would otherwise all fight for 127.0.0.1:5000).
