@@ -27,9 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     # the agent runs tasks on its host's engine through a Protocol it declares (agent/_engine.py);
     # its adapter reaches the engine's services only as objects handed to it by the daemon
     "agent": BASE | {"ecs", "images", "state"},
+    "elb": BASE | {"state"},
     "api": BASE,  # the shared HTTP server and wire-shape helpers
     "api/docker": BASE | {"api", "engine", "builder", "images"},
-    "api/aws": BASE | {"api", "ecr", "registry", "ecs", "scheduler"},
+    "api/aws": BASE | {"api", "ecr", "registry", "ecs", "scheduler", "elb"},
     # The CLI talks to the daemon over HTTP; it only launches the daemon (`berth daemon`) and
     # runs the registry's offline garbage collection (`berth registry gc`).
     "cli": BASE | {"daemon", "registry"},
