@@ -17,6 +17,7 @@ import pytest
 from berth.controllers.service_logic import (
     CRASH_BACKOFF_MAX, Decision, Observed, circuit_threshold, decide, healthy,
 )
+from berth.controllers.targets import TargetStatus
 from berth.ecs import model as m
 
 ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
@@ -591,3 +592,122 @@ def test_decide_is_level_triggered() -> None:
     w = steady_world()
     obs = w.observe()
     assert decide(obs) == decide(obs)
+
+
+# --- load-balanced services: target health (controllers/targets.py feeds it) ----------------------------
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+
+
+def lb_service(desired: int = 2, **kw: object) -> m.Service:
+    return replace(service(desired, **kw),  # type: ignore[arg-type]
+                   load_balancers=(m.LoadBalancer(TG, "", "web", 80),))
+
+
+@dataclass
+class LbWorld(World):
+    """The world with a load balancer: each RUNNING task has one target whose state the test sets
+    (default `initial`, as a freshly registered target)."""
+
+    targets: dict[str, str] = field(default_factory=dict)     # task ARN → target state
+
+    def observe(self) -> Observed:
+        health = {t.arn: (TargetStatus(TG, "i-1", 32768 + i, self.targets.get(t.arn, "initial")),)
+                  for i, t in enumerate(self.tasks.values()) if t.last_status == "RUNNING"}
+        return replace(super().observe(), target_health=health)
+
+    def set_all(self, state: str) -> None:
+        for t in self.live():
+            self.targets[t.arn] = state
+
+
+def test_with_a_load_balancer_a_task_is_healthy_only_once_its_target_is() -> None:
+    w = LbWorld(lb_service())
+    w.reconcile()
+    w.step()
+    w.now += 100                                      # no 40 s rule behind a load balancer
+    d = w.reconcile()
+    assert w.healthy_running() == 0 and w.svc.deployments[0].rollout_state == "IN_PROGRESS"
+    assert d.wake_at is None                          # the target pass polls health, not a timer here
+    w.set_all("healthy")
+    w.reconcile()
+    assert w.healthy_running() == 2 and w.svc.deployments[0].rollout_state == "COMPLETED"
+    assert "(service web) has reached a steady state." in messages(w.svc)
+
+
+@pytest.mark.parametrize("state", ["unused", "unavailable"])
+def test_a_target_elb_does_not_judge_counts_as_healthy(state: str) -> None:
+    w = LbWorld(lb_service(1))
+    w.reconcile()
+    w.step()
+    w.set_all(state)
+    w.reconcile()
+    assert w.svc.deployments[0].rollout_state == "COMPLETED"
+
+
+def test_with_a_load_balancer_and_a_container_check_both_must_be_healthy() -> None:
+    w = LbWorld(lb_service(1), health={GOOD: True})
+    w.reconcile()
+    w.step()
+    w.set_all("healthy")
+    assert w.healthy_running() == 0                   # container health still UNKNOWN
+    (t,) = w.live()
+    w.tasks[t.arn] = replace(t, health_status="HEALTHY")
+    assert w.healthy_running() == 1
+
+
+def test_no_target_health_means_no_load_balancer_integration() -> None:
+    obs = replace(LbWorld(lb_service(1)).observe(), target_health=None)
+    t = task(1, "ecs-svc/1000000000000000001", started=T0 - 100)
+    assert healthy(t, replace(obs, tasks=(t,)))       # the 40 s rule, as before
+
+
+def test_a_rolling_deployment_keeps_old_tasks_until_new_targets_are_healthy() -> None:
+    w = LbWorld(lb_service(2))
+    w.reconcile()
+    w.step()
+    w.set_all("healthy")
+    w.settle()
+    old = {t.arn for t in w.live()}
+    update(w, NEW)
+    w.reconcile()
+    for _ in range(5):
+        w.step(30.0)                                  # new targets stay `initial`
+        assert {t.arn for t in w.live()} >= old
+    for t in w.live():
+        if t.arn not in old:
+            w.targets[t.arn] = "healthy"
+    w.settle()
+    assert not old & {t.arn for t in w.live()}
+
+
+def test_an_unhealthy_target_is_replaced_after_the_grace_period() -> None:
+    w = LbWorld(lb_service(2, grace=60))
+    w.reconcile()
+    w.step()
+    w.set_all("healthy")
+    w.settle()
+    victim = w.live()[0]
+    w.targets[victim.arn] = "unhealthy"
+    started = victim.started_at or 0.0
+    assert w.now < started + 60
+    d = w.reconcile()
+    assert not d.stops and d.wake_at == pytest.approx(started + 60)
+    w.now = started + 60
+    d = w.reconcile()
+    assert [(s.task_arn, s.stop_code, s.reason) for s in d.stops] == [
+        (victim.arn, "ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {TG})")]
+    assert any(x.startswith("(service web) (port ") and x.endswith(
+        f"is unhealthy in (target-group {TG}) due to (reason Health checks failed).") for x in messages(w.svc))
+    w.step()
+    assert len(w.live()) == 2 and victim.arn not in {t.arn for t in w.live()}   # replaced
+
+
+def test_an_unhealthy_target_within_the_grace_period_is_kept() -> None:
+    w = LbWorld(lb_service(1, grace=300))
+    w.reconcile()
+    w.step()
+    (t,) = w.live()
+    w.targets[t.arn] = "unhealthy"
+    d = w.reconcile()
+    assert not d.stops and d.wake_at == pytest.approx((t.started_at or 0) + 300)

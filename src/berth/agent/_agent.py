@@ -27,6 +27,7 @@ log = logging.getLogger("berth.agent")
 
 DEPENDENCY_TIMEOUT = 180.0        # ECS's default startTimeout for a dependency condition
 DEFAULT_STOP_TIMEOUT = 30
+DRAIN_MARGIN = 15.0               # beyond a load-balanced task's deregistration delay, before stopping anyway
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class _TaskRunner:
     forgotten: bool = False
     pause_id: str = ""                    # awsvpc: the container holding the task's network namespace
     parsed: TaskDefinitionSpec | None = None
+    ran: bool = False                     # reported RUNNING (so it may be behind a load balancer)
 
     @property
     def task(self) -> m.Task:
@@ -192,9 +194,10 @@ class _TaskRunner:
     def update(self, assignment: TaskAssignment) -> None:
         # Only a stop request changes what the runner does; every report of every task comes
         # back here, and waking all runners for each would make the agent quadratic.
-        previous = self.assignment.task.desired_status
+        previous = self.assignment.task
         self.assignment = assignment
-        if assignment.task.desired_status != previous:
+        if (assignment.task.desired_status != previous.desired_status
+                or assignment.task.lb_drain_until != previous.lb_drain_until):
             self.wake.set()
 
     def owns(self, container_id: str) -> bool:
@@ -223,6 +226,7 @@ class _TaskRunner:
             health_status=health, **kw)  # type: ignore[arg-type]
         if previous is not None and _same(previous, report):
             return
+        self.ran = self.ran or status == "RUNNING"
         self.last_report = report
         self.agent.report(report)
 
@@ -552,6 +556,7 @@ class _TaskRunner:
         DEPROVISIONING → STOPPED with every container's exit code."""
         now = time.time()
         self._report("DEACTIVATING", stopping_at=now, stop_code=stop_code, stopped_reason=reason, **kw)
+        await self._drain()
         self._report("STOPPING", stopping_at=now, stop_code=stop_code, stopped_reason=reason, **kw)
         spec = self._spec()
         timeouts = {c.name: c.stop_timeout for c in spec.containers}
@@ -572,6 +577,26 @@ class _TaskRunner:
                      stopped_reason=reason, **kw)
         if self.agent.config.on_task_stopped is not None:
             self.agent.config.on_task_stopped(self.task)
+
+    async def _drain(self) -> None:
+        """DEACTIVATING: a load-balanced task that ran keeps its containers until the control plane
+        has deregistered its targets and their deregistration delay has passed (`lb_drain_until`),
+        so requests in flight finish; at most the delay plus a margin, whatever the controller does."""
+        task = self.task
+        if not task.load_balanced or not (self.ran or task.reached_running):
+            return
+        began = time.monotonic()
+        while not self.forgotten:
+            task = self.task
+            cap = task.lb_drain_seconds + DRAIN_MARGIN - (time.monotonic() - began)
+            left = cap if task.lb_drain_until is None else min(cap, task.lb_drain_until - time.time())
+            if left <= 0:
+                return
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), min(left, 1.0))
+            except asyncio.TimeoutError:
+                pass
 
     async def _wait_until_forgotten(self) -> None:
         """A STOPPED task keeps its containers until the control plane forgets it (retention)."""

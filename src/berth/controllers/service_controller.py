@@ -3,6 +3,10 @@ ReplicaSet controller. It is woken by every task or service change in the store 
 periodic resync), observes each service, asks `service_logic.decide` what to do, and applies the
 decision: the service record (put-if-version), task stops, task launches, events.
 
+For services with load balancers (and a `TargetRegistry`: the daemon's adapter over ELBv2), each
+pass first registers RUNNING tasks as targets and deregisters stopping ones (controllers/targets.py),
+then hands the target health to `decide`.
+
 It also expires STOPPED tasks past the retention period.
 """
 
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from berth.controllers.service_logic import Decision, Launch, Observed, decide, short_id
+from berth.controllers.targets import TargetRegistry, TargetSync
 from berth.ecs import EcsService, LaunchRequest
 from berth.ecs import model as m
 from berth.ecs._codec import encode
@@ -27,10 +32,12 @@ DEFAULT_STRATEGIES = (("spread", "attribute:ecs.availability-zone"), ("spread", 
 
 
 class ServiceController:
-    def __init__(self, ecs: EcsService, *, clock: Callable[[], float] = time.time, resync: float = 5.0) -> None:
+    def __init__(self, ecs: EcsService, *, clock: Callable[[], float] = time.time, resync: float = 5.0,
+                 targets: TargetRegistry | None = None) -> None:
         self.ecs = ecs
         self.repo = ecs.repo
         self.clock = clock
+        self.targets = TargetSync(self.repo, targets, clock) if targets is not None else None
         self.resync = resync
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,23 +123,34 @@ class ServiceController:
             if taskdef is not None:
                 spec = self.repo.spec(taskdef)
                 health[arn] = any(c.health_check is not None and c.essential for c in spec.containers)
-        decision = decide(Observed(service, tasks, instances, health, now, self.ecs.ctx.healthy_after))
+        target_health = None
+        target_events: list[str] = []
+        target_wake = None
+        if self.targets is not None:
+            found_targets = self.targets.reconcile(service, tasks, instances)
+            target_health, target_events, target_wake = (found_targets.health, found_targets.events,
+                                                         found_targets.wake_at)
+        decision = decide(Observed(service, tasks, instances, health, now, self.ecs.ctx.healthy_after,
+                                   target_health))
         if decision.service != service:
             try:
                 self.repo.store.put(m.SERVICE, service.arn, encode(decision.service), expected_version=version)
             except VersionConflict:
+                if target_events:
+                    self._add_events(service.arn, target_events)
                 return now  # someone updated the service meanwhile: decide again with what they wrote
-        self._apply(cluster, decision)
-        return decision.wake_at
+        self._apply(cluster, decision, target_events)
+        wakes = [w for w in (decision.wake_at, target_wake) if w is not None]
+        return min(wakes) if wakes else None
 
-    def _apply(self, cluster: m.Cluster, decision: Decision) -> None:
+    def _apply(self, cluster: m.Cluster, decision: Decision, target_events: list[str] | None = None) -> None:
         service = decision.service
         stopped = []
         for stop in decision.stops:
             task = self.ecs.tasks.request_stop(stop.task_arn, stop.stop_code, stop.reason)
             if task is not None:
                 stopped.append(task)
-        events = []
+        events = list(target_events or ())
         running_stopped = [t for t in stopped if t.last_status == "RUNNING"]
         if running_stopped:
             events.append(f"(service {service.name}) has stopped {len(running_stopped)} running tasks: "
@@ -171,6 +189,8 @@ class ServiceController:
         except Exception as err:  # noqa: BLE001 - becomes a service event, as ECS reports it
             return [f"(service {service.name}) was unable to place a task: {err}"]
         events = []
+        if tasks and self.targets is not None:
+            self.targets.mark_launched(service, tasks)
         if tasks:
             events.append(f"(service {service.name}) has started {len(tasks)} tasks: "
                           + " ".join(f"(task {short_id(t.arn)})." for t in tasks))
@@ -192,7 +212,9 @@ class ServiceController:
         def change(s: m.Service) -> m.Service | None:
             fresh = [text for text in messages
                      if not (text.startswith(f"(service {s.name}) was unable to place") and s.events
-                             and s.events[0].message == text)]  # ECS suppresses repeats
+                             and s.events[0].message == text)  # ECS suppresses repeats
+                     and not (text.startswith(f"(service {s.name}) failed to register targets")
+                              and any(e.message == text for e in s.events[:10]))]
             if not fresh:
                 return None
             new = tuple(m.ServiceEvent(id=f"{int(now * 1000)}-e{i}", created_at=now, message=text)

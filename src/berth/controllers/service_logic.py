@@ -8,7 +8,9 @@ failure counters, events). Level-triggered: the same observation gives the same 
 loop that applies it (service_controller.py) can run it after every event and on a timer.
 
 Rules, per reconcile:
-1. Tasks that turned UNHEALTHY after the grace period are stopped (replacement follows from 3).
+1. Tasks that turned UNHEALTHY after the grace period are stopped (replacement follows from 3):
+   their essential containers' health checks, or (load-balanced services) a target the load
+   balancer's health checks mark `unhealthy` ("Task failed ELB health checks in (target-group …)").
 2. Newly STOPPED tasks are counted once (their ids are remembered): failures to start feed the
    start throttle and the circuit breaker; crashes after RUNNING feed berth's crash back-off.
 3. The PRIMARY deployment is brought to the desired count within `maximumPercent`; extra tasks
@@ -30,6 +32,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from berth.controllers.targets import SERVING, TargetStatus
 from berth.ecs import model as m
 
 START_FAILURE_CODES = ("TaskFailedToStart",)
@@ -49,6 +52,12 @@ class Observed:
     has_health_check: Mapping[str, bool]         # task definition ARN → an essential container has one
     now: float
     healthy_after: float = 40.0
+    # load-balanced services: task ARN → its targets as the load balancer sees them (RUNNING tasks);
+    # None when berth manages no targets (no load balancer wired): tasks are judged as without one
+    target_health: Mapping[str, tuple[TargetStatus, ...]] | None = None
+
+    def load_balanced(self) -> bool:
+        return self.target_health is not None and any(lb.target_group_arn for lb in self.service.load_balancers)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,12 @@ class _Builder:
 def healthy(task: m.Task, obs: Observed) -> bool:
     if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
         return False
+    if obs.load_balanced():
+        # the target is healthy (every target of it), and the container too if it has a check
+        targets = (obs.target_health or {}).get(task.arn, ())
+        if not targets or any(t.state not in SERVING for t in targets):
+            return False
+        return (not obs.has_health_check.get(task.task_definition_arn)) or task.health_status == "HEALTHY"
     if obs.has_health_check.get(task.task_definition_arn):
         return task.health_status == "HEALTHY"
     return task.started_at is not None and obs.now - task.started_at >= obs.healthy_after
@@ -131,6 +146,20 @@ def decide(obs: Observed) -> Decision:
                 b.stop(task, "ServiceSchedulerInitiated", "Task failed container health checks")
             else:
                 b.wake_at(grace_end)
+    if obs.load_balanced():
+        for task in active:
+            failing = [t for t in (obs.target_health or {}).get(task.arn, ()) if t.state == "unhealthy"]
+            if task.last_status != "RUNNING" or task.arn in b.stopping or not failing:
+                continue
+            grace_end = (task.started_at or obs.now) + s.health_check_grace_period
+            if obs.now < grace_end:
+                b.wake_at(grace_end)
+                continue
+            b.stop(task, "ServiceSchedulerInitiated",
+                   f"Task failed ELB health checks in (target-group {failing[0].target_group_arn})")
+            for t in failing:
+                b.event(f"(port {t.port}) is unhealthy in (target-group {t.target_group_arn}) due to "
+                        f"(reason Health checks failed).")
     remaining = [t for t in active if t.arn not in b.stopping]
 
     if s.scheduling_strategy == "DAEMON":
@@ -312,7 +341,7 @@ def _finish(b: _Builder, obs: Observed) -> Decision:
     by_dep: dict[str, int] = {}
     for t in active:
         by_dep[t.deployment_id] = by_dep.get(t.deployment_id, 0) + 1
-        if (t.last_status == "RUNNING" and t.started_at is not None
+        if (t.last_status == "RUNNING" and t.started_at is not None and not obs.load_balanced()
                 and not obs.has_health_check.get(t.task_definition_arn)):
             b.wake_at(t.started_at + obs.healthy_after)  # it turns healthy then: the steady state may follow
     primary = s.primary()

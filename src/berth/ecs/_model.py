@@ -129,6 +129,15 @@ class TaskContainer:
 
 
 @dataclass(frozen=True)
+class LbTarget:
+    """A load-balancer target of a service task, as the service controller registered it."""
+
+    target_group_arn: str
+    id: str                                     # the instance's ec2InstanceId (bridge, host) or the task's IP (awsvpc)
+    port: int
+
+
+@dataclass(frozen=True)
 class ContainerOverride:
     name: str
     command: tuple[str, ...] | None = None
@@ -189,6 +198,13 @@ class Task:
     reserved_ports: tuple[tuple[int, str], ...] = ()
     placement_constraints: tuple[tuple[str, str], ...] = ()
     placement_strategy: tuple[tuple[str, str], ...] = ()
+    # load balancing (the service controller's bookkeeping, not on the wire): a load-balanced
+    # task that ran keeps its containers in DEACTIVATING until `lb_drain_until` (the agent waits
+    # at most `lb_drain_seconds` plus a margin, so a dead controller cannot hold it forever)
+    load_balanced: bool = False                 # its service registers it in target groups
+    lb_targets: tuple[LbTarget, ...] = ()       # the targets registered for it
+    lb_drain_seconds: float = 0.0               # the longest deregistration delay of their groups
+    lb_drain_until: float | None = None         # deregistered: its containers may stop from then on
 
     @property
     def task_id(self) -> str:
