@@ -4,8 +4,9 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 # What the daemon needs (make run), what the tests add (make test), and the benchmark peers.
 # tini: its static build (/usr/bin/tini-static) is the docker-init of `docker run --init`.
+# haproxy: the ELBv2 data plane (one master-worker HAProxy per daemon, berth.elb.haproxy).
 RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
-                python3 python3-venv python3-dev procps util-linux tini
+                python3 python3-venv python3-dev procps util-linux tini haproxy
 TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry
 PEER_PACKAGES := docker.io docker-registry
 ROOT ?= /var/lib/berth
@@ -49,8 +50,8 @@ run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
 # Packages written since the orchestration work began are held to mypy --strict.
-STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/berth/controllers src/berth/agent \
-          src/berth/api/aws/ecs.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py \
+STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/berth/elb src/berth/controllers src/berth/agent \
+          src/berth/api/aws/ecs.py src/berth/api/aws/elbv2.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py \
           src/berth/engine/container_init.py
 
 test: install apt-test
