@@ -62,6 +62,8 @@ def add_daemon_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--ecs-healthy-after", type=float, default=40.0, metavar="SECONDS",
                    help="a service task without health checks counts as healthy this long after RUNNING "
                         "(default 40, as ECS); rolling deployments wait for it")
+    p.add_argument("--elb-bind", default="127.0.0.1", metavar="ADDRESS",
+                   help="the address ELBv2 listeners (HAProxy) listen on (default 127.0.0.1)")
     p.add_argument("--bridge-name", default="berth0", help="Linux bridge of the default network")
     p.add_argument("--bridge-subnet", default="10.88.0.0/16", help="subnet of the default network")
     p.add_argument("--network-name", default=None, help="CNI network name (default: berth, or the bridge name)")
@@ -93,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         ecs_cluster=args.cluster, ecs_agent=not args.no_agent, ecs_agents=max(1, args.ecs_agents),
         ecs_agent_cpu=_resources(args.ecs_agent_resources)[0], ecs_agent_memory=_resources(args.ecs_agent_resources)[1],
         ecs_task_retention=args.ecs_task_retention, ecs_healthy_after=args.ecs_healthy_after,
+        elb_bind=args.elb_bind,
     )
     return run(config)
 

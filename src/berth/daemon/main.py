@@ -21,6 +21,11 @@ from berth import __version__
 from berth.api import aws
 from berth.api.aws.ecr import ecr_service
 from berth.api.aws.ecs import ecs_service
+from berth.api.aws.elbv2 import elbv2_handler
+from berth.ecs import model as ecs_model
+from berth.elb import ElbService
+from berth.elb.ecs_targets import ElbTargets
+from berth.elb.haproxy.plane import HaproxyPlane
 from berth.agent import Agent, AgentConfig, RegistryAuth, host_resources
 from berth.agent.engine_adapter import EngineAdapter
 from berth.controllers.service_controller import ServiceController
@@ -181,6 +186,8 @@ class Daemon:
         if registry is not None:
             self.aws_api.add_json_service(ecr_service(self.ecr))
         self.aws_api.add_json_service(ecs_service(self._build_ecs()))
+        handler, render_error = elbv2_handler(self._build_elb())
+        self.aws_api.add_query_service("elasticloadbalancing", handler, render_error=render_error)
         server = aws.AwsServer(self.aws_api)
         try:
             await server.start(*listen)
@@ -217,12 +224,47 @@ class Daemon:
                                       healthy_after=c.ecs_healthy_after))
         return self.ecs
 
+    def _build_elb(self) -> ElbService:
+        """ELBv2 over the shared control-plane store, served by one HAProxy per daemon (it keeps
+        running across daemon restarts and is adopted, as containers are)."""
+        c = self.config
+        self.elb_plane = HaproxyPlane(c.run_root / "elb")
+        self.elb = ElbService(self.control_store, self.elb_plane, resolve_instance=self._resolve_instance,
+                              bind=c.elb_bind)
+        return self.elb
+
+    def _resolve_instance(self, instance_id: str) -> str | None:
+        """An instance target's address: this host's container instances publish their tasks'
+        ports on this host, so loopback reaches them."""
+        ecs = getattr(self, "ecs", None)
+        if ecs is None:
+            return None
+        known = any(i.ec2_instance_id == instance_id for i in ecs.repo.list(ecs_model.ContainerInstance))
+        return "127.0.0.1" if known else None
+
+    async def _elb_loop(self) -> None:
+        """Bring HAProxy to the stored configuration, then drop drained targets as their
+        deregistration delay ends."""
+        # No listener stored and no HAProxy left running: nothing to serve, no proxy to start.
+        if self.control_store.list("elb.listener") or self.elb_plane.supervisor.running():
+            try:
+                await asyncio.to_thread(self.elb.sync)
+            except Exception:  # noqa: BLE001 - the API still answers; the next change retries
+                log.exception("ELB data plane: could not apply the stored configuration")
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await asyncio.to_thread(self.elb.tick)
+            except Exception:  # noqa: BLE001 - one failed tick must not end the loop
+                log.exception("ELB data plane: tick failed")
+
     async def _start_ecs(self) -> None:
         """The service controller, and this host's agent(s) on the local engine."""
         if getattr(self, "ecs", None) is None:
             return
         c = self.config
-        self.service_controller = ServiceController(self.ecs)
+        elb = getattr(self, "elb", None)
+        self.service_controller = ServiceController(self.ecs, targets=ElbTargets(elb) if elb is not None else None)
         self.service_controller.start()
         self.agents: list[Agent] = []
         if not c.ecs_agent:
@@ -307,6 +349,7 @@ class Daemon:
         # API socket answer (as `berth daemon` readiness checks do) finds them all up.
         registry = await self._start_registry()
         aws_server = await self._start_aws(registry)
+        elb_loop = asyncio.create_task(self._elb_loop()) if getattr(self, "elb", None) is not None else None
         await self._start_ecs()
         server = make_server(backend)
         for spec in self.config.docker_hosts:
@@ -332,6 +375,9 @@ class Daemon:
         if aws_server is not None:
             await aws_server.close()
         await self._stop_ecs()
+        if elb_loop is not None:
+            elb_loop.cancel()
+            await asyncio.to_thread(self.elb_plane.detach)  # HAProxy keeps serving; the next daemon adopts it
         if registry is not None:
             await registry.close()
         await self.containers.close()
