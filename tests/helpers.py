@@ -204,6 +204,8 @@ class BerthDaemon:
         off = [] if any(a.startswith("--registry-addr") for a in self.extra_args) else ["--registry-addr", "off"]
         if not any(a.startswith("--aws-addr") for a in self.extra_args):
             off += ["--aws-addr", "off"]
+        if not any(a.startswith("--metrics-addr") for a in self.extra_args):
+            off += ["--metrics-addr", "off"]
         return off
 
     def log(self) -> str:

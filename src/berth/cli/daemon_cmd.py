@@ -64,6 +64,9 @@ def add_daemon_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
                         "(default 40, as ECS); rolling deployments wait for it")
     p.add_argument("--elb-bind", default="127.0.0.1", metavar="ADDRESS",
                    help="the address ELBv2 listeners (HAProxy) listen on (default 127.0.0.1)")
+    p.add_argument("--metrics-addr", default="127.0.0.1:9464", metavar="HOST:PORT|off",
+                   help="where GET /metrics (Prometheus text format: ELB listener and target counts) is "
+                        "served, without authentication (default 127.0.0.1:9464; off disables it)")
     p.add_argument("--bridge-name", default="berth0", help="Linux bridge of the default network")
     p.add_argument("--bridge-subnet", default="10.88.0.0/16", help="subnet of the default network")
     p.add_argument("--network-name", default=None, help="CNI network name (default: berth, or the bridge name)")
@@ -95,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         ecs_cluster=args.cluster, ecs_agent=not args.no_agent, ecs_agents=max(1, args.ecs_agents),
         ecs_agent_cpu=_resources(args.ecs_agent_resources)[0], ecs_agent_memory=_resources(args.ecs_agent_resources)[1],
         ecs_task_retention=args.ecs_task_retention, ecs_healthy_after=args.ecs_healthy_after,
-        elb_bind=args.elb_bind,
+        elb_bind=args.elb_bind, metrics_addr=args.metrics_addr,
     )
     return run(config)
 

@@ -90,6 +90,9 @@ def build_parser() -> Parser:
     from berth.cli.ecs import add_ecs_parser
 
     add_ecs_parser(subparsers)
+    from berth.cli.elb import add_elb_parser
+
+    add_elb_parser(subparsers)
     return parser
 
 

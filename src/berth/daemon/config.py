@@ -32,6 +32,7 @@ class DaemonConfig:
     ecs_agent_memory: int | None = None        # MiB each agent offers (default: the host's memory)
     ecs_task_retention: float = 3600.0         # seconds a STOPPED task stays describable
     elb_bind: str = "127.0.0.1"                # where load-balancer listeners listen
+    metrics_addr: str = "127.0.0.1:9464"       # the Prometheus /metrics HOST:PORT (unauthenticated), or "off"
     ecs_healthy_after: float = 40.0            # a service task without health checks counts healthy this long after RUNNING
     crun_cgroup_fix: str = "auto"  # auto | mask | none: Fix B for crun on hybrid cgroup hosts
     network_spares: int = 2  # bridge namespaces attached ahead of time (network/_pool.py)

@@ -258,6 +258,40 @@ class Daemon:
             except Exception:  # noqa: BLE001 - one failed tick must not end the loop
                 log.exception("ELB data plane: tick failed")
 
+    def _metrics_text(self) -> str:
+        """/metrics: the ELB listeners' and targets' HAProxy stats (berth.elb.metrics)."""
+        from berth.elb import metrics
+
+        if getattr(self, "elb", None) is None:
+            return metrics.render([])
+        rows: list[dict[str, str]] = []
+        if self.elb_plane.supervisor.running():
+            try:
+                rows = self.elb_plane.supervisor.runtime.stat()
+            except Unavailable:
+                rows = []
+        config = self.elb_plane.config or self.elb.config()
+        names = metrics.names_from_store(self.control_store, config)
+        return metrics.render(metrics.samples(rows, names, self.elb_plane.health()))
+
+    async def _start_metrics(self) -> Any:
+        from berth.daemon.metrics import MetricsServer, parse_metrics_addr
+
+        try:
+            listen = parse_metrics_addr(self.config.metrics_addr)
+        except ValueError as err:
+            raise Unavailable(str(err)) from err
+        if listen is None:
+            return None
+        server = MetricsServer(self._metrics_text)
+        try:
+            await server.start(*listen)
+        except OSError as err:
+            await server.close()
+            raise Unavailable(f"metrics: cannot listen on {self.config.metrics_addr}: {err.strerror or err}") from err
+        log.info("metrics: GET http://%s:%s/metrics (no authentication)", listen[0], server.port)
+        return server
+
     async def _start_ecs(self) -> None:
         """The service controller, and this host's agent(s) on the local engine."""
         if getattr(self, "ecs", None) is None:
@@ -350,6 +384,7 @@ class Daemon:
         registry = await self._start_registry()
         aws_server = await self._start_aws(registry)
         elb_loop = asyncio.create_task(self._elb_loop()) if getattr(self, "elb", None) is not None else None
+        metrics_server = await self._start_metrics()
         await self._start_ecs()
         server = make_server(backend)
         for spec in self.config.docker_hosts:
@@ -374,6 +409,8 @@ class Daemon:
             sweeper.cancel()
         if aws_server is not None:
             await aws_server.close()
+        if metrics_server is not None:
+            await metrics_server.close()
         await self._stop_ecs()
         if elb_loop is not None:
             elb_loop.cancel()
