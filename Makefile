@@ -8,7 +8,7 @@ VENV := .venv
 RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
                 python3 python3-venv python3-dev procps util-linux tini haproxy
 TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry
-PEER_PACKAGES := docker.io docker-registry
+PEER_PACKAGES := docker.io docker-registry wrk
 ROOT ?= /var/lib/berth
 RUN_ROOT ?= /run/berth
 DOCKER_HOST_SOCK ?= unix:///run/berth/docker.sock
@@ -71,6 +71,7 @@ bench: bench-deps
 	$(VENV)/bin/python bench/build.py
 	$(VENV)/bin/python bench/registry.py
 	$(VENV)/bin/python bench/ecs.py
+	$(VENV)/bin/python bench/elb.py
 
 # skopeo push/pull: berth's registry vs Debian's docker-registry.
 bench-registry: bench-deps

@@ -125,6 +125,11 @@ class Runtime:
     def enable_health(self, backend: str, server: str) -> None:
         self.checked(f"enable health {backend}/{server}")
 
+    def mark_down(self, backend: str, server: str) -> None:
+        """Start a new server DOWN: HAProxy 2.6 treats an added server as up at once, ELB sends a
+        target nothing until its checks pass (`rise` of them, as after any DOWN)."""
+        self.checked(f"set server {backend}/{server} health down")
+
     def enable_server(self, backend: str, server: str) -> None:
         self.checked(f"enable server {backend}/{server}")
 
