@@ -88,6 +88,8 @@ class HaproxyPlane:
                 except RuntimeError_ as e:
                     log.warning("runtime API update failed (%s): reloading instead", e)
                     self._reload(config)
+                else:   # haproxy.cfg lists every server too: a master restarted from it after a crash has them
+                    self.supervisor.install(self.supervisor.write_config(render(config, self.paths)))
             else:
                 self._reload(config)
             self._config = config
@@ -179,6 +181,7 @@ class HaproxyPlane:
                     rt.add_server(b.name, name, t.address, t.port, server_options(b, t))
                     if b.health.enabled:
                         rt.enable_health(b.name, name)
+                        rt.mark_down(b.name, name)   # no traffic before its checks pass, as ELB
                     rt.enable_server(b.name, name)
                     continue
                 if (current.address, current.port) != (t.address, t.port):
