@@ -6,6 +6,8 @@ and refuse anything changed afterwards, with AWS's codes.
 
 from __future__ import annotations
 
+import json
+
 import datetime
 import os
 import stat
@@ -372,8 +374,10 @@ def test_query_services_render_their_own_refusals() -> None:
     unknown = signed(key="BKIAUNKNOWNUNKNOWN00", at=time.time())
     headers = {k: v for k, v in unknown[3].items() if k != "X-Amz-Target"}
     headers["Authorization"] = headers["Authorization"].replace(";x-amz-target", "")
-    _handle(api, (*unknown[:3], headers, unknown[4]))
-    assert seen[-1] == ("InvalidClientTokenId", 403)
+    # signed for ECR (a JSON service) and missing its target: a JSON refusal, not the Query service's
+    response = _handle(api, (*unknown[:3], headers, unknown[4]))
+    assert len(seen) == 1 and response.status == 400
+    assert json.loads(response.body)["__type"] == "UnrecognizedClientException"
     # without a renderer of its own, a Query service gets a generic XML ErrorResponse
     plain = AwsApi(authenticator=Authenticator([StaticKeys([KEY])]))
     plain.add_query_service("elasticloadbalancing", handler)

@@ -107,7 +107,10 @@ class AwsApi:
         name = ""
         if not target:
             name = scope.service if scope and scope.service in self._query else ""
-            if not name and len(self._query) == 1 and request.method == "POST":
+            # An unsigned form post (auth off) can only mean the one Query service; a JSON body or
+            # another service's signature without a target is a JSON service's missing target.
+            form = request.content_type == "application/x-www-form-urlencoded"
+            if not name and scope is None and form and len(self._query) == 1 and request.method == "POST":
                 name = next(iter(self._query))
         # Refused before anything is dispatched: a request that fails here has changed nothing.
         try:
