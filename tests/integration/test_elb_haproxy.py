@@ -341,3 +341,22 @@ def test_port_free_sees_other_listeners(plane: HaproxyPlane) -> None:
         taken = s.getsockname()[1]
         assert not plane.port_free("127.0.0.1", taken)
     assert plane.port_free("127.0.0.1", free_port())
+
+
+def test_a_new_target_gets_no_request_before_its_first_check_passes(plane: HaproxyPlane,
+                                                                     backends: Backends) -> None:
+    p1, p2 = backends.start("t1"), backends.start("t2")
+    lp = free_port()
+    t1, t2 = Target("t1", "127.0.0.1", p1), Target("t2", "127.0.0.1", p2)
+    plane.apply(simple(lp, [t1]))
+    wait_for("t1 healthy", lambda: healthy(plane, 1), timeout=10)
+    plane.apply(simple(lp, [t1, t2]))          # added through the runtime API: held DOWN
+    assert plane.health()[("tg-a", "t2", p2)].state != "healthy"
+    assert {get(lp)[1] for _ in range(20)} == {"t1"}
+
+    def promoted() -> bool:
+        plane.promote()                         # what the daemon's ELB loop calls every 50 ms
+        return healthy(plane, 2)
+
+    wait_for("t2 healthy after one passing check", promoted, timeout=HC.interval + 3)
+    wait_for("t2 serving", lambda: "t2" in {get(lp)[1] for _ in range(10)}, timeout=5)

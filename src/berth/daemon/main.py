@@ -251,10 +251,15 @@ class Daemon:
                 await asyncio.to_thread(self.elb.sync)
             except Exception:  # noqa: BLE001 - the API still answers; the next change retries
                 log.exception("ELB data plane: could not apply the stored configuration")
+        ticks = 0
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.05)
+            ticks += 1
             try:
-                await asyncio.to_thread(self.elb.tick)
+                # new targets turn healthy on their first passing check (cheap when there is none)
+                await asyncio.to_thread(self.elb_plane.promote)
+                if ticks % 20 == 0:
+                    await asyncio.to_thread(self.elb.tick)
             except Exception:  # noqa: BLE001 - one failed tick must not end the loop
                 log.exception("ELB data plane: tick failed")
 

@@ -64,6 +64,9 @@ class HaproxyPlane:
         self._config: PlaneConfig | None = None
         self._key: str | None = None
         self._pending_delete: set[tuple[str, str]] = set()
+        # servers added at run time and held DOWN until their first check passes (ELB: a new
+        # target needs one passing check); `promote` brings them up
+        self._fresh: set[tuple[str, str]] = set()
         if self.supervisor.adopt():
             self._config = _load(self.run_dir / _STATE_FILE)
             self._key = structure_key(self._config) if self._config is not None else None
@@ -116,6 +119,41 @@ class HaproxyPlane:
             for t in b.targets:
                 out[(b.name, t.id, t.port)] = _map_health(b, t, b.name in used, stats.get((b.name, server_name(t))))
         return out
+
+    def promote(self) -> None:
+        """Bring up new servers whose first check passed (HAProxy would wait for `rise` checks
+        after the DOWN they were added in; ELB counts a new target healthy after one pass).
+        Called often (the daemon's ELB loop)."""
+        with self._lock:
+            if not self._fresh or not self.supervisor.running():
+                return
+            try:
+                rows = {(r["pxname"], r["svname"]): r for r in self.supervisor.runtime.stat()}
+            except RuntimeError_:
+                return
+            promoted = False
+            for key in list(self._fresh):
+                row = rows.get(key)
+                if row is None:
+                    self._fresh.discard(key)
+                    continue
+                check = row.get("check_status", "").removeprefix("* ").strip()
+                status = row.get("status", "")
+                if status.startswith("UP"):
+                    self._fresh.discard(key)
+                elif check in ("L7OK", "L4OK", "L6OK") and status.startswith("DOWN"):
+                    try:
+                        self.supervisor.runtime.checked(f"set server {key[0]}/{key[1]} health up")
+                    except RuntimeError_ as err:
+                        log.warning("could not bring %s/%s up: %s", key[0], key[1], err)
+                        continue
+                    self._fresh.discard(key)
+                    promoted = True
+            if promoted:  # a master restarted after a crash loads this: the target must come back UP
+                try:
+                    _atomic_write(self.run_dir / "servers.state", self.supervisor.runtime.servers_state_text())
+                except RuntimeError_:
+                    pass
 
     def port_free(self, bind: str, port: int) -> bool:
         config = self._config
@@ -181,8 +219,11 @@ class HaproxyPlane:
                     rt.add_server(b.name, name, t.address, t.port, server_options(b, t))
                     if b.health.enabled:
                         rt.enable_health(b.name, name)
-                        rt.mark_down(b.name, name)   # no traffic before its checks pass, as ELB
                     rt.enable_server(b.name, name)
+                    if b.health.enabled:
+                        # leaving maintenance makes it UP; DOWN until its first check passes, as ELB
+                        rt.mark_down(b.name, name)
+                        self._fresh.add((b.name, name))
                     continue
                 if (current.address, current.port) != (t.address, t.port):
                     rt.set_addr(b.name, name, t.address, t.port)
