@@ -22,7 +22,7 @@ from berth.controllers.service_logic import Decision, Launch, Observed, decide, 
 from berth.controllers.targets import TargetRegistry, TargetSync
 from berth.ecs import EcsService, LaunchRequest
 from berth.ecs import model as m
-from berth.ecs._codec import encode
+from berth.state.codec import encode
 from berth.state import Change, VersionConflict
 
 log = logging.getLogger("berth.controllers")

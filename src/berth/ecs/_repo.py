@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from berth.ecs import _model as m
-from berth.ecs._codec import decode, encode
+from berth.state.codec import decode, encode
 from berth.ecs._taskdef import TaskDefinitionSpec, parse_task_definition
 from berth.errors import Conflict
 from berth.state import ObjectStore, Record, VersionConflict

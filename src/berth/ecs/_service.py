@@ -822,7 +822,7 @@ def _service_not_found() -> Exception:
 
 
 def _put(kind: str, key: str, value: Any, expected: int) -> Any:
-    from berth.ecs._codec import encode
+    from berth.state.codec import encode
     from berth.state import Put
 
     return Put(kind, key, encode(value) if not isinstance(value, dict) else value, expected_version=expected)

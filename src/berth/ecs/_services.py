@@ -194,7 +194,7 @@ class ServiceOps:
 
 
 def _encode(service: m.Service) -> dict[str, Any]:
-    from berth.ecs._codec import encode
+    from berth.state.codec import encode
 
     value: dict[str, Any] = encode(service)
     return value

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from berth.elb import _errors as e
 from berth.elb import _model as m
 from berth.elb import _params as p
-from berth.elb._codec import decode, encode
+from berth.state.codec import decode, encode
 from berth.elb._config import backend_name, build_config, groups_in_use, live_targets
 from berth.elb._plane import DataPlane, PlaneConfig
 from berth.state import Delete, ObjectStore, Put

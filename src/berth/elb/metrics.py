@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from berth.elb import _model as m
-from berth.elb._codec import decode
+from berth.state.codec import decode
 from berth.elb._config import backend_name, frontend_name
 from berth.elb._plane import PlaneConfig, TargetHealth
 from berth.elb.haproxy._render import server_name

@@ -1,4 +1,4 @@
-"""Frozen dataclasses ↔ JSON objects, for the control-plane store.
+"""Frozen dataclasses ↔ JSON objects: how typed control-plane records (ECS, ELB) are kept in the ObjectStore.
 
 The records of this package are frozen dataclasses whose fields are str/int/float/bool/None,
 nested records, tuples of those, and str-keyed dicts. `encode` turns one into a JSON object;
