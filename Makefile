@@ -7,7 +7,8 @@ VENV := .venv
 # haproxy: the ELBv2 data plane (one master-worker HAProxy per daemon, berth.elb.haproxy).
 RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
                 python3 python3-venv python3-dev procps util-linux tini haproxy
-TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry
+# awscli: Debian's AWS CLI v2 (2.9), the one with `aws logs tail`; the venv's awscli is v1.
+TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry awscli
 PEER_PACKAGES := docker.io docker-registry wrk
 ROOT ?= /var/lib/berth
 RUN_ROOT ?= /run/berth
