@@ -84,7 +84,8 @@ def test_images_paging_and_put_image(endpoint: tuple[str, MemoryImages]) -> None
     client = ecr(url)
     client.create_repository(repositoryName="proto/paged")
     for n in range(5):
-        images.push("proto/paged", f"t{n}", json.dumps({"schemaVersion": 2, "n": n, "layers": []}).encode())
+        images.push("proto/paged", f"t{n}", json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "n": n,
+                                                  "layers": []}).encode())
     pages = list(client.get_paginator("describe_images").paginate(repositoryName="proto/paged",
                                                                  PaginationConfig={"PageSize": 2}))
     assert [len(p["imageDetails"]) for p in pages] == [2, 2, 1]

@@ -24,7 +24,8 @@ DAY = 86400.0
 
 
 def manifest(n: int) -> bytes:
-    return json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                                       "size": 10, "digest": "sha256:" + "c" * 64},
                        "layers": [{"size": 100 * n, "digest": "sha256:" + f"{n:x}" * 64}]}).encode()
 
@@ -240,7 +241,8 @@ def test_repository_settings_live_in_the_store(store: ObjectStore) -> None:
     ecr.put_lifecycle_policy("team/app", policy)
     assert changes[:3] == [("ecr.repository", "team/app"), ("ecr.repository", "team/web"), ("ecr.repository", "other")]
     record = store.get("ecr.repository", "team/app")
-    assert record is not None and record.version == 5     # created, tagged, untagged, two policies
+    assert record is not None and record.version == 6     # created, tagged, untagged, two policies, evaluated
+    assert record.value["lifecycle_evaluated_at"] == images.now
     assert record.value["tags"] == {"env": "prod"} and record.value["registry_id"] == "123456789012"
     assert [r.key for r in store.list("ecr.repository", "team/")] == ["team/app", "team/web"]
 

@@ -70,9 +70,9 @@ class EcrLayers:
         self._lookup(name, account)
         if first_byte < 0 or last_byte - first_byte + 1 != len(data) or not data:
             raise InvalidLayerPart(f"The layer part bytes {first_byte}-{last_byte} do not match the "
-                                   f"{len(data)} bytes sent")
+                                   f"{len(data)} bytes sent", upload_id=upload_id)
         if len(data) > PART_SIZE:
-            raise InvalidLayerPart(f"The layer part is larger than {PART_SIZE} bytes")
+            raise InvalidLayerPart(f"The layer part is larger than {PART_SIZE} bytes", upload_id=upload_id)
         return self._store.upload_layer_part(name, upload_id, first_byte, data)
 
     def complete(self, name: str, upload_id: str, digests: Sequence[str], account: str = "") -> str:

@@ -20,6 +20,8 @@ class Repository:
     tags: dict[str, str] = field(default_factory=dict)
     lifecycle_policy: str | None = None
     repository_policy: str | None = None
+    lifecycle_evaluated_at: float | None = None   # when berth last ran the lifecycle policy
+    scans: dict[str, "ImageScan"] = field(default_factory=dict)  # image digest -> its last scan
 
     @property
     def arn(self) -> str:
@@ -51,3 +53,14 @@ class StoredImage:
     pushed_at: float
     tags: tuple[str, ...]
     manifest_size: int = 0
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    """The outcome of StartImageScan on one image. berth has no vulnerability database, so every
+    scan it records has failed, and says why; it never claims an image has no findings."""
+
+    digest: str
+    status: str                   # FAILED (the only outcome berth can honestly report)
+    description: str
+    completed_at: float

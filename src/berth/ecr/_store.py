@@ -10,7 +10,8 @@ DescribeRepositories lists every account's repositories (as before). Listing a n
 Value (JSON object)::
 
     {"name", "registry_id", "region", "created_at", "mutability", "mutability_exclusions": [{..}],
-     "scan_on_push", "encryption": {..}, "tags": {..}, "lifecycle_policy", "repository_policy"}
+     "scan_on_push", "encryption": {..}, "tags": {..}, "lifecycle_policy", "repository_policy",
+     "lifecycle_evaluated_at", "scans": {digest: {"status", "description", "completed_at"}}}
 
 Updates are read-modify-write with put-if-version, retried on a conflict, so two writers
 changing different fields (tags vs a policy) never lose one another's change.
@@ -27,7 +28,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from berth.ecr._model import Repository
+from berth.ecr._model import ImageScan, Repository
 from berth.errors import Conflict
 from berth.state import Database, ObjectStore, Put, Record, VersionConflict
 
@@ -90,6 +91,9 @@ def encode(r: Repository) -> dict[str, Any]:
         "mutability": r.mutability, "mutability_exclusions": [dict(f) for f in r.mutability_exclusions],
         "scan_on_push": r.scan_on_push, "encryption": dict(r.encryption), "tags": dict(r.tags),
         "lifecycle_policy": r.lifecycle_policy, "repository_policy": r.repository_policy,
+        "lifecycle_evaluated_at": r.lifecycle_evaluated_at,
+        "scans": {d: {"status": s.status, "description": s.description, "completed_at": s.completed_at}
+                  for d, s in r.scans.items()},
     }
 
 
@@ -106,7 +110,13 @@ def _repository(v: Mapping[str, Any]) -> Repository:
         scan_on_push=bool(v.get("scan_on_push", False)),
         encryption=dict(v.get("encryption") or {"encryptionType": "AES256"}),
         tags=dict(v.get("tags") or {}), lifecycle_policy=v.get("lifecycle_policy"),
-        repository_policy=v.get("repository_policy"))
+        repository_policy=v.get("repository_policy"), lifecycle_evaluated_at=_float_or_none(v.get("lifecycle_evaluated_at")),
+        scans={str(d): ImageScan(str(d), str(s["status"]), str(s["description"]), float(s["completed_at"]))
+               for d, s in (v.get("scans") or {}).items()})
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # --- the previous version's table --------------------------------------------------------------

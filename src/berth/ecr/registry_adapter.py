@@ -92,8 +92,10 @@ class RegistryImages:
         session = self._claim(name, upload_id)
         try:
             if first_byte != session.offset:
+                last = session.offset - 1 if session.offset else None
                 raise InvalidLayerPart(f"The first byte of the layer part ({first_byte}) is not consecutive to the "
-                                       f"last byte received ({session.offset - 1}) for upload '{upload_id}'")
+                                       f"last byte received ({session.offset - 1}) for upload '{upload_id}'",
+                                       upload_id=upload_id, last_valid_byte=last)
             mark = session.ingest.mark()
             try:
                 session.ingest.write(data)
@@ -126,7 +128,8 @@ class RegistryImages:
             return self._registry.uploads.claim(name, upload_id)
         except RegistryError as err:
             if err.status == 416:  # another request is writing to it
-                raise InvalidLayerPart(f"The upload '{upload_id}' is busy with another part") from err
+                raise InvalidLayerPart(f"The upload '{upload_id}' is busy with another part",
+                                       upload_id=upload_id) from err
             raise UploadNotFound(f"The upload with id '{upload_id}' does not exist in the repository with "
                                  f"name '{name}'") from err
 

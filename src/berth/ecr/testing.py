@@ -99,7 +99,8 @@ class MemoryImages:
     def upload_layer_part(self, name: str, upload_id: str, first_byte: int, data: bytes) -> int:
         buffer = self._upload(name, upload_id)
         if first_byte != len(buffer):
-            raise InvalidLayerPart(f"part starts at {first_byte}, upload is at {len(buffer)}")
+            raise InvalidLayerPart(f"part starts at {first_byte}, upload is at {len(buffer)}", upload_id=upload_id,
+                                   last_valid_byte=len(buffer) - 1 if buffer else None)
         buffer += data
         return len(buffer) - 1
 

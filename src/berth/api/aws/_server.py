@@ -124,7 +124,7 @@ class AwsApi:
             return await self._json_call(request, target, credential)
         handler = self._query.get(name)
         if handler is None:
-            return _error(AwsError("UnknownOperationException", "missing X-Amz-Target"), str(uuid.uuid4()))
+            return _unknown_operation(request)
         return await handler(request, self.context(request, credential=credential))
 
     async def _authenticate(self, request: web.Request) -> Credential | None:
@@ -140,6 +140,8 @@ class AwsApi:
             body = await request.read()  # aiohttp keeps it: the operation reads the same bytes
         except (ConnectionResetError, HttpProcessingError) as err:  # the body ended early
             raise AwsError("SerializationException", f"incomplete request body: {err}") from err
+        except web.HTTPRequestEntityTooLarge as err:
+            raise AwsError("SerializationException", f"request body too large: {err.text}", 413) from err
         url = request.rel_url
         args = (request.method, url.raw_path, url.raw_query_string, request.headers.items(), body)
         if len(body) > _VERIFY_INLINE_BYTES:
@@ -161,12 +163,34 @@ class AwsApi:
         except (ConnectionResetError, HttpProcessingError) as err:  # the body ended early
             return _error(AwsError("SerializationException", f"incomplete request body: {err}"), ctx.request_id)
         except Exception as err:  # noqa: BLE001 - every failure becomes an AWS error shape
-            aws = to_aws_error(err)
+            aws = _client_error(err, target) or to_aws_error(err)
             if aws.status >= 500:
                 log.exception("%s failed", target)
             return _error(aws, ctx.request_id)
         return web.Response(body=json.dumps(output, default=_default).encode(), content_type=JSON_CONTENT_TYPE,
                             headers={"x-amzn-RequestId": ctx.request_id})
+
+
+def _client_error(err: Exception, target: str) -> AwsError | None:
+    """Failures that are the request's, not the server's, although they are not berth error kinds:
+    an operation berth does not implement (SDKs retry a 5xx, so it must never be one) and aiohttp's
+    own 4xx (a body over the size limit)."""
+    if isinstance(err, NotImplementedError):
+        return AwsError("UnknownOperationException", f"berth does not implement {target}: {err}".rstrip(": "))
+    if isinstance(err, web.HTTPClientError):
+        return AwsError("SerializationException", err.text or err.reason, err.status)
+    return None
+
+
+def _unknown_operation(request: web.Request) -> web.Response:
+    """No service here serves this request. A form post is a Query-protocol client's (STS, IAM, ...),
+    which reads only an XML ErrorResponse (AWS's Query services say InvalidAction); any other request
+    gets the JSON protocol's UnknownOperationException. Both are 400: SDKs do not retry them."""
+    request_id = str(uuid.uuid4())
+    if request.content_type == "application/x-www-form-urlencoded":
+        return query_error(AwsError("InvalidAction", "The action or operation requested is not implemented by "
+                                                     "this endpoint"), request_id)
+    return _error(AwsError("UnknownOperationException", "missing X-Amz-Target"), request_id)
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
@@ -194,7 +218,9 @@ def _default(value: Any) -> Any:
 
 
 def _error(err: AwsError, request_id: str) -> web.Response:
-    body = json.dumps({"__type": err.code, "message": err.message}).encode()
+    # An error shape may carry members besides the message (`members`, e.g. InvalidLayerPartException's).
+    members = getattr(err, "members", None) or {}
+    body = json.dumps({**members, "__type": err.code, "message": err.message}).encode()
     return web.Response(status=err.status, body=body, content_type=JSON_CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code})
 
