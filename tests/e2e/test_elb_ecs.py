@@ -1,7 +1,8 @@
 """ELBv2 in front of ECS services, through boto3 against a private daemon (issue 10 acceptance):
 a 3-task service behind a load balancer serves every request from all three tasks; a killed task's
 target is replaced while a client keeps sending requests; path rules, fixed responses and
-weighted forwards split traffic as configured."""
+weighted forwards split traffic as configured; UpdateService moving a service to another target
+group registers the new tasks there and drains the old ones out of the group it left."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.elb_support import haproxy_stopped_after
 from tests.helpers import BerthDaemon, free_port, running_aws_daemon, wait_for
 
 pytestmark = pytest.mark.root
@@ -33,7 +35,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    with running_aws_daemon("--ecs-healthy-after", "1") as d:
+    with running_aws_daemon("--ecs-healthy-after", "1") as d, haproxy_stopped_after(d):
         ecs, elb = d.aws_client("ecs"), d.aws_client("elbv2")
         ecs.register_task_definition(family="web", containerDefinitions=[{
             "name": "web", "image": "busybox", "memory": 32, "portMappings": [{"containerPort": 80}],
@@ -142,3 +144,42 @@ def test_path_rules_fixed_response_and_weights(env: Env) -> None:
         _remove_service(env, "api")
         _remove_service(env, "web")
         env.elb.delete_listener(ListenerArn=listener)
+
+
+def test_update_service_moves_the_tasks_to_another_target_group(env: Env) -> None:
+    old_tg, new_tg = _target_group(env, "move-a"), _target_group(env, "move-b")
+    old_port, new_port = free_port(), free_port()
+    listeners = [env.elb.create_listener(LoadBalancerArn=env.lb_arn, Protocol="HTTP", Port=port, DefaultActions=[
+        {"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]["ListenerArn"]
+        for tg, port in ((old_tg, old_port), (new_tg, new_port))]
+    _service(env, "move", old_tg, 2)
+    try:
+        wait_for("2 healthy targets in the first group", lambda: _all_healthy(env, old_tg, 2), timeout=60)
+        old_tasks = set(env.ecs.list_tasks(serviceName="move")["taskArns"])
+        env.ecs.update_service(service="move", loadBalancers=[
+            {"targetGroupArn": new_tg, "containerName": "web", "containerPort": 80}])
+        service = env.ecs.describe_services(services=["move"])["services"][0]
+        assert len(service["deployments"]) == 2
+        assert service["loadBalancers"][0]["targetGroupArn"] == new_tg
+
+        def moved() -> bool:
+            s = env.ecs.describe_services(services=["move"])["services"][0]
+            left = env.elb.describe_target_health(TargetGroupArn=old_tg)["TargetHealthDescriptions"]
+            return (len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+                    and s["runningCount"] == 2 and not left and _all_healthy(env, new_tg, 2))
+        wait_for(lambda: "the service to move: " + str(env.elb.describe_target_health(TargetGroupArn=old_tg)),
+                 moved, timeout=90)
+        tasks = env.ecs.describe_tasks(tasks=env.ecs.list_tasks(serviceName="move")["taskArns"])["tasks"]
+        assert not {t["taskArn"] for t in tasks} & old_tasks
+        ports = {t["containers"][0]["networkBindings"][0]["hostPort"] for t in tasks}
+        registered = {h["Target"]["Port"] for h in env.elb.describe_target_health(
+            TargetGroupArn=new_tg)["TargetHealthDescriptions"]}
+        assert registered == ports                      # the new tasks, and only they, in the new group
+        seen = collections.Counter(_get(f"http://127.0.0.1:{new_port}/") for _ in range(40))
+        assert len(seen) == 2, seen
+        events = [e["message"] for e in env.ecs.describe_services(services=["move"])["services"][0]["events"]]
+        assert any("deregistered" in e and old_tg in e for e in events), events
+    finally:
+        _remove_service(env, "move")
+        for listener in listeners:
+            env.elb.delete_listener(ListenerArn=listener)

@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from berth.elb.metrics import Sample, parse
+from tests.e2e.elb_support import haproxy_stopped_after
 from tests.helpers import BERTH, free_port, running_aws_daemon, wait_for
 
 pytestmark = pytest.mark.root
@@ -42,7 +43,7 @@ def _value(items: list[Sample], name: str, **labels: str) -> float | None:
 def test_requests_show_on_metrics_and_in_elb_top() -> None:
     metrics_port, target_port, listener_port = free_port(), free_port(), free_port()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with running_aws_daemon("--metrics-addr", f"127.0.0.1:{metrics_port}") as d:
+    with running_aws_daemon("--metrics-addr", f"127.0.0.1:{metrics_port}") as d, haproxy_stopped_after(d):
         with urllib.request.urlopen(metrics_url, timeout=5) as response:   # up, unauthenticated, typed
             assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
             assert "# TYPE berth_elb_listener_requests_total counter" in response.read().decode()

@@ -21,6 +21,8 @@ import pytest
 
 from berth.elb._plane import Action, Backend, Condition, Frontend, HealthCheck, PlaneConfig, Rule, Target
 from berth.elb.haproxy import ConfigRejected, HaproxyPlane
+from berth.elb.haproxy._render import server_name
+from berth.elb.haproxy._runtime import RuntimeError_, ServerState
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"),
@@ -360,3 +362,49 @@ def test_a_new_target_gets_no_request_before_its_first_check_passes(plane: Hapro
 
     wait_for("t2 healthy after one passing check", promoted, timeout=HC.interval + 3)
     wait_for("t2 serving", lambda: "t2" in {get(lp)[1] for _ in range(10)}, timeout=5)
+
+
+def _state_in_file(plane: HaproxyPlane, server: str) -> str | None:
+    """The operational state (0 down, 2 up) servers.state holds for `server` of tg-a."""
+    for line in (plane.run_dir / "servers.state").read_text().splitlines():
+        words = line.split()
+        if len(words) >= 19 and not line.startswith("#") and words[1] == "tg-a" and words[3] == server:
+            return words[5]
+    return None
+
+
+def test_servers_state_follows_health_check_changes_without_an_apply(plane: HaproxyPlane,
+                                                                     backends: Backends) -> None:
+    """A master restarted after a crash loads servers.state: it must say what the checks said
+    last, also when only the checks changed something (no apply, no promotion)."""
+    port = backends.start("t1")
+    lp = free_port()
+    plane.apply(simple(lp, [Target("t1", "127.0.0.1", port)]))
+    wait_for("t1 healthy", lambda: healthy(plane, 1), timeout=10)
+    name = server_name(Target("t1", "127.0.0.1", port))
+
+    def file_says(state: str) -> bool:
+        plane.promote()                         # what the daemon's ELB loop calls every 50 ms
+        return _state_in_file(plane, name) == state
+
+    wait_for("servers.state: t1 up", lambda: file_says("2"), timeout=5, every=0.05)
+    backends.procs[0].kill()                    # its checks fail: HAProxy takes it down by itself
+    backends.procs[0].wait()
+    wait_for("t1 down by its checks", lambda: plane.health()[("tg-a", "t1", port)].state == "unhealthy", timeout=15)
+    wait_for("servers.state: t1 down", lambda: file_says("0"), timeout=5, every=0.05)
+    # a master restarted now (SIGKILL) starts from that file: t1 stays down, no request is sent to it
+    master = plane.supervisor.pid
+    assert master is not None
+    os.kill(master, signal.SIGKILL)
+    wait_for("a new master", lambda: plane.supervisor.pid not in (None, master) and plane.supervisor.running()
+             and plane.supervisor.stats_socket.exists(), timeout=5, every=0.01)
+    states = {s.name: s.op_state for s in wait_for("the new worker's servers",
+                                                   lambda: _servers(plane), timeout=5)}
+    assert states[name] == 0
+
+
+def _servers(plane: HaproxyPlane) -> list[ServerState] | None:
+    try:
+        return plane.supervisor.runtime.servers_state("tg-a") or None
+    except RuntimeError_:
+        return None

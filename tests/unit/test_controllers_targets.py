@@ -81,6 +81,7 @@ class Env:
         self.service_arn = self.ecs.create_service(ECS, params).arn
         self.seq = itertools.count(1)
         self.ports = itertools.count(32768)
+        self.other_ports = itertools.count(40000)          # container port 8080 (where a definition has it)
         self.ips = itertools.count(10)
 
     def register(self, label: str) -> m.TaskDefinition:
@@ -106,14 +107,15 @@ class Env:
     def events(self) -> list[str]:
         return [e.message for e in self.service().events]
 
-    def targets(self) -> dict[tuple[str, int], str]:
+    def targets(self, tg: str = "") -> dict[tuple[str, int], str]:
         return {(r.id, r.port): r.state
-                for r in self.elb.describe_target_health(ELB, {"TargetGroupArn": self.tg.arn})}
+                for r in self.elb.describe_target_health(ELB, {"TargetGroupArn": tg or self.tg.arn})}
 
     # --- a fake agent ----------------------------------------------------------------------------
 
     def run(self, task: m.Task) -> m.Task:
-        binding = () if self.network_mode == "awsvpc" else (m.NetworkBinding(80, next(self.ports)),)
+        binding = () if self.network_mode == "awsvpc" else (m.NetworkBinding(80, next(self.ports)),
+                                                             m.NetworkBinding(8080, next(self.other_ports)))
         ip = f"10.99.0.{next(self.ips)}" if self.network_mode == "awsvpc" else ""
         found = self.ecs.report(TaskReport(
             task.arn, next(self.seq), "RUNNING", started_at=self.clock(), private_ip=ip,
@@ -135,7 +137,8 @@ class Env:
 
     def set_health(self, task: m.Task, state: str, reason: str = "") -> None:
         for target in task.lb_targets:
-            self.plane.set_health(backend_name(self.tg), target.id, target.port, state, reason)
+            tg = self.elb.describe_target_groups(ELB, {"TargetGroupArns": [target.target_group_arn]}).items[0]
+            self.plane.set_health(backend_name(tg), target.id, target.port, state, reason)
 
     def pass_(self, times: int = 1) -> None:
         for _ in range(times):
@@ -334,6 +337,125 @@ def test_expected_targets_wait_for_the_bound_port() -> None:
     assert expected_targets(env.service(), task, "i-1") is None
     sync = TargetSync(env.ctx.repo, env.registry, env.clock)
     assert sync.reconcile(env.service(), [task], [env.instance]).health == {}
+
+
+# --- UpdateService changing loadBalancers -----------------------------------------------------------
+
+def _second_group(env: Env, name: str = "web2") -> str:
+    tg = env.elb.create_target_group(ELB, {"Name": name, "Protocol": "HTTP", "Port": "80",
+                                           "TargetType": "ip" if env.network_mode == "awsvpc" else "instance"})
+    env.elb.modify_target_group_attributes(ELB, {"TargetGroupArn": tg.arn, "Attributes": [
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "20"}]})
+    env.elb.create_listener(ELB, {"LoadBalancerArn": env.lb.arn, "Port": "18081", "DefaultActions": [
+        {"Type": "forward", "TargetGroupArn": tg.arn}]})
+    return tg.arn
+
+
+def _finish_rollout(env: Env, old: set[str]) -> list[m.Task]:
+    """Run the new tasks, turn their targets healthy, let the old ones drain and stop."""
+    env.pass_()
+    env.run_all()
+    env.pass_(2)
+    new = [t for t in env.live() if t.arn not in old]
+    assert len(new) == 2
+    for t in new:
+        env.set_health(t, "healthy")
+    env.pass_(2)
+    assert all(t.desired_status == "STOPPED" for t in env.tasks() if t.arn in old)
+    env.clock.now += 21
+    env.elb.tick()
+    env.finish_stops()
+    env.pass_(2)
+    assert env.service().deployments[0].rollout_state == "COMPLETED" and len(env.service().deployments) == 1
+    return [t for t in env.live() if t.arn not in old]
+
+
+def test_update_service_to_another_target_group_moves_every_target() -> None:
+    env = Env()
+    env.steady()
+    tg2 = _second_group(env)
+    old = {t.arn for t in env.live()}
+    old_targets = {(x.id, x.port) for t in env.live() for x in t.lb_targets}
+    env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "loadBalancers": [
+        {"targetGroupArn": tg2, "containerName": "web", "containerPort": 80}]})
+    assert len(env.service().deployments) == 2          # a new deployment, as ECS starts one
+    env.pass_()
+    env.run_all()
+    env.pass_(2)
+    new = [t for t in env.live() if t.arn not in old]
+    assert [x.target_group_arn for t in new for x in t.lb_targets] == [tg2, tg2]
+    new_targets = {(x.id, x.port) for t in new for x in t.lb_targets}
+    # the old tasks keep serving from the old group (never registered in the new one) until replaced
+    assert env.targets() == {k: "healthy" for k in old_targets}
+    assert env.targets(tg2) == {k: "initial" for k in new_targets}
+    assert all(t.desired_status == "RUNNING" for t in env.tasks() if t.arn in old)
+    new = _finish_rollout(env, old)
+    assert env.targets() == {}                          # nothing left where the service no longer points
+    assert env.targets(tg2) == {k: "healthy" for k in new_targets}
+    assert sum("deregistered 1 targets in (target-group " + env.tg.arn in e for e in env.events()) == 2
+
+
+def test_update_service_to_another_container_port_in_the_same_group() -> None:
+    env = Env()
+    env.steady()
+    old = {t.arn for t in env.live()}
+    old_targets = {(x.id, x.port) for t in env.live() for x in t.lb_targets}
+    assert {p for _, p in old_targets} == {32768, 32769}        # the host ports of container port 80
+    new_def = env.ecs.register_task_definition(ECS, {"family": "web", "containerDefinitions": [
+        {"name": "web", "image": "busybox:2", "memory": 64,
+         "portMappings": [{"containerPort": 80}, {"containerPort": 8080}]}]})
+    env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "taskDefinition": new_def.arn,
+                                 "loadBalancers": [{"targetGroupArn": env.tg.arn, "containerName": "web",
+                                                    "containerPort": 8080}]})
+    env.pass_()
+    env.run_all()
+    env.pass_(2)
+    inst = env.instance.ec2_instance_id
+    assert env.targets() == {**{k: "healthy" for k in old_targets}, (inst, 40002): "initial", (inst, 40003): "initial"}
+    assert all(t.desired_status == "RUNNING" for t in env.tasks() if t.arn in old)
+    new = _finish_rollout(env, old)
+    assert {(x.id, x.port) for t in new for x in t.lb_targets} == {(inst, 40002), (inst, 40003)}
+    assert env.targets() == {(inst, 40002): "healthy", (inst, 40003): "healthy"}     # container port 8080's
+
+
+def test_update_service_dropping_its_load_balancers_drains_the_old_targets() -> None:
+    env = Env()
+    env.steady()
+    old = {t.arn for t in env.live()}
+    env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "loadBalancers": []})
+    env.pass_()
+    env.run_all()
+    env.clock.now += 41                                  # ECS's own health: no load balancer judges them now
+    env.pass_(3)
+    assert all(t.desired_status == "STOPPED" for t in env.tasks() if t.arn in old)
+    assert set(env.targets().values()) == {"draining"}
+    assert not any(t.lb_targets for t in env.live())
+    env.clock.now += 21
+    env.elb.tick()
+    env.finish_stops()
+    env.pass_(2)
+    assert env.targets() == {}
+    assert env.service().deployments[0].rollout_state == "COMPLETED"
+
+
+def test_update_service_with_the_same_load_balancers_starts_no_deployment() -> None:
+    env = Env()
+    env.steady()
+    env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "loadBalancers": [
+        {"targetGroupArn": env.tg.arn, "containerName": "web", "containerPort": 80}]})
+    assert len(env.service().deployments) == 1
+
+
+def test_update_service_load_balancers_are_checked_against_the_task_definition() -> None:
+    env = Env()
+    with pytest.raises(Exception, match="did not have a container port 8080") as info:
+        env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "loadBalancers": [
+            {"targetGroupArn": env.tg.arn, "containerName": "web", "containerPort": 8080}]})
+    assert getattr(info.value, "aws_code", "") == "InvalidParameterException"
+    with pytest.raises(Exception, match="does not exist in the task definition"):
+        env.ecs.update_service(ECS, {"cluster": "default", "service": "web", "loadBalancers": [
+            {"targetGroupArn": env.tg.arn, "containerName": "nope", "containerPort": 80}]})
+    assert len(env.service().deployments) == 1 and env.service().load_balancers[0].container_port == 80
 
 
 # --- the adapter --------------------------------------------------------------------------------------

@@ -236,3 +236,33 @@ def test_health_mapping_from_the_config() -> None:
     assert _map_health(backend(), dataclasses.replace(t, draining=True), True, row).state == "draining"
     assert _map_health(backend(health=HealthCheck(enabled=False)), t, True, row).state == "unavailable"
     assert _map_health(backend(), t, False, row).state == "unused"
+
+
+def _pem(tmp_path: Path) -> str:
+    """A self-signed certificate and its key in one PEM (what `crt` loads), made with openssl."""
+    path = tmp_path / "site.pem"
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    path.write_bytes(crt.read_bytes() + key.read_bytes())
+    return str(path)
+
+
+def test_https_and_tls_frontends_terminate_tls(tmp_path: Path) -> None:
+    pem = _pem(tmp_path) if shutil.which("openssl") else "/etc/berth/site.pem"
+    redirect = Action("redirect", status_code="HTTP_302", redirect={
+        "Protocol": "#{protocol}", "Port": "8443", "Host": "x.test", "Path": "/#{path}", "Query": ""})
+    https = PlaneConfig(frontends=(Frontend("ln-a", "127.0.0.1", 8443, "HTTPS", (), redirect, certificate=pem),),
+                        backends=(backend(),))
+    t = text(https)
+    assert f"frontend ln-a\n    mode http\n    bind 127.0.0.1:8443 ssl crt {word(pem)}\n" in t
+    assert "redirect location https://x.test:8443/" in t            # #{protocol} of an HTTPS listener
+    tls = PlaneConfig(frontends=(Frontend("ln-b", "127.0.0.1", 9443, "TLS", (), fwd("tg-t"), certificate=pem),),
+                      backends=(backend("tg-t", protocol="TCP", health=HealthCheck(protocol="TCP")),))
+    t = text(tls)
+    assert f"frontend ln-b\n    mode tcp\n    bind 127.0.0.1:9443 ssl crt {word(pem)}\n" in t
+    assert _config_from(dataclasses.asdict(tls)) == tls
+    if shutil.which("openssl"):
+        valid(https, tmp_path)
+        valid(tls, tmp_path)

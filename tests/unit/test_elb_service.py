@@ -116,8 +116,10 @@ def test_listener_and_rule_errors(env: Any) -> None:
         svc.create_listener(S, {"LoadBalancerArn": other.arn, "Port": 18080, "DefaultActions": fwd})
     with pytest.raises(e.TargetGroupAssociationLimit):
         svc.create_listener(S, {"LoadBalancerArn": other.arn, "Port": 18090, "DefaultActions": fwd})
-    with pytest.raises(e.UnsupportedProtocol):
+    with pytest.raises(e.ValidationError, match="A certificate must be specified for HTTPS listeners"):
         svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 443, "Protocol": "HTTPS", "DefaultActions": fwd})
+    with pytest.raises(e.UnsupportedProtocol):
+        svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 443, "Protocol": "UDP", "DefaultActions": fwd})
     with pytest.raises(e.InvalidLoadBalancerAction):
         svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 81, "DefaultActions": [
             {"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301"}}]})
@@ -199,3 +201,74 @@ def test_build_config_ignores_orphans() -> None:
     assert cfg.backends[0].stickiness_seconds == 60 and cfg.backends[0].targets[0].draining
     later = build_config({"gone-lb": lb}, {"lnarn": ln}, {}, {"tgarn": tg}, {"tgarn": targets}, bind="0.0.0.0", now=9)
     assert later.backends[0].targets == ()
+
+
+# --- HTTPS / TLS listeners: certificates are local PEM files (file:///path.pem) ---------------------
+
+def _pem(tmp_path: Any, key: bool = True) -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(private, hashes.SHA256()))
+    path = tmp_path / ("both.pem" if key else "cert.pem")
+    text = cert.public_bytes(serialization.Encoding.PEM)
+    if key:
+        text += private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+    path.write_bytes(text)
+    return f"file://{path}"
+
+
+def test_https_and_tls_listeners_take_one_local_certificate(env: Any, tmp_path: Any) -> None:
+    svc, plane, _ = env
+    lb, tg, ln = _basic(svc)
+    fwd = [{"Type": "forward", "TargetGroupArn": tg.arn}]
+    good = _pem(tmp_path)
+    https = svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 8443, "Protocol": "HTTPS",
+                                    "Certificates": [{"CertificateArn": good}], "DefaultActions": fwd})
+    assert https.certificates == (good,) and https.ssl_policy == "ELBSecurityPolicy-2016-08"
+    front = next(f for f in plane.config.frontends if f.port == 8443)
+    assert (front.protocol, front.certificate) == ("HTTPS", good.removeprefix("file://"))
+    before = plane.config
+    bad: list[tuple[type[Exception], str, dict[str, Any]]] = [
+        (e.CertificateNotFound, "no ACM or IAM certificate store",
+         {"Certificates": [{"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}]}),
+        (e.CertificateNotFound, "no such file", {"Certificates": [{"CertificateArn": "file:///nope/x.pem"}]}),
+        (e.CertificateNotFound, "file:///absolute/path.pem", {"Certificates": [{"CertificateArn": "x.pem"}]}),
+        (e.ValidationError, "private key", {"Certificates": [{"CertificateArn": _pem(tmp_path, key=False)}]}),
+        (e.ValidationError, "exactly one", {"Certificates": [{"CertificateArn": good}, {"CertificateArn": good}]}),
+        (e.SSLPolicyNotFound, "'Modern'", {"Certificates": [{"CertificateArn": good}], "SslPolicy": "Modern"}),
+    ]
+    for kind, words, extra in bad:
+        with pytest.raises(kind, match=words):
+            svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 8444, "Protocol": "HTTPS",
+                                    "DefaultActions": fwd, **extra})
+    with pytest.raises(e.ValidationError, match="cannot be specified for HTTP listeners"):
+        svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 8444, "Protocol": "HTTP", "DefaultActions": fwd,
+                                "Certificates": [{"CertificateArn": good}]})
+    with pytest.raises(e.IncompatibleProtocols):
+        svc.create_listener(S, {"LoadBalancerArn": lb.arn, "Port": 8444, "Protocol": "TLS", "DefaultActions": fwd,
+                                "Certificates": [{"CertificateArn": good}]})
+    assert plane.config == before
+    # HTTP → HTTPS keeps nothing it had not; HTTPS → HTTP drops the certificate
+    moved = svc.modify_listener(S, {"ListenerArn": ln.arn, "Protocol": "HTTPS", "Certificates": [
+        {"CertificateArn": good}]})
+    assert moved.certificates == (good,)
+    assert svc.modify_listener(S, {"ListenerArn": ln.arn, "Port": 18081}).certificates == (good,)
+    plain = svc.modify_listener(S, {"ListenerArn": ln.arn, "Protocol": "HTTP"})
+    assert (plain.certificates, plain.ssl_policy) == ((), "")
+    # a network load balancer: TLS to a TCP target group
+    nlb = svc.create_load_balancer(S, {"Name": "net", "Type": "network"})
+    tcp = svc.create_target_group(S, {"Name": "tcp", "Protocol": "TCP", "Port": 80})
+    tls = svc.create_listener(S, {"LoadBalancerArn": nlb.arn, "Port": 9443, "Protocol": "TLS", "Certificates": [
+        {"CertificateArn": good}], "DefaultActions": [{"Type": "forward", "TargetGroupArn": tcp.arn}]})
+    assert next(f for f in plane.config.frontends if f.port == 9443).protocol == "TLS" and tls.certificates

@@ -190,6 +190,9 @@ BAD: list[tuple[str, str, dict[str, Any]]] = [
                                                 "Matcher": {"HttpCode": "600"}}),
     ("UnsupportedProtocol", "create_target_group", {"Name": "tls", "Protocol": "TLS", "Port": 443}),
     ("ValidationError", "create_load_balancer", {"Name": "-bad-"}),
+    ("ValidationError", "create_target_group", {"Name": "hc", "Protocol": "HTTP", "Port": 80,
+                                                "Matcher": {"HttpCode": "299-200"}}),
+    ("ValidationError", "add_tags", {"ResourceArns": ["x"], "Tags": [{"Key": "k", "Value": "v" * 257}]}),
 ]
 
 
@@ -221,6 +224,13 @@ def test_bad_input_needing_resources(elb: Any, served: Served) -> None:
     tcp = elb.create_target_group(Name="tcp", Protocol="TCP", Port=80, VpcId="v")["TargetGroups"][0]
     assert _code(lambda: elb.create_rule(ListenerArn=arns["ln"], Priority=2, Conditions=cond, Actions=[
         {"Type": "forward", "TargetGroupArn": tcp["TargetGroupArn"]}]))[0] == "IncompatibleProtocols"
+    for ip in ("8.8.8.8", "0.0.0.0", "224.0.0.1", "169.254.1.1"):   # ip targets: private ranges or loopback only
+        assert _code(lambda ip=ip: elb.register_targets(TargetGroupArn=arns["tg"], Targets=[{"Id": ip}]))[0] == \
+            "InvalidTarget", ip
+    for port, query in (("abc", "#{query}"), ("0", "#{query}"), ("#{port}", "?a=1")):
+        assert _code(lambda port=port, query=query: elb.modify_listener(ListenerArn=arns["ln"], DefaultActions=[
+            {"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301", "Port": port, "Query": query,
+                                                    "Host": "example.test"}}]))[0] == "ValidationError"
     assert _code(lambda: elb.delete_target_group(TargetGroupArn=arns["tg"]))[0] == "ResourceInUse"
     assert _code(lambda: elb.describe_target_health(TargetGroupArn=arns["tg"], Targets=[{"Id": "10.9.9.9"}]))[0] \
         == "InvalidTarget"

@@ -1,13 +1,16 @@
 """Service tasks behind load balancers (aws-apis.md §2.3, §2.4, §3): the target side of the
 service controller's pass.
 
-For each service with `loadBalancers`, every task that is RUNNING (and desired RUNNING) has one
-target per load balancer entry registered in its target group — bridge and host mode: an
+For each service with `loadBalancers`, every task of its primary deployment that is RUNNING (and
+desired RUNNING) has one target per load balancer entry registered in its target group — bridge and host mode: an
 `instance` target, the container instance's ec2InstanceId on the host port bound for
 containerName/containerPort; awsvpc: an `ip` target, the task's address on containerPort. A task
 asked to stop (or stopped) has its targets deregistered, and the task record learns when their
 deregistration delay ends (`lb_drain_until`): the agent keeps the containers in DEACTIVATING until
-then, so in-flight requests finish.
+then, so in-flight requests finish. A task of an earlier deployment keeps the targets it was
+registered with (`lb_targets`), so an UpdateService that changes `loadBalancers` (a new deployment)
+registers new tasks in the new groups while the old ones keep serving from the old groups until
+the rollout stops them: then they drain, and no target is left in a group the service dropped.
 
 The ELB domain is reached only through `TargetRegistry` (declared here, by the consumer); the
 daemon hands in `berth.elb.ecs_targets.ElbTargets`.
@@ -131,14 +134,24 @@ class TargetSync:
             return health[tg]
 
         instance_ids = {i.arn: i.ec2_instance_id for i in instances}
+        primary = service.primary()
         to_register: dict[str, list[m.LbTarget]] = {}
         pending = serving = False
         for task in mine:
-            if _stopping(task):
+            if _stopping(task) or task.last_status != "RUNNING":
                 continue
-            if task.last_status != "RUNNING" or not groups:
+            expected: tuple[m.LbTarget, ...] | None
+            earlier = bool(task.lb_targets) and primary is not None and bool(task.deployment_id) and \
+                task.deployment_id != primary.id
+            if earlier:
+                # a task of an earlier deployment keeps the targets it was registered with (the
+                # service's loadBalancers may have changed since: UpdateService starts a new
+                # deployment then), and is not registered again: they drain when the rollout stops it
+                expected = task.lb_targets
+            elif not groups:
                 continue
-            expected = expected_targets(service, task, instance_ids.get(task.container_instance_arn, ""))
+            else:
+                expected = expected_targets(service, task, instance_ids.get(task.container_instance_arn, ""))
             if expected is None:
                 out.health[task.arn] = (TargetStatus("", "", 0, "unregistered"),)
                 pending = True
@@ -148,10 +161,11 @@ class TargetSync:
                 state, reason = health_of(target.target_group_arn).get((target.id, target.port),
                                                                        ("unregistered", ""))
                 if state in ("unregistered", "draining"):
-                    to_register.setdefault(task.arn, []).append(target)
+                    if not earlier:
+                        to_register.setdefault(task.arn, []).append(target)
                     state, reason = "unregistered", ""
                 statuses.append(TargetStatus(target.target_group_arn, target.id, target.port, state, reason))
-                pending = pending or state not in SERVING + ("unhealthy",)
+                pending = pending or (state not in SERVING + ("unhealthy",) and not earlier)
                 serving = True
             out.health[task.arn] = tuple(statuses)
         if to_register:

@@ -123,8 +123,11 @@ class ServiceOps:
         grace = p.opt_int(params, "healthCheckGracePeriodSeconds", 0, 2147483647)
         load_balancers = None
         if params.get("loadBalancers") is not None:
-            spec = self.repo.spec(taskdef) if taskdef else None
+            current = taskdef or self.repo.get(m.TaskDefinition, service.task_definition)
+            spec = self.repo.spec(current) if current else None
             load_balancers = tuple(_load_balancer(lb, spec) for lb in p.obj_list(params, "loadBalancers"))
+            if len(load_balancers) > 5:
+                raise InvalidParameter("loadBalancers can have at most 5 target groups.")
         now = self.ctx.clock()
 
         def change(s: m.Service) -> m.Service:
@@ -144,8 +147,10 @@ class ServiceOps:
                 new = replace(new, placement_strategy=strategies)
             if load_balancers is not None:
                 new = replace(new, load_balancers=load_balancers)
+            # ECS: a changed load balancer configuration starts new tasks with it, then stops the old ones
             rollout = force or (taskdef is not None and taskdef.arn != s.task_definition) or (
-                network is not None and network != s.network) or launch is not None
+                network is not None and network != s.network) or launch is not None or (
+                load_balancers is not None and load_balancers != s.load_balancers)
             if rollout:
                 launch_type, _provider, strategy = launch or (s.launch_type, "", s.capacity_provider_strategy)
                 deployment = m.Deployment(

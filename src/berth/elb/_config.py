@@ -10,6 +10,11 @@ from berth.elb._plane import (
 )
 
 
+def certificate_path(arn: str) -> str:
+    """A listener certificate's file: berth's CertificateArn is `file:///absolute/path.pem`."""
+    return arn.removeprefix("file://")
+
+
 def backend_name(tg: m.TargetGroup) -> str:
     return f"tg-{tg.id}"
 
@@ -54,7 +59,8 @@ def build_config(lbs: Mapping[str, m.LoadBalancer], listeners: Mapping[str, m.Li
             name=frontend_name(listener), bind=bind, port=listener.port, protocol=listener.protocol,
             rules=tuple(Rule(r.priority, tuple(_condition(c) for c in r.conditions), _action(r.actions, names))
                         for r in own),
-            default=_action(listener.default_actions, names)))
+            default=_action(listener.default_actions, names),
+            certificate=certificate_path(listener.certificates[0]) if listener.certificates else ""))
     return PlaneConfig(frontends=tuple(sorted(frontends, key=lambda f: (f.port, f.name))),
                        backends=tuple(sorted(backends, key=lambda b: b.name)))
 

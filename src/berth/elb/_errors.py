@@ -64,6 +64,14 @@ class RuleNotFound(NotFound):
         super().__init__(message)
 
 
+class CertificateNotFound(NotFound):
+    aws_code = "CertificateNotFound"
+
+
+class SSLPolicyNotFound(NotFound):
+    aws_code = "SSLPolicyNotFound"
+
+
 class ResourceNotFound(NotFound):
     aws_code = "ResourceNotFound"
 

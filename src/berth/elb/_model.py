@@ -109,9 +109,11 @@ class Listener:
     id: str
     load_balancer_arn: str
     port: int
-    protocol: str
+    protocol: str                              # HTTP | HTTPS (application), TCP | TLS (network)
     default_actions: tuple[ActionSpec, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    certificates: tuple[str, ...] = ()         # HTTPS | TLS: CertificateArn values (file:///path.pem), default first
+    ssl_policy: str = ""                       # HTTPS | TLS: recorded (HAProxy's own TLS defaults apply)
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,10 @@ class Frontend:
     name: str                              # stable, proxy-safe (e.g. "ln-<id>")
     bind: str                              # address
     port: int
-    protocol: str                          # HTTP | TCP (HTTPS/TLS later)
+    protocol: str                          # HTTP | HTTPS | TCP | TLS
     rules: tuple[Rule, ...]                # by priority
     default: Action
+    certificate: str = ""                  # HTTPS | TLS: a PEM file (certificate + private key) to terminate TLS with
 
 
 @dataclass(frozen=True)

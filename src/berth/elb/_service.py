@@ -14,7 +14,9 @@ import binascii
 import hashlib
 import ipaddress
 import re
+import os
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +43,10 @@ _CONTENT_TYPES = ("text/plain", "text/css", "text/html", "application/javascript
 _MAX_TAGS = 50
 _MAX_TARGETS = 1000
 _MAX_RULE_VALUES = 5
+# where ip targets may be (ELB: RFC 1918 and RFC 6598 ranges, never publicly routable ones; berth adds
+# loopback, where the host's own services and published container ports are)
+_TARGET_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "fc00::/7", "::1/128"))
 
 LIMITS: dict[str, str] = {
     "application-load-balancers": "50", "network-load-balancers": "50", "target-groups": "3000",
@@ -114,15 +120,19 @@ class _State:
 class ElbService:
     def __init__(self, store: ObjectStore, plane: DataPlane, clock: Callable[[], float] = time.time,
                  resolve_instance: Callable[[str], str | None] | None = None, bind: str = "127.0.0.1",
-                 new_id: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
+                 new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+                 check_certificate: Callable[[str], None] | None = None) -> None:
         """`resolve_instance` maps an instance target's Id to the address the proxy connects to
-        (None: not an instance berth knows); by default every `i-…` id is this host."""
+        (None: not an instance berth knows); by default every `i-…` id is this host.
+        `check_certificate` refuses a listener CertificateArn berth cannot serve (by default: one
+        that is not a readable `file:///…pem` with certificate and key)."""
         self.store = store
         self.plane = plane
         self.clock = clock
         self.resolve_instance = resolve_instance or (lambda _id: "127.0.0.1")
         self.bind = bind
         self.new_id = new_id
+        self.check_certificate = check_certificate or check_certificate_file
         self._lock = threading.RLock()
         self._applied: PlaneConfig | None = None
 
@@ -492,6 +502,10 @@ class ElbService:
                                   f"(target group '{tg.name}' has target type ip)") from None
         if ip.version == 6 and tg.ip_address_type != "ipv6" or ip.version == 4 and tg.ip_address_type == "ipv6":
             raise e.InvalidTarget(f"The IP address '{tid}' does not match the target group's IP address type")
+        if not any(ip in net for net in _TARGET_NETWORKS if net.version == ip.version):
+            raise e.InvalidTarget(f"The IP address '{tid}' is not in an allowed range: ip targets must be in a "
+                                  "private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, "
+                                  "fc00::/7) or loopback, not publicly routable")
         return str(ip)
 
     def deregister_targets(self, scope: Scope, params: Params) -> None:
@@ -554,11 +568,14 @@ class ElbService:
         if port is None:
             raise e.ValidationError("A listener port must be specified")
         raw_protocol = p.opt_str(params, "Protocol")
+        certs = _certificates(params)
+        policy = p.opt_str(params, "SslPolicy")
         tags = _tags(params)
 
         def run(st: _State) -> m.Listener:
             lb = self._lb(st, scope, lb_arn)
             protocol = _listener_protocol(lb, raw_protocol)
+            chosen, ssl_policy = self._tls(protocol, certs, policy, None)
             for ln in st.listeners.values():
                 if ln.load_balancer_arn == lb_arn and ln.port == port:
                     raise e.DuplicateListener(f"A listener already exists on port {port} of load balancer "
@@ -571,7 +588,7 @@ class ElbService:
             kind = "app" if lb.type == "application" else "net"
             ln = m.Listener(arn=scope.arn(f"listener/{kind}/{lb.name}/{lb.id}/{ident}"), id=ident,
                             load_balancer_arn=lb_arn, port=port, protocol=protocol, default_actions=actions,
-                            tags=tags)
+                            tags=tags, certificates=chosen, ssl_policy=ssl_policy)
             st.put(m.LISTENER, st.listeners, ln.arn, ln)
             return ln
         return self._change(run)
@@ -587,6 +604,31 @@ class ElbService:
         if not self.plane.port_free(self.bind, port):
             raise e.InvalidConfigurationRequest(
                 f"Port {port} is already in use on this host ({self.bind}:{port}) by another process")
+
+    def _tls(self, protocol: str, certs: list[str] | None, policy: str | None,
+             old: m.Listener | None) -> tuple[tuple[str, ...], str]:
+        """(certificates, SSL policy) of a listener speaking `protocol`: HTTPS and TLS need exactly
+        one certificate (given now, or kept from `old`); HTTP and TCP take none."""
+        if protocol not in ("HTTPS", "TLS"):
+            if certs:
+                raise e.ValidationError(f"Certificates cannot be specified for {protocol} listeners: "
+                                        "only for HTTPS and TLS ones")
+            if policy:
+                raise e.ValidationError(f"An SSL policy cannot be specified for {protocol} listeners: "
+                                        "only for HTTPS and TLS ones")
+            return (), ""
+        if policy is not None and not policy.startswith("ELBSecurityPolicy-"):
+            raise e.SSLPolicyNotFound(f"SSL policy '{policy}' not found")
+        ssl_policy = policy or (old.ssl_policy if old is not None and old.ssl_policy else _SSL_POLICY)
+        if certs is None:
+            kept = old.certificates if old is not None else ()
+            if not kept:
+                raise e.ValidationError(f"A certificate must be specified for {protocol} listeners")
+            return kept, ssl_policy
+        if len(certs) != 1:
+            raise e.ValidationError(f"{protocol} listeners take exactly one (default) certificate, not {len(certs)}")
+        self.check_certificate(certs[0])
+        return (certs[0],), ssl_policy
 
     def describe_listeners(self, scope: Scope, params: Params) -> Page:
         lb_arn = p.opt_str(params, "LoadBalancerArn")
@@ -608,11 +650,14 @@ class ElbService:
         arn = p.req_str(params, "ListenerArn")
         port = p.opt_int(params, "Port", 1, 65535)
         raw_protocol = p.opt_str(params, "Protocol")
+        certs = _certificates(params)
+        policy = p.opt_str(params, "SslPolicy")
 
         def run(st: _State) -> m.Listener:
             ln = self._listener(st, scope, arn)
             lb = self._lb(st, scope, ln.load_balancer_arn)
             protocol = _listener_protocol(lb, raw_protocol) if raw_protocol else ln.protocol
+            chosen, ssl_policy = self._tls(protocol, certs, policy, ln)
             if port is not None and port != ln.port:
                 for other in st.listeners.values():
                     if other.load_balancer_arn == lb.arn and other.port == port:
@@ -621,7 +666,8 @@ class ElbService:
                 self._check_port(st, port, ln)
             actions = self._actions(st, scope, lb, params, "DefaultActions") if params.get("DefaultActions") \
                 else ln.default_actions
-            ln = replace(ln, port=port or ln.port, protocol=protocol, default_actions=actions)
+            ln = replace(ln, port=port or ln.port, protocol=protocol, default_actions=actions, certificates=chosen,
+                         ssl_policy=ssl_policy)
             st.put(m.LISTENER, st.listeners, arn, ln)
             return ln
         return self._change(run)
@@ -784,8 +830,16 @@ class ElbService:
                     "Query": p.opt_str(conf, "Query") or "#{query}"}
         if redirect["Protocol"] not in ("HTTP", "HTTPS", "#{protocol}"):
             raise e.ValidationError("Redirect protocol must be HTTP, HTTPS or #{protocol}")
+        port_text = redirect["Port"]
+        if port_text != "#{port}" and not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
+            raise e.ValidationError(f"Redirect port '{port_text}' must be #{{port}} or between 1 and 65535")
         if not redirect["Path"].startswith("/"):
             raise e.ValidationError("Redirect path must start with '/'")
+        if redirect["Query"].startswith("?"):
+            raise e.ValidationError("Redirect query must not start with '?'")
+        for key in ("Host", "Path", "Query"):
+            if len(redirect[key]) > 128:
+                raise e.ValidationError(f"Redirect {key.lower()} must be at most 128 characters")
         if redirect == {"Protocol": "#{protocol}", "Port": "#{port}", "Host": "#{host}", "Path": "/#{path}",
                         "Query": "#{query}"}:
             raise e.InvalidLoadBalancerAction("The redirect would redirect to itself: change at least one of "
@@ -941,7 +995,10 @@ def _tags(params: Params, required: bool = False) -> dict[str, str]:
             raise e.DuplicateTagKeys(f"Tag key '{key}' is duplicated")
         if len(key) > 128 or key.startswith("aws:"):
             raise e.ValidationError(f"Tag key '{key}' is not valid")
-        tags[key] = p.opt_str(t, "Value") or ""
+        value = p.opt_str(t, "Value") or ""
+        if len(value) > 256:
+            raise e.ValidationError(f"The value of tag '{key}' must be at most 256 characters")
+        tags[key] = value
     if len(tags) > _MAX_TAGS:
         raise e.TooManyTags(f"The quota for the number of tags per resource ({_MAX_TAGS}) is exceeded")
     return tags
@@ -958,22 +1015,61 @@ def _attributes(params: Params) -> dict[str, str]:
 
 
 def _protocol(value: str | None, key: str) -> str | None:
+    """A target group's (or health check's) protocol: berth speaks HTTP or TCP to targets."""
     if value is None:
         return None
     if value in ("HTTPS", "TLS", "UDP", "TCP_UDP", "GENEVE", "QUIC", "TCP_QUIC"):
-        raise e.UnsupportedProtocol(f"Protocol '{value}' is not supported by berth yet: use HTTP or TCP")
+        raise e.UnsupportedProtocol(f"Protocol '{value}' is not supported by berth for targets: use HTTP or TCP "
+                                    "(HTTPS and TLS listeners terminate TLS and forward to HTTP or TCP targets)")
     if value not in ("HTTP", "TCP"):
         raise e.ValidationError(f"{key} '{value}' must be one of HTTP, TCP")
     return value
 
 
 def _listener_protocol(lb: m.LoadBalancer, value: str | None) -> str:
-    protocol = _protocol(value, "Protocol") or ("HTTP" if lb.type == "application" else "TCP")
-    want = "HTTP" if lb.type == "application" else "TCP"
-    if protocol != want:
+    allowed = ("HTTP", "HTTPS") if lb.type == "application" else ("TCP", "TLS")
+    protocol = value or allowed[0]
+    if protocol in ("UDP", "TCP_UDP", "GENEVE", "QUIC", "TCP_QUIC"):
+        raise e.UnsupportedProtocol(f"Protocol '{protocol}' is not supported by berth: use one of "
+                                    f"{', '.join(allowed)}")
+    if protocol not in ("HTTP", "HTTPS", "TCP", "TLS"):
+        raise e.ValidationError(f"Protocol '{protocol}' must be one of HTTP, HTTPS, TCP, TLS")
+    if protocol not in allowed:
         raise e.IncompatibleProtocols(f"Listener protocol '{protocol}' is not supported by {lb.type} load "
-                                      f"balancers: use {want}")
+                                      f"balancers: use {' or '.join(allowed)}")
     return protocol
+
+
+def _certificates(params: Params) -> list[str] | None:
+    """The CertificateArn values of `Certificates` (None when the member is absent)."""
+    if params.get("Certificates") is None:
+        return None
+    return [p.req_str(c, "CertificateArn") for c in p.obj_list(params, "Certificates")]
+
+
+def check_certificate_file(arn: str) -> None:
+    """berth's certificates are local files: CertificateArn `file:///absolute/path.pem`, one PEM
+    holding the certificate (and its chain) and the private key. Raises CertificateNotFound for
+    anything else (ACM and IAM ARNs included) and ValidationError for a file that is not that."""
+    if arn.startswith(("arn:aws:acm:", "arn:aws:iam:")):
+        raise e.CertificateNotFound(f"Certificate '{arn}' not found: berth has no ACM or IAM certificate store; "
+                                    "give a local PEM file (certificate and private key) as "
+                                    "file:///absolute/path.pem")
+    path = arn.removeprefix("file://")
+    if not arn.startswith("file:///") or ".." in path.split("/"):
+        raise e.CertificateNotFound(f"Certificate '{arn}' not found: berth reads certificates from local files, "
+                                    "named file:///absolute/path.pem")
+    if not os.path.isfile(path):
+        raise e.CertificateNotFound(f"Certificate '{arn}' not found: no such file")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(path)
+    except (ssl.SSLError, OSError) as err:
+        raise e.ValidationError(f"Certificate '{arn}' must be a PEM file with the certificate and its private "
+                                f"key: {err}") from None
+
+
+_SSL_POLICY = "ELBSecurityPolicy-2016-08"
 
 
 def _default_health(protocol: str) -> m.HealthSettings:
@@ -1003,7 +1099,8 @@ def _health(params: Params, base: m.HealthSettings, protocol: str) -> m.HealthSe
     if matcher is not None:
         if hc_protocol != "HTTP":
             raise e.ValidationError("A matcher can only be specified for HTTP health checks")
-        if not _MATCHER_RE.match(matcher) or any(not 200 <= int(c) <= 499 for c in re.findall(r"\d{3}", matcher)):
+        if not _MATCHER_RE.match(matcher) or any(not 200 <= int(c) <= 499 for c in re.findall(r"\d{3}", matcher)) \
+                or any(int(lo) > int(hi) for lo, hi in re.findall(r"(\d{3})-(\d{3})", matcher)):
             raise e.ValidationError(f"Health check matcher HttpCode '{matcher}' must be codes between 200 and 499, "
                                     "as '200', '200,202' or '200-299'")
     if hc_protocol == "TCP" and path is not None:

@@ -192,7 +192,8 @@ def _action(a: m.ActionSpec) -> Out:
 
 def _listener(ln: m.Listener) -> Out:
     return {"ListenerArn": ln.arn, "LoadBalancerArn": ln.load_balancer_arn, "Port": ln.port,
-            "Protocol": ln.protocol, "DefaultActions": [_action(a) for a in ln.default_actions]}
+            "Protocol": ln.protocol, "Certificates": [{"CertificateArn": c} for c in ln.certificates] or None,
+            "SslPolicy": ln.ssl_policy or None, "DefaultActions": [_action(a) for a in ln.default_actions]}
 
 
 _CONFIG_NAMES = {"path-pattern": "PathPatternConfig", "host-header": "HostHeaderConfig",

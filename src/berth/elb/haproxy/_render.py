@@ -162,10 +162,10 @@ def _status(code: str) -> int:
     return int(code.removeprefix("HTTP_"))
 
 
-def _redirect_location(redirect: dict[str, str], port: int, with_query: bool) -> str:
+def _redirect_location(redirect: dict[str, str], port: int, with_query: bool, scheme: str = "http") -> str:
     def fill(template: str) -> str:
         text = template.replace("%", "%%")
-        text = text.replace("#{protocol}", "http").replace("#{host}", "%[req.hdr(host),field(1,:)]")
+        text = text.replace("#{protocol}", scheme).replace("#{host}", "%[req.hdr(host),field(1,:)]")
         text = text.replace("#{port}", str(port)).replace("#{path}", "%[path,bytes(1)]")
         return text.replace("#{query}", "%[query]")
 
@@ -187,7 +187,8 @@ def _action_lines(frontend: Frontend, action: Action, when: str, index: int) -> 
     """(http-request/http-response lines, use_backend lines) for one action under condition `when`."""
     pre: list[str] = []
     use: list[str] = []
-    http = frontend.protocol != "TCP"
+    http = is_http(frontend.protocol)
+    scheme = "https" if frontend.protocol == "HTTPS" else "http"
     cond = f" if {when}" if when else ""
     if action.type == "fixed-response":
         line = f"http-request return status {_status(action.status_code or '200')}"
@@ -199,12 +200,12 @@ def _action_lines(frontend: Frontend, action: Action, when: str, index: int) -> 
         code = _status(action.status_code or "HTTP_302")
         has_query = bool(redirect.get("Query", "#{query}"))
         if has_query and "#{query}" in redirect.get("Query", "#{query}"):
-            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, True))} "
+            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, True, scheme))} "
                        f"code {code} if {when} {{ query -m len gt 0 }}".replace("if  {", "if {"))
-            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, False))} "
+            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, False, scheme))} "
                        f"code {code}{cond}")
         else:
-            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, True))} "
+            pre.append(f"http-request redirect location {word(_redirect_location(redirect, frontend.port, True, scheme))} "
                        f"code {code}{cond}")
     elif action.type == "forward":
         groups = [(name, w) for name, w in action.forward if w > 0] or list(action.forward[:1])
@@ -232,9 +233,17 @@ def _action_lines(frontend: Frontend, action: Action, when: str, index: int) -> 
     return pre, use
 
 
+def is_http(protocol: str) -> bool:
+    """HTTP and HTTPS listeners are HAProxy `mode http`; TCP and TLS ones `mode tcp`."""
+    return protocol in ("HTTP", "HTTPS")
+
+
 def _frontend(f: Frontend) -> list[str]:
-    http = f.protocol != "TCP"
-    lines = [f"frontend {f.name}", f"    mode {'http' if http else 'tcp'}", f"    bind {f.bind}:{f.port}"]
+    http = is_http(f.protocol)
+    bind = f"    bind {f.bind}:{f.port}"
+    if f.certificate:   # HTTPS / TLS: HAProxy terminates TLS with this PEM (certificate and key)
+        bind += f" ssl crt {word(f.certificate)}"
+    lines = [f"frontend {f.name}", f"    mode {'http' if http else 'tcp'}", bind]
     if http:
         lines.append("    option forwardfor")
     acl_lines: list[str] = []

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from berth.elb.haproxy._supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 _STATE_FILE = "plane.json"
+STATE_POLL = 0.5        # seconds between looks at the servers' run-time state (servers.state)
 
 
 class HaproxyPlane:
@@ -67,6 +69,8 @@ class HaproxyPlane:
         # servers added at run time and held DOWN until their first check passes (ELB: a new
         # target needs one passing check); `promote` brings them up
         self._fresh: set[tuple[str, str]] = set()
+        self._state_checked = 0.0                  # monotonic time servers.state was last compared
+        self._state_mark: tuple[tuple[str, ...], ...] | None = None   # what servers.state holds
         if self.supervisor.adopt():
             self._config = _load(self.run_dir / _STATE_FILE)
             self._key = structure_key(self._config) if self._config is not None else None
@@ -98,10 +102,9 @@ class HaproxyPlane:
             self._config = config
             self._key = key
             _save(self.run_dir / _STATE_FILE, config)
-            try:    # a restart after a crash starts from these check results, not from scratch
-                _atomic_write(self.run_dir / "servers.state", self.supervisor.runtime.servers_state_text())
-            except RuntimeError_:
-                pass
+            # a restart after a crash starts from these check results, not from scratch
+            self._state_mark = None
+            self._save_servers_state()
 
     def health(self) -> Mapping[tuple[str, str, int], TargetHealth]:
         config = self._config
@@ -122,38 +125,58 @@ class HaproxyPlane:
 
     def promote(self) -> None:
         """Bring up new servers whose first check passed (HAProxy would wait for `rise` checks
-        after the DOWN they were added in; ELB counts a new target healthy after one pass).
+        after the DOWN they were added in; ELB counts a new target healthy after one pass), and
+        keep servers.state current: every `STATE_POLL` seconds, when a server's state changed at
+        run time (its health checks took it down or up), the file is rewritten, so a master
+        restarted after a crash starts from what the checks last said.
         Called often (the daemon's ELB loop)."""
         with self._lock:
-            if not self._fresh or not self.supervisor.running():
+            if not self.supervisor.running():
                 return
-            try:
-                rows = {(r["pxname"], r["svname"]): r for r in self.supervisor.runtime.stat()}
-            except RuntimeError_:
-                return
-            promoted = False
-            for key in list(self._fresh):
-                row = rows.get(key)
-                if row is None:
-                    self._fresh.discard(key)
-                    continue
-                check = row.get("check_status", "").removeprefix("* ").strip()
-                status = row.get("status", "")
-                if status.startswith("UP"):
-                    self._fresh.discard(key)
-                elif check in ("L7OK", "L4OK", "L6OK") and status.startswith("DOWN"):
-                    try:
-                        self.supervisor.runtime.checked(f"set server {key[0]}/{key[1]} health up")
-                    except RuntimeError_ as err:
-                        log.warning("could not bring %s/%s up: %s", key[0], key[1], err)
-                        continue
-                    self._fresh.discard(key)
-                    promoted = True
-            if promoted:  # a master restarted after a crash loads this: the target must come back UP
+            promoted = self._promote_fresh() if self._fresh else False
+            now = time.monotonic()
+            if promoted or now - self._state_checked >= STATE_POLL:
+                self._state_checked = now
+                self._save_servers_state()
+
+    def _promote_fresh(self) -> bool:
+        """Bring up fresh servers whose first check passed; whether any came up."""
+        try:
+            rows = {(r["pxname"], r["svname"]): r for r in self.supervisor.runtime.stat()}
+        except RuntimeError_:
+            return False
+        promoted = False
+        for key in list(self._fresh):
+            row = rows.get(key)
+            if row is None:
+                self._fresh.discard(key)
+                continue
+            check = row.get("check_status", "").removeprefix("* ").strip()
+            status = row.get("status", "")
+            if status.startswith("UP"):
+                self._fresh.discard(key)
+            elif check in ("L7OK", "L4OK", "L6OK") and status.startswith("DOWN"):
                 try:
-                    _atomic_write(self.run_dir / "servers.state", self.supervisor.runtime.servers_state_text())
-                except RuntimeError_:
-                    pass
+                    self.supervisor.runtime.checked(f"set server {key[0]}/{key[1]} health up")
+                except RuntimeError_ as err:
+                    log.warning("could not bring %s/%s up: %s", key[0], key[1], err)
+                    continue
+                self._fresh.discard(key)
+                promoted = True
+        return promoted
+
+    def _save_servers_state(self) -> None:
+        """Write servers.state when a server's address, port, weight or state differs from what
+        the file holds (the timers in it change all the time: they alone do not count)."""
+        try:
+            text = self.supervisor.runtime.servers_state_text()
+        except RuntimeError_:
+            return
+        mark = _state_mark(text)
+        if mark == self._state_mark:
+            return
+        _atomic_write(self.run_dir / "servers.state", text)
+        self._state_mark = mark
 
     def port_free(self, bind: str, port: int) -> bool:
         config = self._config
@@ -249,6 +272,18 @@ class HaproxyPlane:
                 self._pending_delete.add((be, name))
 
 
+def _state_mark(text: str) -> tuple[tuple[str, ...], ...]:
+    """What matters of `show servers state` for a restart: per server its backend, name, address,
+    operational and administrative state, weights and port (not the timers and check counters)."""
+    rows = []
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith("#") or len(words) < 19:
+            continue
+        rows.append((words[1], words[3], words[4], words[5], words[6], words[7], words[8], words[18]))
+    return tuple(sorted(rows))
+
+
 def _map_health(b: Backend, t: Target, used: bool, row: dict[str, str] | None) -> TargetHealth:
     if t.draining:
         return TargetHealth("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
@@ -308,6 +343,7 @@ def _action(d: dict[str, Any]) -> Action:
 def _config_from(d: dict[str, Any]) -> PlaneConfig:
     frontends = tuple(
         Frontend(name=f["name"], bind=f["bind"], port=f["port"], protocol=f["protocol"], default=_action(f["default"]),
+                 certificate=f.get("certificate", ""),
                  rules=tuple(Rule(priority=r["priority"], action=_action(r["action"]), conditions=tuple(
                      Condition(field=c["field"], values=tuple(c["values"]), header_name=c["header_name"],
                                query_pairs=tuple((k, v) for k, v in c["query_pairs"]))
