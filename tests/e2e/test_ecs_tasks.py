@@ -190,11 +190,11 @@ def test_missing_image_stops_with_cannot_pull_container_error(env: Env) -> None:
 
 
 def test_unsupported_log_driver_is_refused_at_run_time(env: Env) -> None:
-    env.register("awslogs", [box("app", command=IDLE, logConfiguration={
-        "logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "us-east-1"}})])
-    stopped = env.stopped(env.run("awslogs")["taskArn"])
+    env.register("syslog", [box("app", command=IDLE, logConfiguration={
+        "logDriver": "syslog", "options": {"syslog-address": "udp://127.0.0.1:514"}})])
+    stopped = env.stopped(env.run("syslog")["taskArn"])
     assert stopped["stopCode"] == "TaskFailedToStart"
-    assert "awslogs" in stopped["stoppedReason"] and "berth" in stopped["stoppedReason"]
+    assert "syslog" in stopped["stoppedReason"] and "berth" in stopped["stoppedReason"]
 
 
 # --- network modes ----------------------------------------------------------------------------------

@@ -341,10 +341,10 @@ def test_missing_image_stops_with_cannot_pull_container_error() -> None:
 def test_unsupported_log_driver_is_refused_at_run_time() -> None:
     async def body(h: Harness) -> None:
         await h.start()
-        stopped = await h.run_until([box("app", logConfiguration={"logDriver": "awslogs",
-                                                                   "options": {"awslogs-group": "g"}})], "STOPPED")
+        stopped = await h.run_until([box("app", logConfiguration={"logDriver": "syslog", "options": {}})],
+                                    "STOPPED")
         assert stopped.stop_code == "TaskFailedToStart"
-        assert "awslogs" in stopped.stopped_reason and "berth" in stopped.stopped_reason
+        assert "syslog" in stopped.stopped_reason and "berth" in stopped.stopped_reason
         assert stopped.stopped_reason.startswith("CannotCreateContainerError")
         assert h.engine.containers == {}
     scenario(body)

@@ -215,8 +215,16 @@ def test_health_check() -> None:
 def test_log_configuration() -> None:
     spec = build([box(logConfiguration={"logDriver": "json-file", "options": {"max-size": "10m"}})])
     assert spec.log_driver == "json-file" and dict(spec.log_options) == {"max-size": "10m"}
-    with pytest.raises(sp.TaskSetupError, match="awslogs"):
-        build([box(logConfiguration={"logDriver": "awslogs", "options": {"awslogs-group": "g"}})])
+    with pytest.raises(sp.TaskSetupError, match="syslog"):
+        build([box(logConfiguration={"logDriver": "syslog", "options": {}})])
+
+
+def test_awslogs_stream_prefix_becomes_ecs_stream_name() -> None:
+    ctx = ctx_of([box("web", logConfiguration={"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/web", "awslogs-stream-prefix": "web"}})])
+    options = sp.log_options(ctx, ctx.spec.containers[0])
+    assert options == {"awslogs-group": "/ecs/web", "awslogs-stream": f"web/web/{ctx.task.task_id}",
+                       "awslogs-region": ctx.region}
 
 
 def test_start_order_follows_depends_on_links_and_volumes_from() -> None:

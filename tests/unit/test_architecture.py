@@ -28,9 +28,11 @@ ALLOWED: dict[str, set[str]] = {
     # its adapter reaches the engine's services only as objects handed to it by the daemon
     "agent": BASE | {"ecs", "images", "state"},
     "elb": BASE | {"state"},
+    "secrets": BASE | {"state"},  # SSM + Secrets Manager over the control-plane store
+    "logs": BASE | {"state"},  # CloudWatch Logs: groups and streams in the store, events in segment files
     "api": BASE,  # the shared HTTP server and wire-shape helpers
     "api/docker": BASE | {"api", "engine", "builder", "images"},
-    "api/aws": BASE | {"api", "ecr", "registry", "ecs", "scheduler", "elb"},
+    "api/aws": BASE | {"api", "ecr", "registry", "ecs", "scheduler", "elb", "secrets", "logs"},
     # The CLI talks to the daemon over HTTP; it only launches the daemon (`berth daemon`) and
     # runs the registry's offline garbage collection (`berth registry gc`).
     "cli": BASE | {"daemon", "registry"},

@@ -4,7 +4,8 @@ and reports their state changes.
 
 Public surface: `Agent`, `AgentConfig`, the engine Protocol and its values (`ContainerEngine`,
 `ContainerSpec`, `ContainerStatus`, `PortBinding`, `Mount`, `HealthProbe`, `RegistryAuth`,
-`ImageNotAvailable`), the ECS container labels, and `host_resources()` (what this host offers).
+`ImageNotAvailable`), `SecretSource` (what resolves ECS `secrets` and `repositoryCredentials`;
+berth.secrets.SecretResolver implements it), the ECS container labels, and `host_resources()` (what this host offers).
 `engine_adapter.EngineAdapter` implements the Protocol over berth's engine.
 """
 
@@ -13,6 +14,7 @@ from berth.agent._engine import (
     ContainerEngine, ContainerSpec, ContainerStatus, HealthProbe, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
 from berth.agent._host import host_resources
+from berth.agent._secrets import SecretSource
 from berth.agent._specs import (
     LABEL_AGENT, LABEL_CLUSTER, LABEL_CONTAINER, LABEL_FAMILY, LABEL_TASK, LABEL_VERSION, PAUSE_NAME,
 )
@@ -20,5 +22,5 @@ from berth.agent._specs import (
 __all__ = [
     "LABEL_AGENT", "LABEL_CLUSTER", "LABEL_CONTAINER", "LABEL_FAMILY", "LABEL_TASK", "LABEL_VERSION", "PAUSE_NAME",
     "Agent", "AgentConfig", "ContainerEngine", "ContainerSpec", "ContainerStatus", "HealthProbe",
-    "ImageNotAvailable", "Mount", "PortBinding", "RegistryAuth", "host_resources",
+    "ImageNotAvailable", "Mount", "PortBinding", "RegistryAuth", "SecretSource", "host_resources",
 ]

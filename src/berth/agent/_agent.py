@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from berth.agent import _secrets as secrets
 from berth.agent import _specs as sp
 from berth.agent._engine import ContainerEngine, ContainerStatus, ImageNotAvailable, RegistryAuth
 from berth.ecs import ContainerReport, ControlPlane, InstanceResources, TaskAssignment, TaskReport
@@ -44,6 +45,9 @@ class AgentConfig:
     # image reference → registry credentials: the daemon answers for its own registry (ECR's
     # login, as the ECS agent's ecr-auth), None for anything else
     registry_auth: Callable[[str], RegistryAuth | None] | None = None
+    # resolves `secrets` and `repositoryCredentials` (berth.secrets.SecretResolver); None: a
+    # task that has any stops with ECS's ResourceInitializationError
+    secrets: secrets.SecretSource | None = None
 
 
 class Agent:
@@ -183,6 +187,8 @@ class _TaskRunner:
     pause_id: str = ""                    # awsvpc: the container holding the task's network namespace
     parsed: TaskDefinitionSpec | None = None
     ran: bool = False                     # reported RUNNING (so it may be behind a load balancer)
+    # container name → its resolved `secrets`: in memory only, handed to the engine at create
+    secret_env: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def task(self) -> m.Task:
@@ -354,17 +360,13 @@ class _TaskRunner:
         images: dict[str, str] = {}
         for c in spec.containers:
             try:
-                auth = self.agent.config.registry_auth(c.image) if self.agent.config.registry_auth else None
-                if auth is None and c.repository_credentials:
-                    # credentialsParameter names a Secrets Manager secret; berth resolves none yet
-                    self.locals[c.name].reason = "ResourceInitializationError"
-                    await self._stop_all("TaskFailedToStart", (
-                        "ResourceInitializationError: unable to pull secrets or registry auth: berth cannot "
-                        f"read repositoryCredentials {c.repository_credentials} (no Secrets Manager yet); "
-                        "images on berth's own registry need none"), pull_stopped_at=time.time())
-                    return False
+                auth = await self._registry_auth(c)   # repositoryCredentials: before its pull, as ECS
                 await self.agent.engine.ensure_image(c.image, auth)
                 images[c.name] = c.image
+            except secrets.SecretsUnavailable as err:
+                self.locals[c.name].reason = str(err)
+                await self._stop_all("TaskFailedToStart", str(err), pull_stopped_at=time.time())
+                return False
             except ImageNotAvailable as err:
                 self.locals[c.name].reason = f"CannotPullContainerError: {err}"
                 await self._stop_all("TaskFailedToStart", f"CannotPullContainerError: pull image manifest has been "
@@ -374,6 +376,11 @@ class _TaskRunner:
                 await self._stop_all("", "")
                 return False
         pulled = time.time()
+        try:
+            await self._resolve_secrets(spec)    # after the pulls, as ECS
+        except secrets.SecretsUnavailable as err:
+            await self._stop_all("TaskFailedToStart", str(err), pull_started_at=now, pull_stopped_at=pulled)
+            return False
         self._report("PENDING", pull_started_at=now, pull_stopped_at=pulled)
         ctx = self._ctx()
         try:
@@ -397,6 +404,46 @@ class _TaskRunner:
         if self.agent.config.on_task_started is not None:
             self.agent.config.on_task_started(self.task, {n: loc.engine_id for n, loc in self.locals.items()})
         return True
+
+    async def _registry_auth(self, c: ContainerDefinition) -> RegistryAuth | None:
+        """The credentials of the container's pull: its repositoryCredentials when it has any
+        (they need the task's execution role), else the daemon's for its own registry."""
+        config = self.agent.config
+        if not c.repository_credentials:
+            return config.registry_auth(c.image) if config.registry_auth else None
+        if not self.task.execution_role_arn:
+            raise secrets.SecretsUnavailable(secrets.missing_execution_role(c.repository_credentials))
+        source = self._secret_source()
+        auth = await asyncio.to_thread(secrets.resolve_registry_auth, source, c.repository_credentials,
+                                       account=self._account(), region=config.region)
+        host = c.image.split("/", 1)[0] if "/" in c.image else ""
+        return RegistryAuth(auth.username, auth.password, host)
+
+    async def _resolve_secrets(self, spec: TaskDefinitionSpec) -> None:
+        """Every container's `secrets`; on failure the container's reason is set and
+        SecretsUnavailable raised."""
+        for c in spec.containers:
+            if not c.secrets:
+                continue
+            try:
+                source = self._secret_source()
+                self.secret_env[c.name] = await asyncio.to_thread(
+                    secrets.resolve_secrets, source, c, account=self._account(), region=self.agent.config.region)
+            except secrets.SecretsUnavailable as err:
+                self.locals[c.name].reason = str(err)
+                raise
+
+    def _secret_source(self) -> secrets.SecretSource:
+        source = self.agent.config.secrets
+        if source is None:
+            raise secrets.SecretsUnavailable(f"{secrets.PREFIX}this berth daemon has no SSM or Secrets Manager "
+                                             "to resolve secrets from")
+        return source
+
+    def _account(self) -> str:
+        """The task's account (arn:aws:ecs:<region>:<account>:task/...)."""
+        parts = self.task.arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
 
     def _stop_requested(self) -> bool:
         return self.task.desired_status == "STOPPED" or self.forgotten
@@ -464,7 +511,8 @@ class _TaskRunner:
                     name = sp.engine_name(ctx.family, ctx.revision, c.name)
                     spec = sp.container_spec(ctx, c, name=name, image=images[c.name], network_mode=network_mode,
                                              engine_ids=ids, engine_names=names,
-                                             metadata_id=f"{self.task.task_id}-{c.name}")
+                                             metadata_id=f"{self.task.task_id}-{c.name}",
+                                             secret_env=self.secret_env.get(c.name))
                     local.engine_id = await self.agent.engine.create(spec)
                     ids[c.name], names[c.name] = local.engine_id, name
                 try:

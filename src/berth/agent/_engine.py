@@ -53,7 +53,10 @@ class ContainerSpec:
     name: str                                       # engine container name (ecs-<family>-<rev>-<name>-<random>)
     image: str                                      # image reference as resolved by ensure_image
     labels: Mapping[str, str] = field(default_factory=dict)
-    env: tuple[str, ...] = ()                       # "KEY=value"
+    env: tuple[str, ...] = ()                       # "KEY=value" (a secret's: KEY=<placeholder>)
+    # secret variables: name → value, given to the engine beside the create body and kept off
+    # persistent storage; `env` carries a placeholder for each (berth.agent._secrets)
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     entrypoint: tuple[str, ...] | None = None       # None: the image's
     command: tuple[str, ...] | None = None          # None: the image's
     working_dir: str | None = None
@@ -136,7 +139,8 @@ class ContainerEngine(Protocol):
         """Remove the named volume; absent is fine, in use raises."""
 
     async def create(self, spec: ContainerSpec) -> str:
-        """Create (not start) a container; returns its engine id. Raises berth errors."""
+        """Create (not start) a container; returns its engine id. Raises berth errors.
+        `spec.secret_env` must reach no persistent record (only the run root's bundle)."""
 
     async def start(self, container_id: str) -> None: ...
 

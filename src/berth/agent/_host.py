@@ -41,7 +41,11 @@ def host_resources(*, cpu: int | None = None, memory: int | None = None, zone: s
     ]
     attributes += [(f"ecs.capability.{c}", None) for c in capabilities if c != "env-files.s3"]
     attributes += [("com.amazonaws.ecs.capability.docker-remote-api.1.38", None),
-                   ("com.amazonaws.ecs.capability.task-iam-role", None)]
+                   ("com.amazonaws.ecs.capability.task-iam-role", None),
+                   # what a task definition with an awslogs logConfiguration requires (ecs/_taskdef.py)
+                   ("com.amazonaws.ecs.capability.logging-driver.awslogs", None),
+                   ("com.amazonaws.ecs.capability.docker-remote-api.1.19", None),
+                   ("ecs.capability.execution-role-awslogs", None)]
     return InstanceResources(cpu=cpu if cpu is not None else 1024 * (os.cpu_count() or 1),
                              memory=memory if memory is not None else host_memory_mib(),
                              attributes=tuple(attributes), agent_version=AGENT_VERSION,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.agent._engine import ContainerSpec, DeviceMapping, HealthProbe, Mount, PortBinding
+from berth.agent._secrets import placeholder
 from berth.ecs import TaskDefinitionSpec
 from berth.ecs import model as m
 from berth.ecs._taskdef import ContainerDefinition, Volume
@@ -25,7 +26,7 @@ LABEL_VERSION = "com.amazonaws.ecs.task-definition-version"
 LABEL_AGENT = "io.berth.ecs.agent"          # which agent of this host runs it (several may share an engine)
 LABEL_VOLUMES = "io.berth.ecs.task-volumes"  # the task's own engine volumes, comma-separated (for clean-up)
 PAUSE_NAME = "~internal~ecs~pause"          # the ECS agent's name for the awsvpc namespace holder
-SUPPORTED_LOG_DRIVERS = ("json-file", "k8s-file", "none")
+SUPPORTED_LOG_DRIVERS = ("json-file", "k8s-file", "none", "awslogs")
 
 
 class TaskSetupError(Exception):
@@ -125,6 +126,8 @@ def environment(ctx: TaskContext, c: ContainerDefinition, metadata_id: str) -> t
     override = _override(ctx.task, c.name)
     if override is not None:
         env.update(dict(override.environment))
+    for secret in c.secrets:  # the value goes to the engine apart (ContainerSpec.secret_env)
+        env[secret.name] = placeholder(secret.value_from)
     if ctx.metadata_base:
         env["ECS_CONTAINER_METADATA_URI_V4"] = f"{ctx.metadata_base}/v4/{metadata_id}"
         env["ECS_CONTAINER_METADATA_URI"] = f"{ctx.metadata_base}/v3/{metadata_id}"
@@ -175,6 +178,7 @@ def preflight(ctx: TaskContext) -> None:
     provide. Raises TaskSetupError."""
     for c in ctx.spec.containers:
         _check_log_driver(c)
+        _check_log_secrets(c)
         for path in c.environment_files:
             read_env_file(path)
         mounts(ctx, c)
@@ -187,15 +191,25 @@ def _check_log_driver(c: ContainerDefinition) -> None:
             f"is not available in berth (it supports {', '.join(SUPPORTED_LOG_DRIVERS)})")
 
 
+def _check_log_secrets(c: ContainerDefinition) -> None:
+    """logConfiguration.secretOptions would end up in the container's log options, which its
+    record keeps in clear; none of the drivers berth has takes a secret."""
+    if c.log_configuration is not None and c.log_configuration.secret_options:
+        names = ", ".join(s.name for s in c.log_configuration.secret_options)
+        raise TaskSetupError(
+            f"CannotCreateContainerError: logConfiguration.secretOptions ({names}) of container {c.name!r}: berth "
+            f"passes no secrets to log drivers (none of its drivers takes one)")
+
+
 # The ECS agent (since 1.2.0) passes cpu 0, 1 or unset to Docker as 2 CPU shares, the kernel's minimum.
 MIN_CPU_SHARES = 2
 
 
 def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image: str, network_mode: str,
-                   engine_ids: Mapping[str, str], engine_names: Mapping[str, str], metadata_id: str
-                   ) -> ContainerSpec:
+                   engine_ids: Mapping[str, str], engine_names: Mapping[str, str], metadata_id: str,
+                   secret_env: Mapping[str, str] | None = None) -> ContainerSpec:
     """The engine spec of one container. `engine_ids`/`engine_names`: the task's containers
-    created so far (for volumesFrom and links)."""
+    created so far (for volumesFrom and links); `secret_env`: its resolved `secrets`."""
     override = _override(ctx.task, c.name)
     command = override.command if override is not None and override.command is not None else c.command
     memory = (override.memory if override and override.memory else None) or c.memory
@@ -217,7 +231,7 @@ def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image
                   for link in c.links if link.split(":", 1)[0] in engine_names)
     return ContainerSpec(
         name=name, image=image, labels={**dict(c.docker_labels), **labels(ctx, c.name)},
-        env=environment(ctx, c, metadata_id),
+        env=environment(ctx, c, metadata_id), secret_env=dict(secret_env or {}),
         entrypoint=c.entry_point or None, command=command or None, working_dir=c.working_directory,
         user=c.user, hostname=c.hostname if network_mode in ("bridge", "none") else None,
         network_mode=network_mode, ports=ports, links=links,
@@ -233,9 +247,24 @@ def container_spec(ctx: TaskContext, c: ContainerDefinition, *, name: str, image
         privileged=c.privileged, read_only_rootfs=c.readonly_root_filesystem, mounts=mounts(ctx, c),
         volumes_from=volumes_from, health=health, stop_timeout=c.stop_timeout,
         log_driver=c.log_configuration.driver if c.log_configuration else "",
-        log_options=dict(c.log_configuration.options) if c.log_configuration else {},
+        log_options=log_options(ctx, c),
         tty=c.pseudo_terminal, open_stdin=c.interactive,
         shm_size=(lp.shared_memory_size or 0) * MIB if lp else 0)
+
+
+def log_options(ctx: TaskContext, c: ContainerDefinition) -> dict[str, str]:
+    """The container's log options as the ECS agent hands them to Docker: for awslogs,
+    `awslogs-stream-prefix` becomes the stream `prefix/container-name/task-id` (without a prefix
+    Docker names the stream after the container id) and the region defaults to the task's."""
+    if c.log_configuration is None:
+        return {}
+    options = dict(c.log_configuration.options)
+    if c.log_configuration.driver == "awslogs":
+        prefix = options.pop("awslogs-stream-prefix", "")
+        if prefix and not options.get("awslogs-stream"):
+            options["awslogs-stream"] = f"{prefix}/{c.name}/{ctx.task.task_id}"
+        options.setdefault("awslogs-region", ctx.region)
+    return options
 
 
 def _permissions(perms: Sequence[str]) -> str:

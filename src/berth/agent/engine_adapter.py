@@ -39,7 +39,7 @@ _BUILTIN_MODES = frozenset({"bridge", "default", "host", "none"})
 # --- the collaborators, as far as the adapter uses them ----------------------------------------
 
 class _Containers(Protocol):  # berth.engine.containers.ContainerService
-    async def create(self, name: str | None, body: Any) -> Any: ...
+    async def create(self, name: str | None, body: Any, *, secret_env: Mapping[str, str] | None = None) -> Any: ...
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None: ...
@@ -335,7 +335,10 @@ class EngineAdapter:
     # containers
 
     async def create(self, spec: ContainerSpec) -> str:
-        container = await self._containers.create(spec.name, create_body(spec))
+        if spec.secret_env:  # beside the body: the engine keeps the values off --root
+            container = await self._containers.create(spec.name, create_body(spec), secret_env=dict(spec.secret_env))
+        else:
+            container = await self._containers.create(spec.name, create_body(spec))
         return str(container.id)
 
     async def start(self, container_id: str) -> None:

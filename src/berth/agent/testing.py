@@ -1,7 +1,9 @@
-"""An in-memory ContainerEngine for the agent's unit tests.
+"""An in-memory ContainerEngine and SecretSource for the agent's unit tests.
 
 Containers are plain records; a test makes them exit, die or change health (`exit`, `set_health`)
-and the engine tells the agent through `on_exit`, as berth's event bus does. Nothing runs.
+and the engine tells the agent through `on_exit`, as berth's event bus does. Nothing runs. As
+berth's engine does, it keeps a container's secret environment apart from its record
+(`MemoryEngine.secret_env`, the run root's stand-in): the recorded spec has none.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from berth.agent._engine import ContainerSpec, ContainerStatus, ExitCallback, ImageNotAvailable, PortBinding, RegistryAuth
-from berth.errors import Conflict, NotFound
+from berth.errors import Conflict, InvalidArgument, NotFound
 
 PAUSE_IMAGE = "berth/ecs-pause:latest"
 
@@ -62,6 +64,8 @@ class MemoryEngine:
         self.fail_start: dict[str, str] = {}         # ECS container name → the start error to raise
         self.exit_on_start: dict[str, int] = {}      # ECS container name → exits at once with this code
         self.healthy_on_start: set[str] = set()      # ECS container names that report healthy at once
+        self.secret_env: dict[str, dict[str, str]] = {}   # engine id → secret environment (run root)
+        self.pulls: list[tuple[str, RegistryAuth | None]] = []   # (reference, auth) of each ensure_image
         self._callbacks: list[ExitCallback] = []
         self._ids = itertools.count(1)
         self._ports = itertools.count(32768)
@@ -110,6 +114,7 @@ class MemoryEngine:
     # --- ContainerEngine --------------------------------------------------------------------
 
     async def ensure_image(self, reference: str, auth: RegistryAuth | None) -> str:
+        self.pulls.append((reference, auth))
         if reference not in self.images:
             raise ImageNotAvailable(f"pull access denied for {reference}, repository does not exist")
         return f"sha256:{reference}"
@@ -138,7 +143,9 @@ class MemoryEngine:
             if m.kind == "volume" and m.source not in self.volumes:
                 self.volumes[m.source] = {"labels": {}, "driver": "local", "options": {}}
         cid = self._new_id()
-        self.containers[cid] = MemoryContainer(cid, spec)
+        if spec.secret_env:
+            self.secret_env[cid] = dict(spec.secret_env)
+        self.containers[cid] = MemoryContainer(cid, replace(spec, secret_env={}))
         return cid
 
     async def start(self, container_id: str) -> None:
@@ -170,6 +177,7 @@ class MemoryEngine:
             self.exit(container_id, c.stop_exit_code)
 
     async def remove(self, container_id: str) -> None:
+        self.secret_env.pop(container_id, None)
         if self.containers.pop(container_id, None) is not None:
             self.removed.append(container_id)
 
@@ -190,3 +198,25 @@ class MemoryEngine:
 
     def network_address(self, network: str) -> tuple[str, str]:
         return self._gateway, self._subnet
+
+
+class MemorySecrets:
+    """berth.agent._secrets.SecretSource in memory: `values` maps a valueFrom to its value, or to
+    an exception to raise; every call is recorded in `calls` as (valueFrom, account, region)."""
+
+    def __init__(self, values: Mapping[str, str | Exception] | None = None) -> None:
+        self.values: dict[str, str | Exception] = dict(values or {})
+        self.calls: list[tuple[str, str, str]] = []
+
+    def resolve(self, value_from: str, *, account: str, region: str) -> str:
+        self.calls.append((value_from, account, region))
+        found = self.values.get(value_from)
+        if isinstance(found, Exception):
+            raise found
+        if found is None:
+            if value_from.startswith("arn:") and ":secretsmanager:" in value_from:
+                raise NotFound("ResourceNotFoundException: Secrets Manager can't find the specified secret.")
+            if not value_from:
+                raise InvalidArgument("ValidationException: empty valueFrom")
+            raise NotFound(f"ParameterNotFound: {value_from}")
+        return found

@@ -22,6 +22,9 @@ from berth.api import aws
 from berth.api.aws.ecr import ecr_service
 from berth.api.aws.ecs import ecs_service
 from berth.api.aws.elbv2 import elbv2_handler
+from berth.api.aws.logs import logs_service
+from berth.api.aws.secretsmanager import secretsmanager_service
+from berth.api.aws.ssm import ssm_service
 from berth.ecs import model as ecs_model
 from berth.elb import ElbService
 from berth.elb.ecs_targets import ElbTargets
@@ -47,6 +50,7 @@ from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
 from berth.errors import InvalidArgument, Unavailable
 from berth.images import ImageStore
+from berth.logs import EngineSink, LogsService
 from berth.images.distribution import Credentials, RegistryHosts
 from berth.network import (
     BridgeConfig, EmbeddedDns, EndpointManager, NetworkIsolation, NetworkManager, NetworkRegistry,
@@ -57,6 +61,7 @@ from berth.engine.volumes import VolumeService
 from berth.volumes import VolumeStore
 from berth.registry import RegistryConfig, RegistryServer, parse_listen_addr
 from berth.runtime import Runtime
+from berth.secrets import Secrets
 from berth.state import Database, SqliteStore
 
 log = logging.getLogger("berth.daemon")
@@ -85,6 +90,12 @@ class Daemon:
         # writer's changes reach every watcher.
         self.control_store = SqliteStore(self.db)
         import_legacy_repositories(self.db, self.control_store)  # the pre-store ecr_repositories table
+        # CloudWatch Logs, before the engine: the awslogs driver writes here even with the AWS endpoint off.
+        self.logs = LogsService(self.control_store, c.root / "logs")
+        self.logs.recover()
+        # SSM parameters + Secrets Manager (sealed under <root>/secrets/master.key); `self.secrets.resolver`
+        # resolves ECS `secrets[].valueFrom`.
+        self.secrets = Secrets.open(self.control_store, c.root)
         self.image_store = ImageStore(c.root, self.db)
         self.image_store.recover()
         self.runtime = Runtime(run_dir=c.run_root / "runtime", runtime=c.runtime,
@@ -106,7 +117,9 @@ class Daemon:
             dns=EmbeddedDns(), isolation=NetworkIsolation())
         self.containers = ContainerService(
             root=c.root, repo=repo, images=self.image_store,
-            runtime=self.runtime, network=self.networks, events=self.events, volumes=self.volumes)
+            runtime=self.runtime, network=self.networks, events=self.events, volumes=self.volumes,
+            secret_dir=c.run_root / "secrets",
+            log_sink=EngineSink(self.logs), aws_region=aws.DEFAULT_REGION)  # `--log-driver awslogs` ships here
         self.archive = ArchiveService(containers=self.containers, images=self.image_store, runtime=self.runtime,
                                       tmp_dir=c.root / "tmp", events=self.events,
                                       volume_dir=self.volumes.content_dir)
@@ -186,6 +199,9 @@ class Daemon:
         if registry is not None:
             self.aws_api.add_json_service(ecr_service(self.ecr))
         self.aws_api.add_json_service(ecs_service(self._build_ecs()))
+        self.aws_api.add_json_service(logs_service(self.logs))
+        self.aws_api.add_json_service(ssm_service(self.secrets.ssm))
+        self.aws_api.add_json_service(secretsmanager_service(self.secrets.secretsmanager))
         handler, render_error = elbv2_handler(self._build_elb())
         self.aws_api.add_query_service("elasticloadbalancing", handler, render_error=render_error)
         server = aws.AwsServer(self.aws_api)
@@ -320,7 +336,8 @@ class Daemon:
                 resources=host_resources(cpu=c.ecs_agent_cpu, memory=c.ecs_agent_memory, zone=zone),
                 metadata_base=metadata.base_url, credentials_for=metadata.relative_uri,
                 on_task_started=lambda task, _ids: self.task_metadata_tasks.remember(task),
-                on_task_stopped=metadata.task_stopped, registry_auth=self._own_registry_auth))
+                on_task_stopped=metadata.task_stopped, registry_auth=self._own_registry_auth,
+                secrets=self.secrets.resolver))
             await agent.start()
             self.agents.append(agent)
 
@@ -380,6 +397,17 @@ class Daemon:
             except Exception:  # noqa: BLE001 - one failed sweep must not end the loop
                 log.exception("ECR lifecycle sweep failed")
 
+    async def _logs_retention(self) -> None:
+        """CloudWatch Logs retention: segments wholly older than their group's retention go, every 10 min."""
+        while True:
+            try:
+                freed = await asyncio.to_thread(self.logs.apply_retention)
+                if freed:
+                    log.info("logs retention: deleted %d bytes of expired events", freed)
+            except Exception:  # noqa: BLE001 - one failed sweep must not end the loop
+                log.exception("logs retention sweep failed")
+            await asyncio.sleep(600)
+
     async def serve(self) -> None:
         backend = self.build()
         await asyncio.to_thread(self.networks.ensure_isolation)  # before any container talks
@@ -401,6 +429,7 @@ class Daemon:
             else:
                 await server.listen_tcp(kind.split(":", 1)[1], int(where))
         sweeper = asyncio.create_task(self._ecr_lifecycle()) if registry is not None else None
+        logs_retention = asyncio.create_task(self._logs_retention())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -412,6 +441,7 @@ class Daemon:
         await server.close()
         if sweeper is not None:
             sweeper.cancel()
+        logs_retention.cancel()
         if aws_server is not None:
             await aws_server.close()
         if metrics_server is not None:

@@ -950,6 +950,7 @@ def _validate(spec: TaskDefinitionSpec) -> None:
     _check_memory(spec)
     _check_ports(spec)
     _check_network_features(spec)
+    _check_execution_role(spec)
     _check_links(spec)
     _check_volumes(spec)
     _check_dependencies(spec)
@@ -995,6 +996,14 @@ def _check_ports(spec: TaskDefinitionSpec) -> None:
                     f"{pm.protocol} is mapped more than once."
                 )
             owner[key] = c.name
+
+
+def _check_execution_role(spec: TaskDefinitionSpec) -> None:
+    """Container secrets are fetched with the task execution role: AWS refuses them without one.
+    (repositoryCredentials need it too, but AWS checks that only when a task starts.)"""
+    if not spec.execution_role_arn and any(c.secrets for c in spec.containers):
+        raise ClientError("When you are specifying container secrets, you must also specify a value for "
+                          "'executionRoleArn'.")
 
 
 def _check_network_features(spec: TaskDefinitionSpec) -> None:

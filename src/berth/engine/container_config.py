@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from berth.engine import health
+from berth.engine.awslogs_options import validate_log_config
 from berth.errors import InvalidArgument
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -47,8 +48,8 @@ def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> lis
     for item in (image_env or []) + (request_env or []):
         if not isinstance(item, str):
             raise InvalidArgument(f"invalid environment variable: {item!r}")
-        if "=" not in item:
-            continue  # `-e NAME` without value and without NAME in the client env: dropped
+        # `NAME` without `=` is kept as given (it replaces the image's NAME=..), as moby keeps it in
+        # Config.Env; the process does not get it (runtime/oci.py).
         merged[_env_key(item)] = item
     return list(merged.values())
 
@@ -267,9 +268,13 @@ def validate_config(request: dict[str, Any]) -> None:
 
 def validate_host_config(host_config: dict[str, Any]) -> None:
     """Reject limits moby rejects, with its wording."""
-    log_type = (host_config.get("LogConfig") or {}).get("Type") or ""
-    if log_type not in LOG_DRIVERS:
-        raise InvalidArgument(f"failed to create container: logger: no log driver named '{log_type}' is registered")
+    log_config = host_config.get("LogConfig") or {}
+    options = log_config.get("Config") or {}
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field LogConfig.HostConfig.LogConfig.Config "
+                              "of type map[string]string")
+    # moby's ValidateLogOpts: mode/max-buffer-size, the driver, then its own options (awslogs)
+    validate_log_config(log_config.get("Type") or "", options, LOG_DRIVERS)
     memory = host_config.get("Memory") or 0
     if memory and memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")

@@ -13,6 +13,7 @@ exit stay with ContainerService (engine/containers.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from berth.engine import container_config as cfg
 from berth.engine import container_init
 from berth.engine import container_limits as limits
 from berth.engine import container_security as security
+from berth.engine import etc_files
+from berth.engine import secret_env
 from berth.engine.container_model import Container
 from berth.network import PortMapping
-from berth.runtime import ContainerSpec, Mount, Runtime
+from berth.runtime import ContainerSpec, Runtime
 
-ETC_FILES = ("hosts", "hostname", "resolv.conf")
+ETC_FILES = etc_files.FILES
 
 
 class Launcher:
@@ -50,9 +53,10 @@ class Launcher:
     def host_limits(self) -> limits.HostLimits:
         return limits.HostLimits.current(self._runtime.hard_limits)
 
-    async def create(self, container: Container) -> int:
+    async def create(self, container: Container, secret_values: Mapping[str, str] | None = None) -> int:
         """Prepare the container and create its process (not started yet); return its pid.
-        Sets `container.network`. Attach sessions connect between this and `start`."""
+        Sets `container.network`. Attach sessions connect between this and `start`.
+        `secret_values` override their Env variables in the bundle only (secret_env.py)."""
         # --init without an init binary fails here, before anything is mounted or attached.
         init = container_init.lookup() if container_init.wanted(container.host_config) else None
         attachment = await asyncio.to_thread(self._prepare, container)
@@ -61,7 +65,7 @@ class Launcher:
             # moby copies the joined container's names into the joiner's Config at start
             container.config["Hostname"] = attachment["hostname"]
             container.config["Domainname"] = attachment.get("domainname") or ""
-        spec = self._spec(container, attachment, init)
+        spec = self._spec(container, attachment, init, secret_values or {})
         rootfs = self.container_dir(container.id) / "rootfs"
         return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
 
@@ -102,12 +106,13 @@ class Launcher:
             self._runtime.unmount_rootfs(cdir)
             raise
 
-    def _spec(self, container: Container, attachment: dict[str, Any], init: str | None = None) -> ContainerSpec:
+    def _spec(self, container: Container, attachment: dict[str, Any], init: str | None = None,
+              secret_values: Mapping[str, str] | None = None) -> ContainerSpec:
         hc = container.host_config
         c = container.config
         # `container:<ref>` mounts the joined container's files: its hosts updates reach both
         etc_dir = Path(attachment.get("etc_dir") or self.container_dir(container.id))
-        mounts = tuple(Mount(source=str(etc_dir / f), destination=f"/etc/{f}") for f in ETC_FILES)
+        mounts = etc_files.etc_mounts(etc_dir, read_only=bool(hc.get("ReadonlyRootfs")))
         if self._volumes is not None:
             mounts += self._volumes.runtime_mounts(container.mounts)
         # Same reading as container_limits.check_ulimits, which validated them at create.
@@ -117,8 +122,10 @@ class Launcher:
         if init is not None:  # --init: tini as PID 1 (engine/container_init.py)
             args, mounts = container_init.wrap(args, mounts, init)
         return ContainerSpec(
-            id=container.id, args=args, env=tuple(c.get("Env") or []),
+            id=container.id, args=args, env=secret_env.merge(_with_link_env(c.get("Env") or [], attachment),
+                                                           secret_values or {}),
             cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
+            group_add=tuple(str(g) for g in hc.get("GroupAdd") or ()),
             console_size=_console_size(hc.get("ConsoleSize")), open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
             hostname=c.get("Hostname") or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
@@ -127,6 +134,12 @@ class Launcher:
             # annotations (one loads a library by path), so users must not be able to set them.
             **security.spec_fields(hc),
         )
+
+
+def _with_link_env(env: list[str], attachment: Mapping[str, Any]) -> list[str]:
+    """Legacy --link variables first (engine/legacy_links.py); the container's own Env wins."""
+    link_env = attachment.get("link_env") or []
+    return cfg.merge_env(list(link_env), env) if link_env else env
 
 
 def _console_size(value: object) -> tuple[int, int]:

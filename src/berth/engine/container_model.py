@@ -26,6 +26,11 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def rfc3339_at(seconds: float) -> str:
+    """A time in seconds since the epoch, written as Docker writes its times."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 @dataclass
 class ContainerState:
     status: str = "created"      # created | running | paused | restarting | removing | exited | dead
@@ -57,6 +62,8 @@ class Container:
     runtime: str = ""
     manually_stopped: bool = False   # docker stop/kill: suspends always/unless-stopped restarts
     mounts: list[dict[str, Any]] = field(default_factory=list)   # berth.volumes.MountPoint records
+    # names of the Env variables whose values are secrets, kept on the run root only (secret_env.py)
+    secret_env: list[str] = field(default_factory=list)
     # State.Health as last recorded (None: no probe ever ran). It is stored in a row of its own,
     # written only by the health monitor, so saving the record never turns it back.
     health: dict[str, Any] | None = None
@@ -79,8 +86,13 @@ class Container:
 def check_can_remove(c: Container, force: bool) -> None:
     if c.state.status == "removing":
         raise Conflict(f"removal of container {c.id[:12]} is already in progress")
-    if c.state.running and not force:
-        raise Conflict(f"cannot remove container \"/{c.name}\": container is running: "
+    if force:
+        return
+    if c.state.status == "paused":
+        raise Conflict(f"cannot remove container \"/{c.name}\": container is paused and must be unpaused first")
+    if c.state.running or c.state.status == "restarting":  # moby counts a restarting one as running
+        state = "restarting" if c.state.status == "restarting" else "running"
+        raise Conflict(f"cannot remove container \"/{c.name}\": container is {state}: "
                        "stop the container before removing or force remove")
 
 

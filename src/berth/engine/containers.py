@@ -30,7 +30,7 @@ import logging
 import secrets
 import shutil
 import signal as signals
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,21 @@ from berth.engine import container_json
 from berth.engine import container_ops as ops
 from berth.engine import container_restore
 from berth.engine import container_security as security
+from berth.engine import secret_env as secrets_env
 from berth.engine.attach import AttachSession
+from berth.engine.awslogs import AwslogsShipper, LogSink
 from berth.engine.container_checks import (
     NON_FATAL_SIGNALS, check_tty_size, check_wait_condition, parse_signal, start_error_code,
 )
 from berth.engine.container_exits import ExitTracker
 from berth.engine.container_launch import Launcher
 from berth.engine.container_model import (
-    Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339,
+    Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
 )
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.restarts import RestartScheduler
+from berth.engine.volumes import tree_size
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
 from berth.runtime import Runtime, follow_logs, read_logs_async
@@ -64,8 +67,11 @@ log = logging.getLogger(__name__)
 
 class ContainerService:
     def __init__(self, *, root: Path, repo: ContainerRepository, images: Any, runtime: Runtime,
-                 network: Any, events: EventBus, volumes: Any = None) -> None:
+                 network: Any, events: EventBus, volumes: Any = None, secret_dir: Path | None = None,
+                 log_sink: LogSink | None = None, aws_region: str = "us-east-1") -> None:
+        # log_sink: where `--log-driver awslogs` ships (berth.logs.EngineSink); None: that driver fails at start
         # network: berth.engine.networks.NetworkService; volumes: berth.engine.volumes.VolumeService
+        # secret_dir: on the run root (tmpfs), where secret environment values live (secret_env.py)
         containers_dir = root / "containers"
         containers_dir.mkdir(parents=True, exist_ok=True)
         self._repo = repo
@@ -74,11 +80,13 @@ class ContainerService:
         self._network = network
         self._events = events
         self._volumes = volumes
+        self._secrets = secrets_env.SecretEnvStore(secret_dir) if secret_dir is not None else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending_attach: dict[str, list[AttachSession]] = {}   # attached before start
         self._launcher = Launcher(containers_dir=containers_dir, images=images, runtime=runtime,
                                   network=network, volumes=volumes)
         self._exits = ExitTracker(runtime=runtime, network=network)
+        self._awslogs = AwslogsShipper(log_sink, default_region=aws_region)
         # Host clean-up of removed `--rm` containers (runtime delete, unmount, files), done after
         # the removal is reported so `docker run --rm` does not wait for it; close() awaits them.
         self._cleanups: dict[str, asyncio.Task[None]] = {}
@@ -107,9 +115,15 @@ class ContainerService:
                 for c in self._repo.all() if c.image_id == image_id]
 
     # --- create ----------------------------------------------------------------------------------
-    async def create(self, name: str | None, body: Any) -> Container:
+    async def create(self, name: str | None, body: Any, *, secret_env: Mapping[str, str] | None = None) -> Container:
+        """`secret_env`: variables whose values stay off --root (secret_env.py); the body's Env
+        should carry a placeholder for each, which is what the record and inspect show."""
         if not isinstance(body, dict) or not body.get("Image"):
             raise InvalidArgument("Config cannot be empty in order to create a container")
+        if secret_env:
+            if self._secrets is None:
+                raise Unavailable("this engine has no run root to keep a secret environment in")
+            secrets_env.check_names(secret_env)
         host_config = body.get("HostConfig") or {}
         if not isinstance(host_config, dict):
             raise InvalidArgument("invalid HostConfig")
@@ -131,19 +145,25 @@ class ContainerService:
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
         networking_config = body.get("NetworkingConfig") or {}
-        await asyncio.to_thread(self._network.validate_create, host_config, networking_config)
+        await asyncio.to_thread(self._network.validate_create, host_config, networking_config,
+                                str(body.get("MacAddress") or ""))
         mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config,
                                          image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
             id=container_id, name=name, created=now_rfc3339(), image=body["Image"], image_id=image.id,
             config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
+            secret_env=sorted(secret_env or {}),
         )
         cdir = self.container_dir(container_id)
         try:
+            if secret_env and self._secrets is not None:
+                await asyncio.to_thread(self._secrets.put, container_id, secret_env)
             cdir.mkdir(parents=True)
             self._repo.add(container)
         except BaseException:
             await asyncio.to_thread(_remove_tree, cdir)
+            if self._secrets is not None:
+                self._secrets.remove(container_id)
             if self._volumes:  # the anonymous volumes planned for it belong to no one now
                 await asyncio.to_thread(self._volumes.remove_anonymous, mounts, container_id)
             raise
@@ -202,8 +222,10 @@ class ContainerService:
         self._publish(container, "start")
 
     async def _launch(self, container: Container) -> None:
+        secret_values = await asyncio.to_thread(self._secret_values, container)
         self._exits.arm(container.id)
-        pid = await self._launcher.create(container)
+        await self._awslogs.prepare(container)  # a missing log group fails the start, as in dockerd
+        pid = await self._launcher.create(container, secret_values)
         for session in self._pending_attach.pop(container.id, []):
             try:
                 session.connect(await self._runtime.attach(container.id))
@@ -214,7 +236,17 @@ class ContainerService:
         container.runtime = self._runtime.name
         self._repo.save(container)
         self._exits.watch(container.id, self._handle_exit)
+        self._awslogs.follow(container, self.log_path(container.id))
         self._health.start(container, reset=True)
+
+    def _secret_values(self, container: Container) -> dict[str, str]:
+        """The container's secret environment from the run root (FailedPrecondition when gone)."""
+        if not container.secret_env:
+            return {}
+        values = self._secrets.get(container.id) if self._secrets is not None else None
+        if values is None or not set(container.secret_env) <= set(values):
+            raise secrets_env.missing(container.id, container.secret_env)
+        return values
 
     async def _fail_start(self, container: Container, err: BerthError) -> None:
         """Undo a half-done start, record the error like moby, honour AutoRemove."""
@@ -232,12 +264,16 @@ class ContainerService:
     # --- exit (the monitor's callback: never takes the lock before the exit is recorded) -------
     async def _handle_exit(self, container_id: str, code: int) -> None:
         self._exits.unwatch(container_id)
+        self._awslogs.exited(container_id)  # ships the log's tail, then stops
         await self._health.stop(container_id)  # probes start again with the next run
         try:
             container = self.get(container_id)
         except NotFound:
             return
         oom_killed = self._runtime.oom_killed(container_id)  # before teardown removes conmon's marker
+        # conmon writes the exit file when the process ends: its time is FinishedAt, also for a
+        # container that exited while no daemon ran (restore handles it later).
+        exited_at = self._runtime.exit_time(container_id)
         auto_remove = bool(container.host_config.get("AutoRemove"))  # never with a restart policy
         try:
             if not auto_remove:
@@ -247,7 +283,7 @@ class ContainerService:
             container = self.get(container_id)
             container.state = ContainerState(
                 status="exited", exit_code=code, started_at=container.state.started_at,
-                finished_at=now_rfc3339(), oom_killed=oom_killed)
+                finished_at=rfc3339_at(exited_at) if exited_at else now_rfc3339(), oom_killed=oom_killed)
             self._repo.save(container)
             self._publish(container, "die", exitCode=str(code))
         finally:
@@ -401,6 +437,7 @@ class ContainerService:
         if not self._has(container.id):
             return
         await self._health.stop(container.id)
+        await self._awslogs.forget(container.id)  # before its log file goes
         container.state.status = "removing"
         self._repo.save(container)
         # A background teardown already detaches the network; otherwise do it here.
@@ -411,6 +448,8 @@ class ContainerService:
             await asyncio.to_thread(self._launcher.teardown, container.id, with_network)
             await asyncio.to_thread(_remove_tree, self.container_dir(container.id))
         self._repo.delete(container.id)
+        if self._secrets is not None:
+            self._secrets.remove(container.id)
         if self._volumes is not None and (volumes or container.host_config.get("AutoRemove")):
             await asyncio.to_thread(self._volumes.remove_anonymous, container.mounts, container.id)
         self._locks.pop(container.id, None)
@@ -430,6 +469,8 @@ class ContainerService:
     async def _sweep_orphans(self) -> None:
         """Container dirs without a record (a crash during a deferred clean-up): remove them."""
         known = {c.id for c in self._repo.all()}
+        if self._secrets is not None:
+            await asyncio.to_thread(self._secrets.sweep, known)
         for entry in self._launcher.containers_dir.iterdir():
             if entry.is_dir() and len(entry.name) == 64 and entry.name not in known:
                 await self._clean_up(entry.name, with_network=True)
@@ -513,14 +554,17 @@ class ContainerService:
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         """Remove every stopped container (label/until filters honoured; any other is refused
         before anything is deleted)."""
-        deleted = []
+        deleted, reclaimed = [], 0
         for container in ops.prune_candidates(self._repo.all(), filters):
+            # what moby counts: the size of the container's read-write layer
+            size = await asyncio.to_thread(_rw_layer_size, self.container_dir(container.id))
             try:
                 await self.remove(container.id)
                 deleted.append(container.id)
+                reclaimed += size
             except BerthError:
                 continue
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # --- listing and inspect -----------------------------------------------------------------------
     def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -535,7 +579,8 @@ class ContainerService:
 
     def inspect(self, ref: str) -> dict[str, Any]:
         c = self.get(ref)
-        return container_json.inspect(c, root=str(self.container_dir(c.id)), log_path=str(self.log_path(c.id)))
+        return container_json.inspect(c, root=str(self.container_dir(c.id)), log_path=str(self.log_path(c.id)),
+                                      runtime=self._runtime.name)
 
     # --- daemon lifecycle --------------------------------------------------------------------------
     async def restore(self) -> None:
@@ -565,6 +610,12 @@ class ContainerService:
                 self._health.start(container, reset=True)  # moby's initHealthMonitor: "starting" again
         for container, code in found.exited:
             await self._handle_exit(container.id, code)
+        live = {c.id for c in found.live}
+        for container in self._repo.all():  # awslogs: follow the live, ship the tails of the rest
+            if container.id in live:
+                self._awslogs.follow(container, self.log_path(container.id))
+            else:
+                self._awslogs.drain_later(container, self.log_path(container.id))
         self._restarts.start_with_daemon(found.settled)
 
     async def close(self) -> None:
@@ -572,6 +623,7 @@ class ContainerService:
         await self._health.close()
         self._restarts.close()
         await self._exits.close()
+        await self._awslogs.close()  # each shipper records where it is; the next daemon resumes there
         if self._cleanups:
             await asyncio.gather(*self._cleanups.values(), return_exceptions=True)
 
@@ -598,6 +650,12 @@ def _init_alive(container: Container) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
+
+
+def _rw_layer_size(cdir: Path) -> int:
+    """Bytes in the container's overlay upper dir (0 when it never had a rootfs)."""
+    upper = cdir / "upper"
+    return tree_size(upper) if upper.is_dir() else 0
 
 
 def _remove_tree(path: Path) -> None:

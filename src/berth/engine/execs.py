@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.engine import secret_env
+from berth.engine.attach import detach_keys
 from berth.engine.container_model import check_can_exec
 from berth.engine.containers import ContainerService, check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
@@ -25,6 +28,8 @@ class ExecInstance:
     attach_stdout: bool
     attach_stderr: bool
     detach_keys: str = ""
+    # What ends an attached client's session on a TTY exec (dockerd: ctrl-p ctrl-q by default).
+    escape_keys: bytes = b""
     running: bool = False
     started: bool = False
     exit_code: int | None = None
@@ -49,7 +54,9 @@ class ExecService:
         if not cmd or not isinstance(cmd, list):
             raise InvalidArgument("No exec command specified")
         check_can_exec(container)
-        env = list(container.config.get("Env") or [])
+        escape = detach_keys(body.get("DetachKeys") or "", what="escape")
+        # a secret variable's Env entry is its placeholder: the bundle's process env has the value
+        env = list(secret_env.without(container.config.get("Env") or [], container.secret_env))
         env += [e for e in (body.get("Env") or []) if isinstance(e, str)]
         console = body.get("ConsoleSize") or [0, 0]
         if not (isinstance(console, list) and len(console) == 2
@@ -66,7 +73,7 @@ class ExecService:
         self._execs[exec_id] = ExecInstance(
             id=exec_id, container_id=container.id, spec=spec, attach_stdin=bool(body.get("AttachStdin")),
             attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
-            detach_keys=body.get("DetachKeys") or "")
+            detach_keys=body.get("DetachKeys") or "", escape_keys=escape)
         return exec_id
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -79,13 +86,17 @@ class ExecService:
         """The checks `start` makes, for callers that must answer errors before hijacking."""
         instance = self.get(exec_id)
         if instance.started:
-            raise Conflict(f"Error: Exec command {exec_id} has already run")
+            raise Conflict(f"exec command {exec_id} has already run")
         check_can_exec(self._containers.get(instance.container_id))
         return instance
 
-    async def start(self, exec_id: str) -> ExecInstance:
+    async def start(self, exec_id: str, console: tuple[int, int] | None = None) -> ExecInstance:
+        """Run the exec; `console` (height, width) from the start request replaces the size given
+        at create (dockerd: "If size isn't specified for start, use the one provided for create")."""
         instance = self.check_startable(exec_id)
         instance.started = True
+        if console is not None and instance.spec.tty:
+            instance.spec = dataclasses.replace(instance.spec, height=console[0], width=console[1])
         instance.process = await self._runtime.exec(instance.container_id, instance.spec)
         instance.pid = instance.process.pid
         instance.running = True

@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from berth.engine import health
+from berth.engine import health, secret_env
 from berth.engine.container_model import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.errors import BerthError
@@ -146,7 +146,8 @@ class ExecProber:
 
     async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
         config = container.config
-        spec = ExecSpec(args=check.argv, env=tuple(config.get("Env") or ()), user=config.get("User") or "",
+        env = secret_env.without(config.get("Env") or (), container.secret_env)  # placeholders: not over the values
+        spec = ExecSpec(args=check.argv, env=env, user=config.get("User") or "",
                         cwd=config.get("WorkingDir") or "")
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:

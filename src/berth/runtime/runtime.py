@@ -117,8 +117,11 @@ class Runtime:
             spec, rootfs_path.absolute(), hard_limits=self._hard_limits, available_caps=self._caps
         )
         seccomp_key = self._seccomp.apply(config) if self._seccomp is not None else None
-        bundle.mkdir(parents=True)
-        (bundle / "config.json").write_text(json.dumps(config))
+        # 0700: config.json holds the process environment, secrets included (engine/secret_env.py).
+        bundle.mkdir(parents=True, mode=0o700)
+        fd = os.open(bundle / "config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             pid = self._spawn_conmon(spec, bundle, log_path.absolute())
@@ -225,6 +228,14 @@ class Runtime:
     def exit_code(self, container_id: str) -> int | None:
         try:
             return int((self._exit_dir / container_id).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def exit_time(self, container_id: str) -> float | None:
+        """When the container's process ended (conmon writes the exit file right then: its
+        mtime, seconds since the epoch); None without an exit file."""
+        try:
+            return (self._exit_dir / container_id).stat().st_mtime
         except (FileNotFoundError, ValueError):
             return None
 

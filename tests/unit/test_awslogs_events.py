@@ -1,0 +1,96 @@
+"""k8s-file bytes → lines → CloudWatch Logs events (pure)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from berth.engine.awslogs_events import MAX_EVENT_BYTES, Grouper, Line, LineReader, in_time_order, split_event
+
+T0 = 1_800_000_000_000_000_000  # ns
+
+
+def rec(text: str, *, stream: str = "stdout", partial: bool = False, ts_ns: int = T0) -> bytes:
+    secs, nanos = divmod(ts_ns, 1_000_000_000)
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos:09d}+00:00 {stream} {'P' if partial else 'F'} {text}\n".encode()
+
+
+def test_whole_lines_in_file_order_with_offsets() -> None:
+    data = rec("a") + rec("b", stream="stderr") + rec("c")
+    lines = LineReader().feed(data)
+    assert [(x.text, x.stream) for x in lines] == [(b"a", 1), (b"b", 2), (b"c", 1)]
+    assert lines[0].start == 0 and lines[-1].end == len(data)
+    assert [x.start for x in lines[1:]] == [x.end for x in lines[:-1]]
+
+
+def test_a_record_split_between_chunks_waits_for_its_newline() -> None:
+    data = rec("hello") + rec("world")
+    reader = LineReader()
+    assert [x.text for x in reader.feed(data[:10])] == []
+    cut = len(rec("hello")) + 5
+    assert [x.text for x in reader.feed(data[10:cut])] == [b"hello"]
+    assert [x.text for x in reader.feed(data[cut:])] == [b"world"]
+    assert reader.position == len(data) == reader.resume_offset()
+
+
+def test_partial_records_of_one_stream_join_into_one_line() -> None:
+    data = rec("ab", partial=True) + rec("err", stream="stderr") + rec("cd", partial=True) + rec("ef")
+    reader = LineReader()
+    lines = reader.feed(data[: len(data) - len(rec("ef"))])
+    assert [x.text for x in lines] == [b"err"]
+    assert reader.resume_offset() == 0  # the open run starts there: a restart must re-read it
+    lines = reader.feed(rec("ef"))
+    assert [(x.text, x.start, x.end) for x in lines] == [(b"abcdef", 0, len(data))]
+
+
+def test_skip_through_drops_lines_already_shipped() -> None:
+    data = rec("a") + rec("b") + rec("c")
+    first_two = len(rec("a") + rec("b"))
+    assert [x.text for x in LineReader(0, skip_through=first_two).feed(data)] == [b"c"]
+
+
+def test_malformed_records_are_skipped() -> None:
+    data = b"garbage without fields\n" + rec("ok")
+    assert [x.text for x in LineReader().feed(data)] == [b"ok"]
+
+
+def test_one_event_per_line_without_a_pattern() -> None:
+    grouper = Grouper(None)
+    events = grouper.add(Line(0, 10, T0, 1, b"hello"), 0.0)
+    assert [(e.ts_ms, e.message, e.end) for e in events] == [(T0 // 1_000_000, "hello", 10)]
+    assert grouper.pending_start is None
+
+
+def test_multiline_groups_until_the_next_match_or_idle() -> None:
+    grouper = Grouper(re.compile(rb"^\d{4}-"), idle_s=0.5)
+    assert grouper.add(Line(0, 10, T0, 1, b"2026-01-01 boom"), 0.0) == []
+    assert grouper.add(Line(10, 20, T0 + 1, 2, b"  at f()"), 0.1) == []
+    assert grouper.pending_start == 0
+    events = grouper.add(Line(20, 30, T0 + 2, 1, b"2026-01-01 next"), 0.2)
+    assert [(e.message, e.end) for e in events] == [("2026-01-01 boom\n  at f()\n", 20)]
+    assert grouper.flush_idle(0.6) == []
+    assert grouper.idle_deadline() == pytest.approx(0.7)
+    assert [e.message for e in grouper.flush_idle(0.75)] == ["2026-01-01 next\n"]
+
+
+def test_a_long_line_is_split_into_events_at_character_boundaries() -> None:
+    text = ("é" * (MAX_EVENT_BYTES // 2 + 10)).encode()
+    events = split_event(5, text, 99)
+    assert len(events) == 2
+    assert all(len(e.message.encode()) <= MAX_EVENT_BYTES for e in events)
+    assert "".join(e.message for e in events) == text.decode()
+
+
+def test_invalid_utf8_is_replaced() -> None:
+    assert split_event(1, b"a\xffb", 3)[0].message == "a\ufffdb"
+
+
+def test_batches_go_out_in_time_order_stable() -> None:
+    from berth.engine.awslogs_events import Event
+
+    out = in_time_order([Event(5, "late", 1), Event(3, "x", 2), Event(3, "y", 3)])
+    assert out == [(3, "x"), (3, "y"), (5, "late")]
