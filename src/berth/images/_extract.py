@@ -1,19 +1,24 @@
 """Unpack one layer tar into a snapshot directory, safely, converting whiteouts for overlayfs.
 
-Safety model: every entry is created relative to a directory file descriptor obtained by walking
-the entry's parent components with O_NOFOLLOW from the snapshot root. A symlink anywhere on the
-parent path therefore fails the walk (ELOOP/ENOTDIR) and the entry is skipped, so nothing can be
-written outside the snapshot however the tar is crafted. Symlinks themselves are created verbatim
-(they are resolved only inside the container) and never followed while extracting.
+Safety model, in two layers. First, `LayerGuard` (see `_layer_check`) refuses any entry that
+would land outside the snapshot: a name climbing above the root, an absolute name, a write
+through a symlink the layer created, a hard link to somewhere else. The whole unpack fails with
+`LayerBreakout`, naming the entry. Second, every entry is created relative to a directory file
+descriptor obtained by walking the entry's parent components with O_NOFOLLOW from the snapshot
+root, so even a case the guard missed fails the walk (ELOOP/ENOTDIR) instead of writing outside.
+Symlinks themselves are created verbatim (they are resolved only inside the container) and never
+followed while extracting.
 
 What gets created: directories, regular files, symlinks, hardlinks (to a non-directory already
-inside this snapshot), fifos, and the overlay whiteouts converted from the OCI/AUFS form:
+inside this snapshot), fifos, device nodes (when running as root, as dockerd does outside a user
+namespace; the container's device cgroup still decides who may open them), and the overlay
+whiteouts converted from the OCI/AUFS form:
 
     .wh.<name>       -> character device 0:0 named <name>
     .wh..wh..opq     -> xattr trusted.overlay.opaque=y on the containing directory
 
-Other device nodes are skipped (we run as root and a layer must not hand out host devices).
-Skipped entries are logged and counted in the returned report.
+Entries that are malformed rather than dangerous (an empty symlink target, an unknown type,
+AUFS metadata) are skipped, logged and counted in the returned report.
 """
 
 from __future__ import annotations
@@ -31,12 +36,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth.errors import InvalidArgument
+from berth.images._layer_check import OPAQUE_MARKER, WHITEOUT_PREFIX, LayerBreakout, LayerGuard, entry_parts
 from berth.images.xattrs import OPAQUE_XATTR, from_pax, overlay_private
 
 log = logging.getLogger(__name__)
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
 # Errors that say the host, not the entry, is in trouble: these abort the unpack.
 _FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE}
@@ -58,18 +62,9 @@ class ExtractReport:
         self.skipped.append((name, reason))
 
 
-class _Escape(Exception):
-    """An entry's path would leave the snapshot; it is skipped, not fatal."""
-
-
 def split_name(name: str) -> list[str]:
-    """Split a member name into safe components; raises _Escape on absolute or `..` names."""
-    if name.startswith("/"):
-        raise _Escape("absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise _Escape("path contains '..'")
-    return parts
+    """A member name's components inside the root; raises LayerBreakout when it would leave it."""
+    return entry_parts(name)
 
 
 def extract_layer(stream: BinaryIO, dest: Path) -> ExtractReport:
@@ -77,14 +72,18 @@ def extract_layer(stream: BinaryIO, dest: Path) -> ExtractReport:
 
     Raises:
         InvalidArgument: the stream is not a readable tar.
+        LayerBreakout: an entry would land outside `dest` (what was unpacked so far stays in
+            `dest`, which the caller discards).
     """
     report = ExtractReport()
     root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     dir_times: list[tuple[list[str], int]] = []
+    guard = LayerGuard()
     try:
         with _open_tar(stream) as tar:
             for member in tar:
                 report.entries += 1
+                guard.check(member)
                 _extract_member(tar, member, root_fd, report, dir_times)
         # Children change their parent's mtime, so directory times are set last, deepest first.
         for parts, mtime in sorted(dir_times, key=lambda t: -len(t[0])):
@@ -118,8 +117,6 @@ def _extract_member(
             return  # the root itself ("./"): the snapshot dir keeps its own metadata
         with _parent_fd(root_fd, parts[:-1]) as parent:
             _create(tar, member, root_fd, parent, parts, report, dir_times)
-    except _Escape as err:
-        report.skip(member.name, str(err))
     except OSError as err:
         if err.errno in _FATAL_ERRNOS:
             raise
@@ -141,7 +138,7 @@ def _parent_fd(root_fd: int, parents: list[str]) -> Iterator[int]:
                 nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as err:
                 if err.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _Escape(f"parent {part!r} is not a directory (symlink?)") from err
+                    raise LayerBreakout("/".join(parents), f"parent {part!r} is not a directory") from err
                 raise
             os.close(fd)
             fd = nxt
@@ -174,7 +171,7 @@ def _create(
         dir_times.append((parts, int(member.mtime)))
         return
     if member.ischr() or member.isblk():
-        report.skip(member.name, "device node")
+        _make_device(parent, name, member, report)
         return
     if not (member.isreg() or member.issym() or member.islnk() or member.isfifo()):
         report.skip(member.name, f"unsupported entry type {member.type!r}")
@@ -207,9 +204,20 @@ def _remove_existing(parent: int, name: str) -> None:
 
 def _make_whiteout(parent: int, name: str) -> None:
     if not name or name in (".", ".."):
-        raise _Escape("malformed whiteout name")
+        raise LayerBreakout(name, "malformed whiteout name")
     _remove_existing(parent, name)
     os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+
+
+def _make_device(parent: int, name: str, member: tarfile.TarInfo, report: ExtractReport) -> None:
+    """mknod with the header's major/minor, as dockerd does; without root (tests) it is skipped."""
+    if os.geteuid() != 0:
+        report.skip(member.name, "device node (not running as root)")
+        return
+    _remove_existing(parent, name)
+    kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+    os.mknod(name, kind | (member.mode & 0o7777), os.makedev(member.devmajor, member.devminor), dir_fd=parent)
+    _apply_metadata(parent, name, member)
 
 
 def _make_dir(parent: int, name: str, member: tarfile.TarInfo) -> None:
@@ -240,19 +248,17 @@ def _make_file(tar: tarfile.TarFile, parent: int, name: str, member: tarfile.Tar
 
 
 def _make_hardlink(root_fd: int, parent: int, name: str, member: tarfile.TarInfo) -> None:
-    try:
-        target = split_name(member.linkname)
-    except _Escape as err:
-        raise _Escape(f"hardlink target: {err}") from err
+    refused = f"invalid hardlink {member.name!r} -> {member.linkname!r}"
+    target = split_name(member.linkname)
     if not target:
-        raise _Escape("hardlink to the root")
+        raise LayerBreakout(member.name, refused)
     with _parent_fd(root_fd, target[:-1]) as target_parent:
         try:
             st = os.stat(target[-1], dir_fd=target_parent, follow_symlinks=False)
         except FileNotFoundError as err:
-            raise _Escape("hardlink target does not exist in this layer") from err
+            raise LayerBreakout(member.name, f"{refused}: the target is not in this layer") from err
         if stat.S_ISDIR(st.st_mode):
-            raise _Escape("hardlink to a directory")
+            raise LayerBreakout(member.name, f"{refused}: the target is a directory")
         os.link(target[-1], name, src_dir_fd=target_parent, dst_dir_fd=parent, follow_symlinks=False)
 
 
@@ -282,7 +288,7 @@ def _set_dir_mtime(root_fd: int, parts: list[str], mtime: int) -> None:
     try:
         with _parent_fd(root_fd, parts[:-1]) as parent:
             os.utime(parts[-1], ns=(_ns(mtime), _ns(mtime)), dir_fd=parent, follow_symlinks=False)
-    except (_Escape, FileNotFoundError):
+    except (LayerBreakout, FileNotFoundError):
         pass  # replaced or removed by a later entry
 
 

@@ -29,6 +29,7 @@ from berth.errors import InvalidArgument
 from berth.images._blobs import BlobStore, BlobWriter
 from berth.images._compression import decompressed
 from berth.images._extract import extract_layer
+from berth.images._layer_check import LayerBreakout, LayerGuard
 from berth.types import Digest
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,12 @@ class StagedLayer:
 
 
 def stage_layer(blobs: BlobStore, stream: BinaryIO, writer: BlobWriter) -> StagedLayer:
-    """Decompress `stream` into `writer`, check it is a tar, and measure it.
+    """Decompress `stream` into `writer`, check it is a tar that stays inside its root, and measure it.
 
     Raises:
         InvalidArgument: the data is not a (compressed) tar.
+        LayerBreakout: an entry would land outside the layer root (the message names the entry
+            and the layer's diff_id).
     """
     try:
         writer.copy_from(decompressed(stream))
@@ -68,15 +71,26 @@ def stage_layer(blobs: BlobStore, stream: BinaryIO, writer: BlobWriter) -> Stage
             raise  # a real I/O error on our side, not bad input
         raise InvalidArgument(f"invalid layer: {err}") from err
     writer.close_file()
-    return StagedLayer(writer=writer, diff_id=writer.digest, size=_content_size(writer.path))
+    try:
+        size = _checked_content_size(writer.path)
+    except LayerBreakout as err:
+        raise err.in_layer(str(writer.digest)) from None
+    return StagedLayer(writer=writer, diff_id=writer.digest, size=size)
 
 
-def _content_size(path: Path) -> int:
+def _checked_content_size(path: Path) -> int:
+    """Sum of the regular files' sizes, every entry checked by a LayerGuard on the way."""
+    guard = LayerGuard()
+    size = 0
     try:
         with tarfile.open(path, mode="r:") as tar:
-            return sum(m.size for m in tar if m.isreg())
+            for member in tar:
+                guard.check(member)
+                if member.isreg():
+                    size += member.size
     except (tarfile.TarError, EOFError) as err:
         raise InvalidArgument(f"invalid tar header: {err}") from err
+    return size
 
 
 class SnapshotStore:
@@ -99,7 +113,10 @@ class SnapshotStore:
         try:
             os.chmod(tmp, 0o755)
             with self._blobs.open(Digest(diff_id)) as blob:
-                report = extract_layer(blob, tmp)
+                try:
+                    report = extract_layer(blob, tmp)
+                except LayerBreakout as err:  # a blob stored before layers were checked on entry
+                    raise err.in_layer(diff_id) from None
             if report.skipped:
                 log.warning("layer %s: %d entries skipped", diff_id, len(report.skipped))
             _rename_into_place(tmp, final)

@@ -178,12 +178,13 @@ def tarinfo_for(tar: tarfile.TarFile, st: os.stat_result, arcname: str, linkname
     info = tarfile.TarInfo(arcname.lstrip("/"))
     if kind == stat.S_IFREG:
         inode = (st.st_ino, st.st_dev)
-        seen = tar.inodes.get(inode)
+        inodes: dict[tuple[int, int], str] = tar.inodes  # type: ignore[attr-defined]  # untyped in typeshed
+        seen = inodes.get(inode)
         if st.st_nlink > 1 and seen is not None and seen != info.name:
             info.type, info.linkname = tarfile.LNKTYPE, seen
         else:
             info.type, info.size = tarfile.REGTYPE, st.st_size
-            tar.inodes[inode] = info.name
+            inodes[inode] = info.name
     elif kind in _TYPES:
         info.type = _TYPES[kind]
     else:

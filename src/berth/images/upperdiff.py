@@ -17,8 +17,8 @@ copied-up directories) and `write_layer` writes them:
 
 The output depends only on the upper dir: entries in sorted path order, xattrs sorted by name,
 no host user or group names. Hard links within the layer become link entries. Device nodes
-(other than whiteouts) and sockets are not written: the extractor would skip them, and a layer
-must not hand out host devices.
+(other than whiteouts) and sockets are not written (dockerd's commit keeps device nodes; the
+extractor creates those that arrive in pulled or loaded layers).
 
 A running container (commit with pause=false) may change the upper dir while it is read: it is
 walked and read through directory fds with O_NOFOLLOW (berth.images.safefs), and a file is read
@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from berth.images._extract import OPAQUE_MARKER, WHITEOUT_PREFIX
+from berth.images._layer_check import OPAQUE_MARKER, WHITEOUT_PREFIX
 from berth.images.safefs import DirFds, FixedSize, fd_xattrs, open_regular, tarinfo_for
 from berth.images.xattrs import OPAQUE_XATTR, read_xattrs, to_pax
 

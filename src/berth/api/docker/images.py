@@ -43,11 +43,13 @@ def register(router: Router, backend: Backend) -> None:
     async def load(req: Request) -> Response | None:
         path = await req.save_body(backend.tmp_dir)
         try:
+            # dockerd answers 200 once the body is in and reports a failed load inside the stream
+            # (`errorDetail`, which docker-py raises as ImageLoadError); the error mapper writes it.
+            stream = await req.stream(200, "application/json")
             with path.open("rb") as f:
                 messages = await asyncio.to_thread(svc.load, f, req.qbool("quiet"))
         finally:
             path.unlink(missing_ok=True)
-        stream = await req.stream(200, "application/json")
         for message in messages:
             await stream.write_json({"stream": message.rstrip("\n") + "\n"})
         return None

@@ -172,7 +172,7 @@ class _Adapter(BaseAdapter):
         resp.status_code = status
         resp.headers = CaseInsensitiveDict({"Content-Length": str(len(body)), **headers})
         resp._content = b"" if request.method == "HEAD" else body
-        resp._content_consumed = True  # type: ignore[attr-defined]  # serve iter_content from _content
+        resp._content_consumed = True  # serve iter_content from _content
         resp.raw = None
         resp.url = request.url or ""
         resp.request = request
