@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
+import struct
 import tempfile
+import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from berth.api.websocket import accept_key
 from berth.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -193,6 +197,28 @@ class Request:
                                               "Upgrade": "tcp"})
         else:  # pre-1.24 clients: plain 200 with a raw stream
             await self._conn.write_head(200, {"Content-Type": content_type})
+        await self._conn.head_taken()
+        return self._conn.reader, self._conn.writer
+
+    def check_websocket(self) -> str:
+        """The client's Sec-WebSocket-Key once the request is a version-13 websocket handshake;
+        InvalidArgument (400) otherwise. Call it before any other work, then `websocket()`."""
+        key = self.headers.get("sec-websocket-key", "")
+        if self.method != "GET" or "websocket" not in self.headers.get("upgrade", "").lower() or not key:
+            raise InvalidArgument("not a websocket handshake: want GET with Upgrade: websocket "
+                                  "and a Sec-WebSocket-Key")
+        if self.headers.get("sec-websocket-version", "") != "13":
+            raise InvalidArgument("unsupported websocket version (want Sec-WebSocket-Version: 13)")
+        return key
+
+    async def websocket(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Answer the websocket handshake (101 Switching Protocols) and hand over the connection;
+        frames are the caller's (see berth.api.websocket)."""
+        key = self.check_websocket()
+        self.hijacked = True
+        await self._conn.write_head(101, {"Upgrade": "websocket", "Connection": "Upgrade",
+                                          "Sec-WebSocket-Accept": accept_key(key)}, reason="Switching Protocols")
+        await self._conn.head_taken()
         return self._conn.reader, self._conn.writer
 
 
@@ -263,12 +289,35 @@ class _Connection:
         self._common = common_headers
         self.keep_alive = True
 
-    async def write_head(self, status: int, headers: dict[str, str]) -> None:
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    async def write_head(self, status: int, headers: dict[str, str], reason: str = "") -> None:
+        lines = [f"HTTP/1.1 {status} {reason or _REASONS.get(status, 'Status')}"]
         merged = {**self._common, **headers}
         lines += [f"{k}: {v}" for k, v in merged.items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         await self.writer.drain()
+
+    async def head_taken(self, timeout: float = 1.0) -> None:
+        """Wait (at most `timeout`) until the client has read what was sent, on a unix socket.
+
+        After a hijack, bytes that reach a client together with the response head may be read
+        into its HTTP parser's buffer and lost to the stream: docker-py parses the head with
+        http.client, then reads the raw socket (so `attach(stream=False, logs=True)` would lose
+        logs sent right after the 101). A unix socket's SIOCOUTQ counts the bytes the peer has
+        not read yet; the stream starts once it is 0. TCP counts unacknowledged bytes instead, so
+        there this is a best effort."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+            except OSError:
+                return
+            if queued <= 0:
+                return
+            await asyncio.sleep(0.001)
 
     async def send(self, response: Response, head_only: bool = False) -> None:
         headers = {"Content-Type": response.content_type, "Content-Length": str(len(response.body)),

@@ -1,43 +1,83 @@
-"""Exec routes (docker-engine-api.md §3.9)."""
+"""Exec routes (docker-engine-api.md §3.9), as dockerd's router decides them.
+
+The framing of a started exec's output follows the `Tty` of the *start* request, not the one the
+exec was created with: a start with `Tty: false` gets stdcopy frames even for a TTY exec (whose
+output then all arrives as stdout), which docker-py's `exec_start(stream=True)` and
+`exec_start(socket=True)` rely on. The detach keys (create's `DetachKeys`, ctrl-p ctrl-q by
+default) are watched on a TTY exec's stdin; typing them ends the session, the process runs on.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from berth.api.docker import wire
 from berth.api.docker.backend import Backend
-from berth.api.docker.containers import MULTIPLEXED, RAW
-from berth.api.docker.streams import frame, pump
+from berth.api.docker.streams import RawPeer, api_at_least, frame, hijack_content_type, pump
 from berth.api.httpserver import Request, Response, Router, json_response
-from berth.api.shapes import check
-from berth.errors import BerthError
+from berth.api.shapes import Struct, check
+from berth.errors import BerthError, InvalidArgument
+
+
+def _go_field_names(body: Any, shape: Struct) -> Any:
+    """The body with its top-level keys matched to `shape`'s fields as Go's encoding/json matches
+    them: exactly, else ignoring case (docker-py sends exec create's `detachKeys` so); a later
+    key for the same field wins."""
+    if not isinstance(body, dict):
+        return body
+    folded = {name.lower(): name for name in shape.fields}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = str(key)
+        out[name if name in shape.fields else folded.get(name.lower(), name)] = value
+    return out
+
+
+def _start_console(req: Request, body: dict[str, Any]) -> tuple[int, int] | None:
+    """The start request's ConsoleSize, when it counts: only with `Tty` and API 1.42+."""
+    console = body.get("ConsoleSize")
+    if console is None or not body.get("Tty") or not api_at_least(req.api_version, (1, 42)):
+        return None
+    if len(console) != 2 or any(not 0 <= v <= 0xFFFF for v in console):
+        raise InvalidArgument(f"invalid ConsoleSize: {console!r} (want [height, width])")
+    return int(console[0]), int(console[1])
 
 
 def register(router: Router, backend: Backend) -> None:
     execs = backend.execs
 
     async def create(req: Request) -> Response:
-        body = check(await req.json(), wire.EXEC_CREATE)
+        body = check(_go_field_names(await req.json(), wire.EXEC_CREATE), wire.EXEC_CREATE)
+        if not api_at_least(req.api_version, (1, 42)):
+            body.pop("ConsoleSize", None)  # dockerd: not supported by API versions before 1.42
         return json_response({"Id": execs.create(req.match["id"], body)}, status=201)
 
     async def start(req: Request) -> Response | None:
-        body = check(await req.json(), wire.EXEC_START)
+        body = check(_go_field_names(await req.json(), wire.EXEC_START), wire.EXEC_START)
+        console = _start_console(req, body)
         if body.get("Detach"):
-            instance = await execs.start(req.match["id"])
+            instance = await execs.start(req.match["id"], console)
             await instance.process.detach()
             return Response(status=200, body=b"", content_type="application/json")
-        instance = execs.check_startable(req.match["id"])
-        tty = instance.spec.tty
+        instance = execs.check_startable(req.match["id"])  # 404/409 before the upgrade
+        multiplexed = not body.get("Tty")
         # Upgrade first, then start the process (moby's order): output written in the same
         # segment as the 101 head would land in a client's HTTP read buffer and be lost
         # (docker-py reads the stream from the raw socket after parsing the head).
-        reader, writer = await req.hijack(RAW if tty else MULTIPLEXED)
+        content_type = hijack_content_type(multiplexed, api_at_least(req.api_version, (1, 42)))
+        peer = RawPeer(*await req.hijack(content_type))
         try:
-            instance = await execs.start(instance.id)
-        except BerthError as err:
-            writer.write(str(err).encode() + b"\n" if tty else frame(2, str(err).encode() + b"\n"))
-            writer.close()
+            instance = await execs.start(instance.id, console)
+        except BerthError as err:  # dockerd writes a late failure to the stream's stdout
+            message = f"{err}\r\n".encode()
+            await peer.send(frame(1, message) if multiplexed else message)
+            await peer.close()
             return None
-        await pump(reader, writer, _Finishing(instance), tty=tty, stdin=instance.attach_stdin,
-                   close_stdin_on_eof=True)
+        detached = await pump(peer, _Finishing(instance), multiplexed=multiplexed,
+                              stdin=instance.attach_stdin, close_stdin_on_eof=True,
+                              detach_keys=instance.escape_keys if instance.spec.tty else b"")
+        if detached:
+            await instance.process.detach()
         return None
 
     async def resize(req: Request) -> Response:
@@ -56,12 +96,12 @@ def register(router: Router, backend: Backend) -> None:
 class _Finishing:
     """The exec's stdio, whose end also waits for the exit code (the CLI reads it right after)."""
 
-    def __init__(self, instance) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, instance: Any) -> None:
         self._instance = instance
         self._process = instance.process
 
     async def read(self) -> tuple[int, bytes] | None:
-        item = await self._process.read()
+        item: tuple[int, bytes] | None = await self._process.read()
         if item is None:
             await self._instance.done.wait()
         return item
