@@ -211,9 +211,10 @@ CASES = [
          fs={"/t/a.txt": "A", "/t/b.txt": "B", "/t/c.md": None}),
     Case("copy-symlink-kept", B + "COPY d /d\n", files={"d/f": "F", "d/l": ("symlink", "f")}, fs={"/d/l": "F"}),
     Case("copy-through-symlinked-dir", B + "COPY a.txt /bin/\n", files={"a.txt": "A"}, fs={"/bin/a.txt": "A"}),
-    Case("dockerignore-exceptions", B + "COPY . /ctx\n",
-         files={".dockerignore": "*.md\n!keep.md\nsecret/\n", "keep.md": "K", "drop.md": "D", "secret/k": "S", "x": "X"},
-         fs={"/ctx/keep.md": "K", "/ctx/drop.md": None, "/ctx/secret/k": None, "/ctx/x": "X"}),
+    # The client filters the context; dockerd only drops .dockerignore and the Dockerfile when listed.
+    Case("dockerignore-left-to-the-client", B + "COPY . /ctx\n",
+         files={".dockerignore": "*.md\nDocker*\n", "drop.md": "D", "x": "X"},
+         fs={"/ctx/drop.md": "D", "/ctx/x": "X", "/ctx/Dockerfile": None, "/ctx/.dockerignore": "*.md\nDocker*\n"}),
     Case("add-extracts-tar", B + "ADD pkg.tar.gz /opt/\n", files={"pkg.tar.gz": TGZ},
          fs={"/opt/pkg/README": "readme", "/opt/pkg.tar.gz": None}),
     Case("add-plain-file", B + "ADD a.txt /x\n", files={"a.txt": "A"}, fs={"/x": "A"}),

@@ -7,6 +7,7 @@ import pytest
 from berth.builder import DockerfileError, parse, plan
 from berth.builder.dockerfile import MAX_DOCKERFILE_BYTES, parse_words
 from berth.builder.instructions import needed_stages, target_stage
+from berth.errors import InvalidArgument
 
 
 def one(text: str):
@@ -179,5 +180,5 @@ def test_needed_stages_skip_unrelated_ones() -> None:
     assert [s.name for s in needed_stages(p, target_stage(p, "three"))] == ["one", "three"]
     assert [s.name for s in needed_stages(p, target_stage(p, "four"))] == ["two", "four"]
     assert [s.name for s in needed_stages(p, target_stage(p, ""))] == ["five"]
-    with pytest.raises(DockerfileError, match="failed to reach build target nope"):
+    with pytest.raises(InvalidArgument, match="^failed to reach build target nope in Dockerfile$"):
         target_stage(p, "nope")

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from berth.builder.layertar import LayerWriter
-from berth.builder.trees import Entry, MergedView, Tree, resolve, split_path, walk
+from berth.builder.trees import Entry, MergedView, Tree, resolve, walk
 from berth.errors import InvalidArgument
 from berth.images.xattrs import carried_from_pax, to_pax
 from berth.runtime.users import parse_group, parse_passwd
+from berth.types.scopedpath import split_path
 
 _MULTI_SOURCE = "When using COPY with more than one source file, the destination must be a directory and end with a /"
 

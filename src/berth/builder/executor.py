@@ -33,14 +33,15 @@ from berth.builder.cache import BuildCache, step_key
 from berth.builder.context import prepare_context
 from berth.builder.copier import CopyOptions, Source, checksum, chown_ids, copy_into_layer, find_sources
 from berth.builder.dockerfile import MAX_DOCKERFILE_BYTES, Instruction, parse, parse_words
-from berth.builder.dockerignore import DockerIgnore
+from berth.builder.dockerignore import DockerIgnore, removed_by_daemon
 from berth.builder.instructions import Plan, Stage, check, needed_stages, plan, target_stage
 from berth.builder.layertar import LayerWriter, diff_upper
 from berth.builder.runner import ContainerRunner, RunRequest
 from berth.builder.shellwords import ShellLex
-from berth.builder.trees import ContextTree, HeredocTree, MergedView, Tree, clean_source, resolve, split_path
+from berth.builder.trees import ContextTree, HeredocTree, MergedView, Tree, clean_source, resolve
 from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.types import parse_reference
+from berth.types.scopedpath import split_path
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -60,6 +61,7 @@ class BuildOptions:
     quiet: bool = False
     network_mode: str = ""           # "" / "default" / "bridge" -> bridge; "none"; "host"
     platform: str = ""
+    extra_hosts: tuple[tuple[str, str], ...] = ()   # `--add-host name:ip` for RUN's /etc/hosts
 
 
 PullBase = Callable[[str, Callable[[dict[str, Any]], None]], None]
@@ -147,15 +149,27 @@ class Build:
     def _load(self, raw_context: Path) -> Plan:
         tar = prepare_context(raw_context, self.work / "context.tar")
         self.context = ContextTree(tar)
-        name = self.opts.dockerfile or "Dockerfile"
-        data = self.context.read(name, MAX_DOCKERFILE_BYTES)
-        if data is None:
-            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
+        name, data = self._read_dockerfile(self.context)
+        # The client applied .dockerignore; dockerd only drops it and the Dockerfile (when listed).
         ignore = self.context.read(".dockerignore", 1 << 20)
-        self.context.ignore = DockerIgnore((ignore or b"").decode("utf-8", errors="replace"))
+        text = None if ignore is None else ignore.decode("utf-8", errors="replace")
+        self.context.ignore = DockerIgnore.hiding(removed_by_daemon(text, name))
         dockerfile = parse(data, self.filename)
         self.lex = ShellLex(dockerfile.escape)
         return plan(dockerfile, self.filename)
+
+    def _read_dockerfile(self, context: ContextTree) -> tuple[str, bytes]:
+        """(name, bytes) of the Dockerfile; symlinks inside the context are followed and a
+        missing `Dockerfile` falls back to `dockerfile`, as dockerd's remotecontext does."""
+        name = self.opts.dockerfile or "Dockerfile"
+        candidates = [name, name.lower()] if name == "Dockerfile" else [name]
+        for candidate in candidates:
+            data = context.read("/".join(resolve(context, candidate)), MAX_DOCKERFILE_BYTES)
+            if data is not None:
+                if not data:
+                    raise InvalidArgument(f"the Dockerfile ({candidate}) cannot be empty")
+                return candidate, data
+        raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
 
     def _meta_args(self, instructions: tuple[Instruction, ...]) -> dict[str, str | None]:
         values: dict[str, str | None] = {}
@@ -529,7 +543,7 @@ class Build:
         request = RunRequest(
             args=tuple(args), env=tuple(list(state.c.get("Env") or []) + [f"{k}={v}" for k, v in extra.items()]),
             user=state.c.get("User") or "", cwd=state.c.get("WorkingDir") or "/",
-            network=self._network(instruction))
+            network=self._network(instruction), extra_hosts=self.opts.extra_hosts)
         layer = await self._run_container(state, request, " ".join(args))
         await self.commit(state, key, created_by, layer)
 
@@ -563,8 +577,10 @@ class Build:
                                           lambda rel: view.entry(split_path(rel)))
         return out if entries else None
 
-    async def _output(self, data: bytes) -> None:
-        await self.say(data.decode("utf-8", errors="replace"))
+    async def _output(self, stream: int, data: bytes) -> None:
+        text = data.decode("utf-8", errors="replace")
+        # dockerd's StderrFormatter paints a RUN command's stderr red in the same `stream` key
+        await self.say(f"\033[91m{text}\033[0m" if stream == 2 else text)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from berth.builder._errors import DockerfileError
 from berth.builder.dockerfile import Dockerfile, Instruction, parse_words
+from berth.errors import InvalidArgument
 
 _FLAGS: dict[str, frozenset[str]] = {
     "FROM": frozenset({"platform"}),
@@ -205,13 +206,18 @@ def _check_stage_names(stages: tuple[Stage, ...], filename: str) -> None:
 
 
 def target_stage(p: Plan, target: str, filename: str = "Dockerfile") -> Stage:
-    """The stage `--target` names, or the last one."""
+    """The stage `--target` names (by `AS` name, case-insensitively, as dockerd's HasStage),
+    or the last one.
+
+    Raises:
+        InvalidArgument: no stage has that name, in dockerd's words (a 400 before any output).
+    """
     if not target:
         return p.stages[-1]
     for stage in p.stages:
-        if stage.name == target.lower():
+        if stage.name and stage.name == target.lower():
             return stage
-    raise DockerfileError(filename, 0, f"failed to reach build target {target} in Dockerfile")
+    raise InvalidArgument(f"failed to reach build target {target} in Dockerfile")
 
 
 def needed_stages(p: Plan, target: Stage) -> list[Stage]:

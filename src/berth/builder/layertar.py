@@ -16,7 +16,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from berth.images.upperdiff import UpperEntry, is_opaque, walk_upper, write_layer
 from berth.images.xattrs import to_pax
@@ -69,14 +69,14 @@ class LayerWriter:
         info.linkname = target
         self._add(info)
 
-    def add_info(self, info: tarfile.TarInfo, data: BinaryIO | None = None) -> None:
+    def add_info(self, info: tarfile.TarInfo, data: IO[bytes] | None = None) -> None:
         if info.isdir():
             if info.name.rstrip("/") in self._dirs:
                 return
             self._dirs.add(info.name.rstrip("/"))
         self._add(info, data)
 
-    def _add(self, info: tarfile.TarInfo, data: BinaryIO | None = None) -> None:
+    def _add(self, info: tarfile.TarInfo, data: IO[bytes] | None = None) -> None:
         self._tar.addfile(info, data)
         self.entries += 1
 

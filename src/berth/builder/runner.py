@@ -34,6 +34,7 @@ class RunRequest:
     user: str = ""
     cwd: str = "/"
     network: str = "bridge"      # "bridge" | "none" | "host"
+    extra_hosts: tuple[tuple[str, str], ...] = ()   # (name, ip) for /etc/hosts; ip may be "host-gateway"
 
 
 class RuntimeLike(Protocol):
@@ -51,7 +52,8 @@ class NetworkLike(Protocol):
     def detach(self, container_id: str) -> None: ...
 
 
-Output = Callable[[bytes], Awaitable[None]]
+Output = Callable[[int, bytes], Awaitable[None]]
+"""Receives (1 = stdout | 2 = stderr, data) as the RUN command writes it."""
 
 
 class ContainerRunner:
@@ -72,7 +74,8 @@ class ContainerRunner:
         try:
             attachment = await asyncio.to_thread(self._network.attach, container_id, req.network, [])
             attached = True
-            mounts = await asyncio.to_thread(_write_etc_files, step_dir, container_id, attachment)
+            mounts = await asyncio.to_thread(_write_etc_files, step_dir, container_id, attachment,
+                                             req.extra_hosts)
             spec = ContainerSpec(
                 id=container_id, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
                 hostname=container_id[:12], netns_path=attachment.netns_path, mounts=mounts,
@@ -89,7 +92,7 @@ class ContainerRunner:
         stream = await self._runtime.attach(spec.id)
         await asyncio.to_thread(self._runtime.start, spec.id)
         while (item := await stream.read()) is not None:
-            await output(item[1])
+            await output(item[0], item[1])
         return await self._runtime.wait_exit(spec.id)
 
     def _detach_later(self, container_id: str) -> None:
@@ -112,10 +115,14 @@ class ContainerRunner:
                 await asyncio.gather(*list(self._detaching), return_exceptions=True)
 
 
-def _write_etc_files(step_dir: Path, container_id: str, attachment: Any) -> tuple[Mount, ...]:
+def _write_etc_files(step_dir: Path, container_id: str, attachment: Any,
+                     extra_hosts: tuple[tuple[str, str], ...] = ()) -> tuple[Mount, ...]:
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     if getattr(attachment, "ip_address", ""):
         hosts.append(f"{attachment.ip_address}\t{container_id[:12]}")
+    gateway = getattr(attachment, "gateway", "") or "127.0.0.1"
+    for name, ip in extra_hosts:  # `--add-host` on build; host-gateway is the bridge's gateway
+        hosts.append(f"{gateway if ip == 'host-gateway' else ip}\t{name}")
     files = {"hosts": "\n".join(hosts) + "\n", "hostname": container_id[:12] + "\n",
              "resolv.conf": _resolv_conf(getattr(attachment, "mode", "bridge") == "host")}
     mounts = []

@@ -105,6 +105,9 @@ class ContextTree:
         key = tuple(parts)
         entry = _tar_entry(member)
         if member.islnk():  # a hard link reads as its target (same inode, same metadata)
+            if member.linkname.startswith("/") or ".." in split_path(member.linkname):
+                raise InvalidArgument(f"invalid build context: hard link {member.name!r} -> "
+                                      f"{member.linkname!r} points outside the context")
             target = self._entries.get(tuple(split_path(member.linkname)))
             if target is None or target.kind != "file":
                 return

@@ -9,6 +9,7 @@ happen; the response starts with the first one, so a Dockerfile that does not pa
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from typing import Any
 
@@ -20,10 +21,17 @@ from berth.engine.filters import check_keys, timestamp
 from berth.errors import BerthError, InvalidArgument, Unavailable
 
 
+_NETWORK_MODES = ("", "default", "bridge", "host", "none")
+
+
 def parse_options(req: Request) -> BuildOptions:
-    """Query parameters -> BuildOptions; JSON-valued ones are checked here, at the edge."""
+    """Query parameters -> BuildOptions; JSON-valued ones are checked here, at the edge.
+
+    `dockerfile` is read as Go's FormValue reads it, the first value: docker-py 7 sends the
+    parameter twice for a Dockerfile outside the context (its generated name, then the text).
+    """
     return BuildOptions(
-        dockerfile=req.query("dockerfile") or "Dockerfile",
+        dockerfile=_first(req, "dockerfile") or "Dockerfile",
         tags=tuple(t for t in req.query_all.get("t", []) if t),
         build_args=_json_map(req, "buildargs"),
         labels={k: str(v) for k, v in _json_map(req, "labels").items()},
@@ -32,9 +40,40 @@ def parse_options(req: Request) -> BuildOptions:
         pull=req.qbool("pull"),
         cache_from=tuple(_json_list(req, "cachefrom")),
         quiet=req.qbool("q"),
-        network_mode=req.query("networkmode"),
+        network_mode=_network_mode(req),
         platform=req.query("platform"),
+        extra_hosts=tuple(extra_host(h) for h in req.query_all.get("extrahosts", []) if h),
     )
+
+
+def extra_host(value: str) -> tuple[str, str]:
+    """`name:ip` / `name=ip` -> (name, ip), checked as the CLI's opts.ValidateExtraHost does."""
+    name, sep, ip = value.partition("=")
+    if not sep:
+        name, sep, ip = value.partition(":")
+    if not sep or not name or ":" in name:
+        raise InvalidArgument(f"bad format for add-host: {json.dumps(value)}")
+    if ip != "host-gateway":
+        if len(ip) > 1 and ip.startswith("[") and ip.endswith("]"):
+            ip = ip[1:-1]
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError as err:
+            raise InvalidArgument(f"invalid IP address in add-host: {json.dumps(ip)}") from err
+    return name, ip
+
+
+def _first(req: Request, name: str) -> str:
+    values = req.query_all.get(name)
+    return values[0] if values else ""
+
+
+def _network_mode(req: Request) -> str:
+    mode = req.query("networkmode")
+    if mode not in _NETWORK_MODES:
+        raise InvalidArgument(f"network mode {mode!r} is not supported by berth's builder: "
+                              "use default, bridge, host or none")
+    return mode
 
 
 def _json_map(req: Request, name: str) -> dict[str, Any]:
