@@ -12,9 +12,10 @@ pytestmark = pytest.mark.root
 @pytest.mark.parametrize(("args", "words"), [
     (("search", "busybox"), "docker search is not available"),
     (("swarm", "init"), "does not implement swarm mode"),
-    (("node", "ls"), "does not implement swarm mode"),
-    (("service", "ls"), "does not implement swarm mode"),
-    (("secret", "ls"), "does not implement swarm mode"),
+    (("node", "ls"), "This node is not a swarm manager."),  # dockerd's answers outside a swarm
+    (("service", "ls"), "This node is not a swarm manager."),
+    (("secret", "ls"), "This node is not a swarm manager."),
+    (("swarm", "leave"), "This node is not part of a swarm"),
     (("plugin", "install", "vieux/sshfs"), "does not support engine plugins"),
 ])
 def test_cli_gets_a_clear_refusal(daemon: BerthDaemon, args: tuple[str, ...], words: str) -> None:
@@ -25,7 +26,7 @@ def test_cli_gets_a_clear_refusal(daemon: BerthDaemon, args: tuple[str, ...], wo
 
 def test_wire_shape_and_empty_plugin_list(daemon: BerthDaemon) -> None:
     status, body = api(daemon.sock, "GET", "/v1.45/swarm")
-    assert status == 501 and "swarm" in body["message"]
+    assert status == 503 and "not a swarm manager" in body["message"]
     status, body = api(daemon.sock, "GET", "/plugins")
     assert (status, body) == (200, [])
     assert daemon.docker("plugin", "ls", "-q").stdout == ""

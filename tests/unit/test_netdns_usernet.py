@@ -31,7 +31,7 @@ def test_check_subnet() -> None:
     assert check_subnet("10.1.2.0/24", "", "", []) == ("10.1.2.0/24", "10.1.2.1")
     with pytest.raises(Conflict, match="Pool overlaps"):
         check_subnet("10.1.0.0/16", "", "", ["10.1.2.0/24"])
-    with pytest.raises(InvalidArgument, match="no matching subnet for gateway"):
+    with pytest.raises(InvalidArgument, match="invalid gateway 10.9.9.9: parent subnet"):
         check_subnet("10.1.2.0/24", "10.9.9.9", "", [])
 
 

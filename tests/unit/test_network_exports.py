@@ -17,8 +17,10 @@ def test_public_surface() -> None:
         "NetworkRegistry",
         "PortMapping",
         "UserNetwork",
+        "parse_mac",
         "parse_port_spec",
         "remove_shared_chains",
+        "set_mac",
     ]
     for name in berth.network.__all__:
         if name == "BUILTIN":

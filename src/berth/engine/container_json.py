@@ -99,7 +99,9 @@ def list_item(c: Container) -> dict[str, Any]:
     }
 
 
-def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
+def inspect(c: Container, *, root: str, log_path: str, runtime: str = "") -> dict[str, Any]:
+    """`runtime`: the daemon's default OCI runtime, shown as HostConfig.Runtime when the create
+    named none (dockerd fills it in the same way)."""
     st = c.state
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
     net = c.network if st.running else {}
@@ -122,7 +124,7 @@ def inspect(c: Container, *, root: str, log_path: str) -> dict[str, Any]:
         "LogPath": log_path, "Name": f"/{c.name}",
         "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": c.host_config,
+        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or c.runtime or runtime},
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": f"{root}/upper", "WorkDir": f"{root}/work",
                                                      "MergedDir": f"{root}/rootfs"}},
         "Mounts": mounts_json(c),

@@ -23,10 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.runtime import Mount
 
+FILES = ("hosts", "hostname", "resolv.conf")
 LOCALHOST = ("127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
              "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
              "ff02::2\tip6-allrouters")
+
+
+def etc_mounts(etc_dir: Path, *, read_only: bool) -> tuple[Mount, ...]:
+    """The bind mounts of the three files; read-only in a `--read-only` container, as moby's
+    NetworkMounts makes them (writable = !ReadonlyRootfs). A volume mounted on one of the paths
+    later in the mount list still wins."""
+    options = ("rbind", "rprivate", "ro") if read_only else ("rbind", "rprivate")
+    return tuple(Mount(source=str(etc_dir / f), destination=f"/etc/{f}", options=options) for f in FILES)
 
 
 def parse_extra_host(entry: str) -> tuple[str, str]:

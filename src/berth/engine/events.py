@@ -44,6 +44,11 @@ class EventBus:
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self._subscribers.discard(queue)
 
+    @property
+    def listeners(self) -> int:
+        """How many `/events` streams are open (Info's NEventsListener)."""
+        return len(self._subscribers)
+
 
 _EVENT_PREFIXES = frozenset({"health_status", "exec_create", "exec_start"})
 

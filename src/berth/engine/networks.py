@@ -42,13 +42,14 @@ from typing import Any
 
 from berth.engine import etc_files
 from berth.engine import filters as filters_mod
-from berth.engine.container_config import CONFLICT_SHARED, joined_container
+from berth.engine import legacy_links
+from berth.engine.container_config import CONFLICT_MAC, CONFLICT_SHARED, joined_container
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import (
     BUILTIN, Attachment, BridgeConfig, EmbeddedDns, Endpoint, EndpointManager, IsolatedBridge, NameEntry,
-    NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork,
+    NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork, parse_mac, set_mac,
 )
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,15 @@ class NetworkService:
         self._isolation = isolation
 
     # === the container's life ======================================================================
-    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any]) -> None:
+    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any],
+                        mac_address: str = "") -> None:
         """InvalidArgument `network X not found` for any network the container names that does not exist.
 
         Network ids and id prefixes are replaced by names in both dicts (in place), so the
-        records name each network one way.
+        records name each network one way. Since API 1.44 the container may name several
+        networks in EndpointsConfig at create: it joins all of them. `mac_address` is the
+        container-wide Config.MacAddress of older clients: like dockerd, it becomes the
+        MacAddress of the endpoint on the container's main network.
         """
         mode = host_config.get("NetworkMode") or "bridge"
         joined = joined_container(mode)
@@ -101,7 +106,7 @@ class NetworkService:
             self._find_container_for_create(joined)
             return
         if mode not in ("default", *BUILTIN):
-            host_config["NetworkMode"] = self._find_for_create(mode).name
+            host_config["NetworkMode"] = mode = self._find_for_create(mode).name
         configs = networking_config.get("EndpointsConfig") or {}
         for name in list(configs):
             if name not in _BUILTIN_NAMES:
@@ -109,6 +114,20 @@ class NetworkService:
                 configs[canonical] = configs.pop(name)
             elif ((configs[name] or {}).get("IPAMConfig") or {}).get("IPv4Address"):
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
+        if mac_address:
+            if mode == "host":
+                raise InvalidArgument(CONFLICT_MAC)
+            if mode != "none":
+                key = _main_endpoint_key(mode, configs)
+                conf = configs.setdefault(key, {}) or {}
+                if conf.get("MacAddress") and parse_mac(conf["MacAddress"]) != parse_mac(mac_address):
+                    raise InvalidArgument("the container-wide MAC address must match the endpoint-specific "
+                                          "MAC address for the main network, or be left empty")
+                configs[key] = {**conf, "MacAddress": mac_address}
+                networking_config["EndpointsConfig"] = configs
+        for conf in configs.values():
+            if (conf or {}).get("MacAddress"):
+                parse_mac(conf["MacAddress"])
         for entry in host_config.get("ExtraHosts") or []:
             etc_files.parse_extra_host(entry)
 
@@ -140,6 +159,10 @@ class NetworkService:
         attachment = self.manager.attach(container.id, base_mode, ports if base_mode == "bridge" else [],
                                          name=container.name)
         try:
+            mac = _builtin_mac(container) if base_mode == "bridge" else ""
+            if mac and attachment.netns_path:
+                set_mac(attachment.netns_path, "eth0", mac)
+                attachment = replace(attachment, mac_address=parse_mac(mac))
             endpoints = self._add_endpoints(container, attachment, user_nets, ports, base_mode)
             data = self._attachment_data(attachment, endpoints, mode)
             data["dns"] = bool(endpoints) and self._dns is not None
@@ -211,7 +234,8 @@ class NetworkService:
             endpoints.append(self.endpoints.add(
                 container.id, attachment.netns_path or "", net, f"eth{index + offset}",
                 name=container.name, aliases=_aliases(container, conf), primary=primary,
-                ports=tuple(ports) if primary else (), ip=_fixed_ip(net, conf)))
+                ports=tuple(ports) if primary else (), ip=_fixed_ip(net, conf),
+                mac=str(conf.get("MacAddress") or "")))
         return endpoints
 
     def _attachment_data(self, attachment: Attachment, endpoints: list[Endpoint], mode: str) -> dict[str, Any]:
@@ -339,6 +363,7 @@ class NetworkService:
     def _link_lines(self, container: Container, data: dict[str, Any]) -> list[tuple[str, str]]:
         """`--link target:alias` → (target ip, "alias target_short_id target_name")."""
         lines = []
+        env: list[str] = []
         shared = {ep["network_id"] for ep in (data.get("endpoints") or {}).values()}
         for link in container.host_config.get("Links") or []:
             target_ref, alias = _split_link(link)
@@ -353,6 +378,30 @@ class NetworkService:
             if ip:
                 names = " ".join(dict.fromkeys([alias, target.id[:12], target.name]))
                 lines.append((ip, names))
+            if _mode(container) == "bridge" and _mode(target) == "bridge" and target.network.get("ip_address"):
+                env += legacy_links.link_env(container.name, alias, str(target.network["ip_address"]),
+                                             target.config.get("ExposedPorts") or {}, target.config.get("Env") or [])
+        lines = list(dict.fromkeys(lines + self._endpoint_link_lines(container, data)))  # the CLI sends both
+        if env:
+            data["link_env"] = env  # the process gets them (container_launch); its own Env wins
+        return lines
+
+    def _endpoint_link_lines(self, container: Container, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """Links given per user network (EndpointsConfig.<net>.Links, where the CLI puts --link
+        on a user network): name aliases of a member of that network, no variables. A target
+        that is not (yet) on the network is skipped, as dockerd's alias then resolves nothing."""
+        lines = []
+        configs = (container.networking_config or {}).get("EndpointsConfig") or {}
+        for net_name, ep in (data.get("endpoints") or {}).items():
+            for link in (configs.get(net_name) or {}).get("Links") or []:
+                target_ref, alias = _split_link(link)
+                try:
+                    target = self._repo.get(target_ref)
+                except NotFound:
+                    continue
+                endpoint = self.endpoints.get(target.id, ep["network_id"])
+                if endpoint is not None and target.state.running:
+                    lines.append((endpoint.ip_address, " ".join(dict.fromkeys([alias, target.id[:12], target.name]))))
         return lines
 
     def _ip_towards(self, target: Container, shared: set[str]) -> str:
@@ -458,6 +507,8 @@ class NetworkService:
                                   "container cannot be connected to multiple networks with one of the "
                                   "networks in private (none) mode")
         conf = dict(endpoint_config or {})
+        if conf.get("MacAddress"):
+            parse_mac(str(conf["MacAddress"]))
         configs = container.networking_config.setdefault("EndpointsConfig", {})
         if container.state.running:
             if self.endpoints.get(container.id, net.id) is not None:
@@ -468,7 +519,7 @@ class NetworkService:
             ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
             endpoint = self.endpoints.add(container.id, container.network.get("netns_path") or "", net, ifname,
                                           name=container.name, aliases=_aliases(container, conf), primary=False,
-                                          ip=_fixed_ip(net, conf))
+                                          ip=_fixed_ip(net, conf), mac=str(conf.get("MacAddress") or ""))
             container.network.setdefault("endpoints", {})[net.name] = endpoint_record(endpoint)
         configs.pop(net.id, None)
         configs[net.name] = {**(configs.get(net.name) or {}), **conf}
@@ -497,6 +548,26 @@ class NetworkService:
         self._refresh({net.id})
         if endpoint is not None:
             self._refresh_one(container.id)
+
+    def remove_link(self, link_name: str) -> None:
+        """`DELETE /containers/<parent>/<alias>?link=1` (`docker rm --link /parent/alias`): the
+        parent forgets its link (moby's rmLink). The target container is untouched; a running
+        parent keeps the hosts line until it starts again."""
+        parent_ref, _, alias = link_name.strip("/").rpartition("/")
+        if not parent_ref:
+            raise Conflict("Conflict, cannot remove the default link name of the container")
+        try:
+            parent = self._repo.get(parent_ref)
+        except NotFound as err:
+            raise NotFound(f"Cannot get parent /{parent_ref} for link name {link_name}") from err
+        with self._membership_lock:
+            parent = self._repo.get(parent.id)
+            links = parent.host_config.get("Links") or []
+            kept = [link for link in links if _split_link(link)[1] != alias]
+            if len(kept) == len(links):
+                raise NotFound(f"No such container: {link_name}")
+            parent.host_config["Links"] = kept or None
+            self._repo.save(parent)
 
     def _refresh_one(self, container_id: str) -> None:
         with self._hosts_lock:
@@ -559,6 +630,24 @@ def _config_for(configs: Mapping[str, Any], net: UserNetwork) -> dict[str, Any]:
 def _aliases(container: Container, conf: Mapping[str, Any]) -> tuple[str, ...]:
     """Names peers resolve for this container on a network: its name first, then aliases."""
     return tuple(dict.fromkeys([container.name, *(conf.get("Aliases") or [])]))
+
+
+def _main_endpoint_key(mode: str, configs: Mapping[str, Any]) -> str:
+    """The EndpointsConfig key of the container's main network (the CLI says `default` for
+    the default bridge, docker-py `bridge` or nothing)."""
+    if mode in ("default", "bridge"):
+        return next((k for k in ("default", "bridge") if k in configs), "bridge")
+    return mode
+
+
+def _builtin_mac(container: Container) -> str:
+    """The MacAddress asked for on the default bridge (validated at create)."""
+    configs = (container.networking_config or {}).get("EndpointsConfig") or {}
+    for key in ("default", "bridge"):
+        mac = (configs.get(key) or {}).get("MacAddress")
+        if mac:
+            return str(mac)
+    return ""
 
 
 def _fixed_ip(net: UserNetwork, conf: Mapping[str, Any]) -> str:

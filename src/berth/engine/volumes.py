@@ -115,7 +115,7 @@ class VolumeService:
                 continue
             reclaimed += size
             deleted.append(volume.name)
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}  # [] when none, as moby
 
     def users_of(self, name: str) -> list[str]:
         return [cid for cid, mounts in self._users()
@@ -186,14 +186,16 @@ class VolumeService:
                                     options=point.options))
             else:
                 options = tuple(dict.fromkeys(runtime_options(point) + self._volume_flags(point)))
-                mounts.append(Mount(source=point.source, destination=point.destination, type="bind",
+                source = _subpath_source(point) if point.subpath else point.source
+                mounts.append(Mount(source=source, destination=point.destination, type="bind",
                                     options=options))
         return tuple(mounts)
 
     def copy_up(self, records: Iterable[Mapping[str, Any]], rootfs: Path) -> None:
         """Copy the image's files at each volume's destination into the volume while it is empty."""
         for point in (MountPoint.from_record(r) for r in records):
-            if point.type != "volume" or not point.copy_data or not point.source or self._is_tmpfs(point.name):
+            if (point.type != "volume" or not point.copy_data or not point.source or point.subpath
+                    or self._is_tmpfs(point.name)):
                 continue
             data = Path(point.source)
             if not data.is_dir() or any(data.iterdir()):
@@ -241,6 +243,15 @@ class VolumeService:
 
 def _volume_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     return [r["name"] for r in records if r.get("type") == "volume" and r.get("name")]
+
+
+def _subpath_source(point: MountPoint) -> str:
+    """The directory `Subpath` names inside the volume, symlinks resolved inside the volume
+    (moby's safepath.Join); it must exist, as in dockerd, which fails the start otherwise."""
+    target = resolve_in_root(Path(point.source), point.subpath)
+    if not target.exists():
+        raise InvalidArgument(f"cannot access path {target}: lstat {target}: no such file or directory")
+    return str(target)
 
 
 def _ensure_bind_source(point: MountPoint) -> None:

@@ -4,7 +4,8 @@
 the user-defined networks (one bridge and subnet each) and `EndpointManager` adds a container's
 interfaces on them; `EmbeddedDns` answers 127.0.0.11 inside containers on user networks from a
 `NameTable` of `NameEntry`s; `NetworkIsolation` keeps bridges (`IsolatedBridge`) apart;
-`parse_port_spec` reads docker's `-p` syntax. See README.md for the flow and the files kept on disk.
+`parse_port_spec` reads docker's `-p` syntax, `parse_mac`/`set_mac` a
+`--mac-address`. See README.md for the flow and the files kept on disk.
 """
 
 from berth.network._dns import EmbeddedDns
@@ -12,6 +13,7 @@ from berth.network._dnsnames import NameEntry, NameTable
 from berth.network._endpoints import Endpoint, EndpointManager
 from berth.network._hostnet import remove_shared_chains
 from berth.network._isolation import IsolatedBridge, NetworkIsolation
+from berth.network._mac import parse_mac, set_mac
 from berth.network._manager import NetworkManager
 from berth.network._portspec import parse_port_spec
 from berth.network._registry import BUILTIN, NetworkRegistry
@@ -33,6 +35,8 @@ __all__ = [
     "NetworkRegistry",
     "PortMapping",
     "UserNetwork",
+    "parse_mac",
     "parse_port_spec",
     "remove_shared_chains",
+    "set_mac",
 ]

@@ -28,6 +28,7 @@ from berth.errors import BerthError, Conflict
 from berth.network._cni import PLUGINS_LOCK, CniRunner, PluginExecutor, PluginProcesses, WaitsForStrays
 from berth.network._cniconfig import runtime_config
 from berth.network._cniresult import container_address
+from berth.network._mac import parse_mac, set_mac
 from berth.network._ports import PortReservations
 from berth.network._types import PortMapping
 from berth.network._usernet import UserNetwork, user_conflist
@@ -94,8 +95,9 @@ class EndpointManager:
     # --- add / remove ----------------------------------------------------------------------------
     def add(self, container_id: str, netns: str, net: UserNetwork, ifname: str, *, name: str = "",
             aliases: tuple[str, ...] = (), ports: tuple[PortMapping, ...] = (),
-            primary: bool = True, ip: str = "") -> Endpoint:
-        """`ip`: a fixed address (--ip) instead of the next free one.
+            primary: bool = True, ip: str = "", mac: str = "") -> Endpoint:
+        """`ip`: a fixed address (--ip) instead of the next free one; `mac`: the interface's
+        MAC address instead of the plugin's random one.
 
         Raises Conflict (already on the network, or a port taken) or Unavailable (plugin)."""
         if self.get(container_id, net.id) is not None:
@@ -105,16 +107,25 @@ class EndpointManager:
         endpoint = Endpoint(container_id, net.id, net.name, ifname, netns, name, tuple(aliases),
                             ports=tuple(ports), conflist=conflist,
                             requested_ip=f"{ip}/{net.subnet.split('/')[1]}" if ip else "")
+        runner = CniRunner(_with_ifname(self._executor, ifname), self._cni_path)
         try:
             self._save(endpoint)  # before ADD: a crash mid-ADD still leaves enough to DEL
-            runner = CniRunner(_with_ifname(self._executor, ifname), self._cni_path)
             result = runner.add(conflist, container_id, netns, _rt_config(endpoint))
             address = container_address(result, ifname)
             endpoint = replace(endpoint, result=result, ip_address=address.ip,
                                prefix_len=address.prefix_len, gateway=address.gateway,
                                mac_address=address.mac)
-            self._save(endpoint)
+            self._save(endpoint)  # with the result: DEL needs it even if the MAC change fails
+            if mac:
+                set_mac(netns, ifname, mac)
+                endpoint = replace(endpoint, mac_address=parse_mac(mac))
+                self._save(endpoint)
         except BaseException:
+            if endpoint.result is not None:  # added, then failed: undo the ADD (lease, veth)
+                try:
+                    runner.delete(conflist, container_id, netns, _rt_config(endpoint), endpoint.result)
+                except BerthError as err:
+                    log.warning("CNI DEL of %s on %s after a failed add: %s", container_id[:12], net.name, err)
             self._delete_record(endpoint)
             self._ports.release(container_id + "/" + net.id)
             raise

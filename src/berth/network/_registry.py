@@ -14,7 +14,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -30,7 +29,6 @@ from berth.network._usernet import UserNetwork, check_subnet, pick_subnet
 
 log = logging.getLogger(__name__)
 
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 BUILTIN = ("bridge", "host", "none")
 
 
@@ -58,17 +56,19 @@ class NetworkRegistry:
                options: dict[str, str] | None = None, ipam_options: dict[str, str] | None = None,
                ) -> UserNetwork:
         """Raises AlreadyExists (name taken), InvalidArgument, Conflict (subnet overlap)."""
-        if not _NAME_RE.match(name):
-            raise InvalidArgument(f"invalid network name {name!r}")
+        if not name.strip():  # libnetwork's only rule (config.IsValidName): spaces are fine
+            raise InvalidArgument(f"invalid name: {name}")
         if name in BUILTIN:
             raise InvalidArgument(f"{name} is a pre-defined network and cannot be created")
         given = bool(subnet)
         with self._lock:
             if any(n.name == name for n in self.list()):
                 raise AlreadyExists(f"network with name {name} already exists")
+            # dockerd's IPAM compares a user-given subnet with its own pools only; the host's
+            # routes (other daemons' bridges, the LAN) just steer the automatic choice.
             taken = [n.subnet for n in self.list()] + list(self._reserved)
             if subnet:
-                subnet, gateway = check_subnet(subnet, gateway, ip_range, taken + host_routes())
+                subnet, gateway = check_subnet(subnet, gateway, ip_range, taken)
             else:
                 subnet = pick_subnet(taken + host_routes())
                 gateway = str(next(ipaddress.ip_network(subnet).hosts()))

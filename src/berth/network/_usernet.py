@@ -61,32 +61,82 @@ def pick_subnet(taken: Iterable[str]) -> str:
 
 
 def check_subnet(subnet: str, gateway: str, ip_range: str, taken: Iterable[str]) -> tuple[str, str]:
-    """Validate a user-given subnet (and gateway); returns (subnet, gateway) normalised.
+    """Validate a user-given subnet (and gateway, range) as dockerd does; returns (subnet, gateway).
+
+    Like moby's ValidateIPAM, every malformed value is reported at once under "invalid network
+    config:" (a subnet or range with host bits set included). Then, like its default IPAM
+    allocator, the subnet may not overlap `taken`, the pools of this daemon's own networks
+    (the default bridge's among them): a user-given subnet is never compared with the host's
+    routes, which only steer the automatic choice (`pick_subnet`).
 
     Raises:
         InvalidArgument: malformed values, or a gateway/range outside the subnet.
         Conflict: the subnet overlaps another network ("Pool overlaps ...", Docker's wording).
     """
-    try:
-        net = ipaddress.ip_network(subnet, strict=False)
-    except ValueError as err:
-        raise InvalidArgument(f"invalid subnet {subnet}: {err}") from err
+    net = _parse_network(subnet)
+    if net is None:
+        raise InvalidArgument(f"invalid network config:\ninvalid subnet {subnet}: invalid CIDR block notation")
     if net.version != 4:
         raise InvalidArgument("only IPv4 subnets are supported")
-    if net.prefixlen > 30:
+    errors: list[str] = []
+    masked = ipaddress.ip_network(subnet, strict=False)
+    if str(masked) != subnet:
+        errors.append(f"invalid subnet {subnet}: it should be {masked}")
+    errors += _range_errors(ip_range, masked)
+    if gateway:
+        try:
+            gw_addr = ipaddress.ip_address(gateway)
+        except ValueError:
+            errors.append(f"invalid gateway {gateway}: invalid address")
+        else:
+            if gw_addr.version != 4:
+                errors.append(f"invalid gateway {gateway}: parent subnet is an IPv4 block")
+            elif gw_addr not in masked:
+                errors.append(f"invalid gateway {gateway}: parent subnet {masked} doesn't contain this address")
+    if errors:
+        raise InvalidArgument("invalid network config:\n" + _join(errors))
+    if masked.prefixlen > 30:
         raise InvalidArgument(f"subnet {subnet} is too small")
     for other in taken:
-        if net.overlaps(ipaddress.ip_network(other, strict=False)):
+        if masked.overlaps(ipaddress.ip_network(other, strict=False)):
             raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
-    gw = gateway or str(next(net.hosts()))
+    return str(masked), gateway or str(next(masked.hosts()))
+
+
+def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """`a.b.c.d/n` with host bits allowed (checked apart); None unless it is CIDR notation."""
+    if "/" not in text:
+        return None
     try:
-        if ipaddress.ip_address(gw) not in net:
-            raise InvalidArgument(f"no matching subnet for gateway {gw}")
-    except ValueError as err:
-        raise InvalidArgument(f"invalid gateway address {gw}") from err
-    if ip_range and not ipaddress.ip_network(ip_range, strict=False).subnet_of(net):  # type: ignore[arg-type]
-        raise InvalidArgument(f"no matching subnet for range {ip_range}")
-    return str(net), gw
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _range_errors(ip_range: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+    """moby's validateIPRange, message for message."""
+    if not ip_range:
+        return []
+    rng = _parse_network(ip_range)
+    if rng is None:
+        return [f"invalid ip-range {ip_range}: invalid CIDR block notation"]
+    if rng.version != subnet.version:
+        return [f"invalid ip-range {ip_range}: parent subnet is an IPv{subnet.version} block"]
+    errors = []
+    if rng.prefixlen < subnet.prefixlen:
+        errors.append(f"invalid ip-range {ip_range}: CIDR block is bigger than its parent subnet {subnet}")
+    if str(rng) != ip_range:
+        errors.append(f"invalid ip-range {ip_range}: it should be {rng}")
+    if not subnet.overlaps(rng):
+        errors.append(f"invalid ip-range {ip_range}: parent subnet {subnet} doesn't contain ip-range")
+    return errors
+
+
+def _join(errors: list[str]) -> str:
+    """moby's multierror.Join: one error as is, several as a `* ` list."""
+    if len(errors) == 1:
+        return errors[0]
+    return "* " + "\n* ".join(errors)
 
 
 def user_conflist(net: UserNetwork, ipam_dir: Path, *, primary: bool, with_ports: bool) -> JSON:

@@ -17,7 +17,7 @@ from berth.errors import InvalidArgument
 from berth.runtime import seccomp
 from berth.runtime.devices import DeviceNode, device_nodes, host_devices
 from berth.runtime.spec import ContainerSpec, ExecSpec, Mount, Resources
-from berth.runtime.users import ExecUser, resolve_user_in_rootfs
+from berth.runtime.users import ExecUser, resolve_user_in_rootfs, with_group_add
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -73,6 +73,8 @@ def build_oci_spec(
     Raises InvalidArgument for an unknown user/group or capability.
     """
     user = resolve_user_in_rootfs(spec.user, rootfs)
+    if spec.group_add:  # --group-add: names from the image's /etc/group, or gids
+        user = with_group_add(user, spec.group_add, rootfs)
     caps = container_caps(spec, available_caps if available_caps is not None else daemon_caps())
     limits = hard_limits if hard_limits is not None else daemon_hard_limits()
     return {
@@ -146,11 +148,14 @@ def _oci_user(user: ExecUser) -> dict[str, Any]:
 
 
 def _container_env(spec: ContainerSpec, user: ExecUser) -> list[str]:
-    env = list(spec.env)
-    env = _with_default(env, "PATH", DEFAULT_PATH)
-    env = _with_default(env, "HOSTNAME", spec.hostname or spec.id[:12])
-    if spec.tty:
-        env = _with_default(env, "TERM", "xterm")
+    # A bare `NAME` (kept as given in Config.Env) means "unset": not passed, and no default for
+    # it (moby's ReplaceOrAppendEnvValues over PATH/HOSTNAME/TERM).
+    unset = {e for e in spec.env if "=" not in e}
+    env = [e for e in spec.env if "=" in e]
+    for key, value in (("PATH", DEFAULT_PATH), ("HOSTNAME", spec.hostname or spec.id[:12]),
+                       *((("TERM", "xterm"),) if spec.tty else ())):
+        if key not in unset:
+            env = _with_default(env, key, value)
     return _with_default(env, "HOME", user.home or "/")
 
 

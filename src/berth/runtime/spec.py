@@ -47,6 +47,7 @@ class ContainerSpec:
     env: tuple[str, ...]
     cwd: str = "/"
     user: str = ""  # docker --user forms: name, uid, uid:gid, name:group
+    group_add: tuple[str, ...] = ()  # --group-add: names (the rootfs' /etc/group) or gids
     tty: bool = False
     console_size: tuple[int, int] = (0, 0)  # (height, width) of the tty when it is made
     open_stdin: bool = False

@@ -76,6 +76,36 @@ def resolve_user(user: str, passwd: str | None, group: str | None) -> ExecUser:
     return ExecUser(pw.uid, pw.gid, supplementary, pw.home)
 
 
+def additional_groups(wanted: tuple[str, ...] | list[str], group: str | None) -> tuple[int, ...]:
+    """HostConfig.GroupAdd as gids, each once: a name or gid found in `group` (the rootfs'
+    /etc/group), else a number taken as is (runc's GetAdditionalGroups).
+
+    Raises:
+        InvalidArgument: an unknown group name, or a gid out of range (runc's wording).
+    """
+    entries = parse_group(group or "")
+    gids: dict[int, None] = {}
+    for item in wanted:
+        match = next((e for e in entries if (e.name == item or str(e.gid) == item) and e.gid not in gids), None)
+        if match is not None:
+            gids[match.gid] = None
+            continue
+        if not item.lstrip("-").isdigit():
+            raise InvalidArgument(f"Unable to find group {item}: no matching entries in group file")
+        gid = int(item)
+        if not 0 <= gid <= 2**31 - 1:
+            raise InvalidArgument("user: UIDs and GIDs must be in range [0, 2147483647]")
+        gids[gid] = None
+    return tuple(gids)
+
+
+def with_group_add(user: ExecUser, wanted: tuple[str, ...], rootfs: Path) -> ExecUser:
+    """`user` with the --group-add groups after its own supplementary ones."""
+    extra = additional_groups(wanted, read_rootfs_file(rootfs, "etc/group"))
+    merged = tuple(dict.fromkeys((*user.additional_gids, *extra)))
+    return ExecUser(user.uid, user.gid, merged, user.home)
+
+
 def _find_user(user: str, entries: list[_PasswdEntry]) -> _PasswdEntry:
     if user.isdigit():
         uid = int(user)

@@ -45,6 +45,7 @@ class MountPoint:
     volume_driver: str = ""
     volume_options: tuple[tuple[str, str], ...] = ()
     volume_labels: tuple[tuple[str, str], ...] = ()  # `volume-label=k=v`, also only at creation
+    subpath: str = ""  # VolumeOptions.Subpath (API 1.45): mount this directory of the volume
 
     def to_record(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -142,14 +143,34 @@ def parse_mount(obj: Mapping[str, Any]) -> MountPoint:
         if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
                                                       for k, v in labels.items()):
             raise InvalidArgument('invalid mount config for type "volume": Labels must map text to text')
+        subpath = volume_opts.get("Subpath") or ""
+        if subpath and not source:
+            raise InvalidArgument('invalid mount config for type "volume": must not set Subpath when using '
+                                  "anonymous volumes")
+        if subpath and not _is_local(str(subpath)):
+            raise InvalidArgument('invalid mount config for type "volume": subpath must be a relative path '
+                                  "within the volume")
         return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy,
                           volume_driver=str(driver.get("Name") or ""),
-                          volume_options=tuple(sorted(options.items())), volume_labels=tuple(sorted(labels.items())))
+                          volume_options=tuple(sorted(options.items())), volume_labels=tuple(sorted(labels.items())),
+                          subpath=str(subpath))
     if kind == "tmpfs":
         if source:
             raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')
         return MountPoint("tmpfs", dst, rw=rw, options=_tmpfs_options(obj.get("TmpfsOptions") or {}, rw))
     raise InvalidArgument(f"mount type unknown: \"{kind}\"" if kind else "invalid mount config: missing type")
+
+
+def _is_local(path: str) -> bool:
+    """Go's filepath.IsLocal: relative, not empty, and never climbing above its start."""
+    if not path or path.startswith("/"):
+        return False
+    depth = 0
+    for part in path.split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return False
+    return True
 
 
 def _tmpfs_options(opts: Mapping[str, Any], rw: bool) -> tuple[str, ...]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
 from berth.api.docker import wire
 from berth.api.docker.backend import Backend
-from berth.api.docker.streams import frame, pump
+from berth.api.docker.streams import frame
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import check
 from berth.engine import stats as stats_mod
 from berth.engine.containers import check_wait_condition
-from berth.errors import InvalidArgument
+from berth.errors import Conflict, InvalidArgument
 
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -112,6 +111,8 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def remove(req: Request) -> Response:
+        if req.qbool("link"):  # `rm --link <name>`: a link is /parent/alias (api/docker/networks.py)
+            raise Conflict("Conflict, cannot remove the default link name of the container")
         await svc.remove(req.match["id"], force=req.qbool("force"), volumes=req.qbool("v"))
         return Response(status=204)
 
@@ -124,20 +125,6 @@ def register(router: Router, backend: Backend) -> None:
         if container.state.error and req.query("condition") != "removed":
             result["Error"] = {"Message": container.state.error}
         await stream.write_json(result)
-        return None
-
-    async def attach(req: Request) -> Response | None:
-        container, session = await svc.attach(
-            req.match["id"], stdin=req.qbool("stdin"), stdout=req.qbool("stdout"), stderr=req.qbool("stderr"))
-        tty = bool(container.config.get("Tty"))
-        reader, writer = await req.hijack(RAW if tty else MULTIPLEXED)
-        try:
-            await pump(reader, writer, session, tty=tty, stdin=session.stdin,
-                       close_stdin_on_eof=bool(container.config.get("StdinOnce")) and not tty)
-        finally:
-            svc.detach_session(container.id, session)
-            with contextlib.suppress(Exception):
-                await session.close()
         return None
 
     async def logs(req: Request) -> Response | None:
@@ -239,7 +226,6 @@ def register(router: Router, backend: Backend) -> None:
     router.add("POST", "/containers/{id}/restart", restart)
     router.add("POST", "/containers/{id}/kill", kill)
     router.add("POST", "/containers/{id}/wait", wait)
-    router.add("POST", "/containers/{id}/attach", attach)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("DELETE", "/containers/{id}", remove)

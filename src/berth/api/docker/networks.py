@@ -9,7 +9,7 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import check
-from berth.errors import InvalidArgument
+from berth.errors import InvalidArgument, NotFound
 
 
 def register(router: Router, backend: Backend) -> None:
@@ -48,6 +48,15 @@ def register(router: Router, backend: Backend) -> None:
         await asyncio.to_thread(svc.disconnect, req.match["id"], body["Container"], bool(body.get("Force")))
         return Response(status=200, body=b"", content_type="text/plain")
 
+    async def remove_link(req: Request) -> Response:
+        """`docker rm --link /parent/alias`; without `link` the path names no container."""
+        ref = req.match["ref"]
+        if not req.qbool("link"):
+            raise NotFound(f"No such container: {ref}")
+        await asyncio.to_thread(svc.remove_link, ref)
+        return Response(status=204)
+
+    router.add("DELETE", "/containers/{ref:/?[^/]+/[^/]+}", remove_link)
     router.add("POST", "/networks/create", create)
     router.add("GET", "/networks", list_)
     router.add("POST", "/networks/prune", prune)

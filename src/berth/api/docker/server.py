@@ -8,7 +8,7 @@ import re
 
 from berth import __version__
 from berth.api.docker import containers, distribution, exec as exec_routes, images, system
-from berth.api.docker import archive, networks, volumes
+from berth.api.docker import archive, attach, networks, volumes
 from berth.api.docker import build as build_routes
 from berth.api.docker import unsupported
 from berth.api.docker.backend import Backend
@@ -38,6 +38,21 @@ def status_for(err: BerthError) -> int:
     return 500
 
 
+def version_refusal(requested: str) -> str | None:
+    """dockerd's answer (a 400) to a `/vX.Y/` prefix outside [MIN_API_VERSION, API_VERSION]."""
+    wanted = _version_key(requested)
+    if wanted < _version_key(MIN_API_VERSION):
+        return (f"client version {requested} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+                "please upgrade your client to a newer version")
+    if wanted > _version_key(API_VERSION):
+        return f"client version {requested} is too new. Maximum supported API version is {API_VERSION}"
+    return None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def error_response(status: int, message: str) -> Response:
     return json_response({"message": message}, status=status)
 
@@ -54,6 +69,7 @@ def build_router(backend: Backend) -> Router:
     distribution.register(router, backend)
     images.register(router, backend)
     containers.register(router, backend)
+    attach.register(router, backend)
     volumes.register(router, backend)
     networks.register(router, backend)
     archive.register(router, backend)
@@ -67,6 +83,9 @@ def make_dispatch(router: Router):  # type: ignore[no-untyped-def]
         m = _VERSION_PREFIX.match(request.path)
         if m:
             request.api_version, request.path = m.group(1), m.group(2)
+            refusal = version_refusal(request.api_version)
+            if refusal is not None:
+                return error_response(400, refusal)
         handler, params, path_known = router.resolve(request.method, request.path)
         if handler is None:
             return error_response(405 if path_known else 404, "page not found")

@@ -10,7 +10,7 @@ from pathlib import Path
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
-from berth.engine import container_init
+from berth.engine import container_init, system_info
 from berth.engine.events import matches
 from berth.engine.volumes import tree_size
 from berth.errors import InvalidArgument
@@ -55,7 +55,9 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(version_json())
 
     async def info(req: Request) -> Response:
-        return json_response(backend.info())
+        engine = backend.info()
+        host = system_info.live_fields(str(engine.get("DefaultRuntime") or ""), backend.events.listeners)
+        return json_response({**host, **engine})
 
     async def events(req: Request) -> Response | None:
         filters = parse_filters(req.query("filters"))
