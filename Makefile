@@ -8,7 +8,7 @@ VENV := .venv
 RUN_PACKAGES := crun runc conmon containernetworking-plugins iptables iproute2 busybox-static \
                 python3 python3-venv python3-dev procps util-linux tini haproxy
 # awscli: Debian's AWS CLI v2 (2.9), the one with `aws logs tail`; the venv's awscli is v1.
-TEST_PACKAGES := skopeo umoci jq curl docker-compose docker-registry awscli
+TEST_PACKAGES := skopeo umoci jq curl openssl docker-compose docker-registry awscli
 PEER_PACKAGES := docker.io docker-registry wrk
 ROOT ?= /var/lib/berth
 RUN_ROOT ?= /run/berth
@@ -53,7 +53,13 @@ run: install
 # Packages written since the orchestration work began are held to mypy --strict.
 STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/berth/elb src/berth/controllers src/berth/agent \
           src/berth/api/aws/ecs.py src/berth/api/aws/elbv2.py src/berth/api/aws/_auth.py src/berth/api/aws/_sigv4.py \
-          src/berth/engine/container_init.py
+          src/berth/engine/container_init.py src/berth/engine/secret_env.py \
+          src/berth/api/aws/ecr.py src/berth/secrets src/berth/api/aws/ssm.py src/berth/api/aws/secretsmanager.py \
+          src/berth/api/aws/_secrets_common.py src/berth/images src/berth/engine/system_info.py \
+          src/berth/engine/etc_files.py src/berth/api/websocket.py src/berth/api/docker/attach.py \
+          src/berth/api/docker/exec.py src/berth/api/docker/streams.py src/berth/api/httpserver.py \
+          src/berth/engine/attach.py src/berth/engine/execs.py src/berth/logs src/berth/api/aws/logs.py \
+          src/berth/engine/awslogs.py src/berth/engine/awslogs_events.py src/berth/engine/awslogs_options.py
 
 test: install apt-test
 	$(VENV)/bin/ruff check src tests bench
@@ -73,6 +79,8 @@ bench: bench-deps
 	$(VENV)/bin/python bench/registry.py
 	$(VENV)/bin/python bench/ecs.py
 	$(VENV)/bin/python bench/elb.py
+	$(VENV)/bin/python bench/logs.py
+	$(VENV)/bin/python bench/compose.py
 
 # skopeo push/pull: berth's registry vs Debian's docker-registry.
 bench-registry: bench-deps
