@@ -94,3 +94,60 @@ def test_batches_go_out_in_time_order_stable() -> None:
 
     out = in_time_order([Event(5, "late", 1), Event(3, "x", 2), Event(3, "y", 3)])
     assert out == [(3, "x"), (3, "y"), (5, "late")]
+
+
+# --- the encoded fast path ---------------------------------------------------------------------------
+
+def test_the_fast_path_encodes_what_the_event_path_would_store() -> None:
+    from berth.engine.awslogs_events import events_of
+    from berth.logs._segments import encode_events
+
+    data = b"".join(rec(f"line {i} back\\slash", stream="stderr" if i % 3 else "stdout", ts_ns=T0 + i * 1_700_000)
+                    for i in range(2000))
+    encoded = LineReader().feed_encoded(data, 1234)
+    assert encoded is not None and encoded.n_lines == 2000 and encoded.end == len(data)
+    expected = in_time_order([e for line in LineReader().feed(data) for e in split_event(
+        line.ts_ns // 1_000_000, line.text, line.end)])
+    assert encoded.data == b"".join(encode_events(expected, 1234))
+    assert (encoded.first_ts, encoded.last_ts) == (expected[0][0], expected[-1][0])
+    assert [(e.ts_ms, e.message) for e in events_of(encoded)] == expected
+
+
+def test_the_fast_path_keeps_a_partial_record_for_the_next_chunk() -> None:
+    data = rec("one") + rec("two")
+    reader = LineReader()
+    first = reader.feed_encoded(data[:len(rec("one")) + 7], 1)
+    assert first is not None and first.n_lines == 1
+    second = reader.feed_encoded(data[len(rec("one")) + 7:], 1)
+    assert second is not None and second.data.endswith(b"\ttwo\n") and second.end == len(data)
+
+
+@pytest.mark.parametrize("data", [
+    rec("a") + rec("b", partial=True) + rec("c", stream="stderr"),  # a P record, then the other stream
+    rec("a") + rec("b", partial=True) + rec("c", partial=True) + rec("d"),  # a line of several P records
+    rec("a") + rec(""),                                          # an empty line: not sent
+    rec("late", ts_ns=T0 + 5_000_000) + rec("early"),            # out of time order
+    rec("a") + b"not a k8s-file record\n",                       # not conmon's shape
+], ids=["partial-interleaved", "partial-long", "empty", "disorder", "foreign"])
+def test_the_fast_path_leaves_other_chunks_to_the_event_path(data: bytes) -> None:
+    reader = LineReader()
+    assert reader.feed_encoded(data, 1) is None
+    assert reader.position == 0  # nothing consumed: feed_events reads the same chunk
+    assert reader.feed_events(data)
+
+
+def test_the_fast_path_joins_a_line_cut_by_conmons_buffer_as_the_event_path_does() -> None:
+    from berth.engine.awslogs_events import events_of
+
+    data = (rec("one") + rec("tw", partial=True, ts_ns=T0 + 1_000_000) + rec("o P x", ts_ns=T0 + 2_000_000)
+            + rec("three", stream="stderr", ts_ns=T0 + 2_500_000) + rec("fo", partial=True, ts_ns=T0 + 3_000_000))
+    reader = LineReader()
+    encoded = reader.feed_encoded(data, 7)
+    assert encoded is not None
+    assert [(e.ts_ms, e.message) for e in events_of(encoded)] == [
+        (T0 // 1_000_000, "one"), (T0 // 1_000_000 + 1, "two P x"), (T0 // 1_000_000 + 2, "three")]
+    # the trailing P record waits for the rest of its line
+    assert encoded.end == len(data) - len(rec("fo", partial=True, ts_ns=T0 + 3_000_000))
+    rest = reader.feed_encoded(rec("ur", ts_ns=T0 + 4_000_000), 7)
+    assert rest is not None and [e.message for e in events_of(rest)] == ["four"] and rest.end == len(data) + len(
+        rec("ur", ts_ns=T0 + 4_000_000))

@@ -28,6 +28,8 @@ class FakeSink:
     streams: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
     fail_next: list[Exception] = field(default_factory=list)
     appends: int = 0
+    encoded: int = 0  # appends that took the fast path's encoded lines
+    oldest_ms: int = 0  # the fast path's lines from before this are refused (sent as events)
 
     def prepare(self, group: str, stream: str, *, region: str, create_group: bool) -> None:
         if group not in self.groups:
@@ -44,6 +46,23 @@ class FakeSink:
         assert list(events) == sorted(events, key=lambda e: e[0])
         self.streams[(group, stream)].extend(events)
         self.appends += 1
+
+    def append_encoded(self, group: str, stream: str, data: bytes, first_ts: int, last_ts: int, *,
+                       region: str, ingestion: int) -> bool:
+        """As the store takes them: every line in the segment encoding, in time order."""
+        from berth.engine.awslogs_events import EncodedLines, events_of
+
+        events = [(e.ts_ms, e.message) for e in events_of(EncodedLines(data, first_ts, last_ts, 0, 0, ingestion))]
+        assert events and events[0][0] == first_ts and events[-1][0] == last_ts
+        assert all(line.split(b"\t")[1] == str(ingestion).encode() for line in data.split(b"\n")[:-1])
+        if first_ts < self.oldest_ms or (self.fail_next and isinstance(self.fail_next[0], InvalidArgument)):
+            return False  # the real store raises no InvalidArgument here: it wants such lines as events
+        self.append(group, stream, events, region=region)
+        self.encoded += 1
+        return True
+
+    def now_ms(self) -> int:
+        return 1_700_000_000_000
 
     def messages(self, group: str = "g", stream: str = "s") -> list[str]:
         return [m for _, m in self.streams.get((group, stream), [])]
@@ -85,11 +104,12 @@ def test_lines_are_shipped_and_progress_recorded(tmp_path: Path) -> None:
 
 
 def test_a_restart_resumes_without_gap_or_duplicate(tmp_path: Path) -> None:
-    sink = FakeSink()
-    f = follower(tmp_path, sink)
+    sink, clock = FakeSink(), Clock()
+    f = follower(tmp_path, sink, clock)
     f.prepare()
     write(tmp_path, rec("a"), rec("b"))
     f.step()
+    clock.now += awslogs.SAVE_EVERY  # progress is recorded at most this often
     write(tmp_path, rec("c"), rec("d", partial=True))  # "d..." still being written at the "restart"
     f.step()
     g = follower(tmp_path, sink)  # a new daemon: a new follower over the saved state

@@ -334,3 +334,27 @@ def test_sink_append_to_a_deleted_stream(logs: LogsService, clock: FakeClock) ->
     logs.delete_group(A, R, G)
     with pytest.raises(NotFound):
         sink.append(G, S, [(now(clock), "x")], region=R)
+
+
+def test_encoded_lines_are_stored_and_read_like_events(logs: LogsService, clock: FakeClock) -> None:
+    from berth.logs._segments import encode_events
+
+    t = now(clock)
+    events = [(t - 1000 + i, f"msg {i}\\x") for i in range(50)]
+    data = b"".join(encode_events(events, t))
+    assert logs.append_encoded(A, R, G, S, data, events[0][0], events[-1][0], t)
+    assert stored(logs) == [m for _, m in events]
+
+
+def test_encoded_lines_outside_the_time_bounds_are_left_to_the_event_path(logs: LogsService,
+                                                                            clock: FakeClock) -> None:
+    from berth.logs._segments import encode_events
+
+    t = now(clock)
+    for events in ([(t - 15 * DAY_MS, "too old"), (t, "now")], [(t, "now"), (t + 3 * 3600_000, "ahead")]):
+        data = b"".join(encode_events(events, t))
+        assert not logs.append_encoded(A, R, G, S, data, events[0][0], events[-1][0], t)
+    logs.put_retention(A, R, G, 1)
+    events = [(t - 2 * DAY_MS, "expired"), (t, "now")]
+    assert not logs.append_encoded(A, R, G, S, b"".join(encode_events(events, t)), events[0][0], t, t)
+    assert stored(logs) == []

@@ -59,6 +59,7 @@ COALESCE = 0.02  # s; after a read that found lines, how long to let more gather
 IDLE_FLUSH = 0.5  # s; a multiline event nobody continued for this long is sent
 DRAIN_WAIT = 5.0  # s; how long `forget` lets a shipper finish the tail of a removed container
 RETRY_MAX = 30.0  # s; back-off ceiling while the store refuses
+SAVE_EVERY = 0.25  # s; progress is recorded at most this often while lines flow (and at every stop)
 STATE_FILE = "awslogs.json"
 
 
@@ -72,6 +73,14 @@ class LogSink(Protocol):
 
     def append(self, group: str, stream: str, events: Sequence[tuple[int, str]], *, region: str) -> None:
         """Append (timestamp_ms, message) events, already in time order, to the stream."""
+
+    def append_encoded(self, group: str, stream: str, data: bytes, first_ts: int, last_ts: int, *,
+                       region: str, ingestion: int) -> bool:
+        """Append lines already in the store's encoding (awslogs_events.EncodedLines); False,
+        with nothing stored, when the store wants them as events (time bounds)."""
+
+    def now_ms(self) -> int:
+        """The store's clock, for the ingestion time of encoded lines."""
 
 
 class LoggerInitError(InvalidArgument):
@@ -129,10 +138,13 @@ class Follower:
         self._reader = ev.LineReader(self.state.offset, skip_through=self.state.shipped)
         self._grouper = ev.Grouper(config.multiline, IDLE_FLUSH)
         self._pending: list[ev.Event] = []  # grouped, not yet appended (the store refused them)
+        self._encoded: ev.EncodedLines | None = None  # the fast path's lines, not yet appended
         self.ready = False  # the stream is known to exist
         self.at_end = False  # the last step read to the end of the file
         self._retry_at = 0.0
         self._backoff = 1.0
+        self._saved_at = float("-inf")
+        self._dirty = False  # progress not yet recorded
 
     # --- the stream ---------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -151,28 +163,31 @@ class Follower:
             self._skip_if_behind()
         data = b""
         self.at_end = False
-        if not self._pending:
+        if not self._pending and self._encoded is None:
             data = self._read()
             self.at_end = len(data) < CHUNK
             if self.config.multiline is None:
-                self._pending += self._reader.feed_events(data)
+                # the usual chunk goes to the store as it is re-encoded, with no object per line
+                self._encoded = self._reader.feed_encoded(data, self._sink.now_ms()) if data else None
+                if self._encoded is None:
+                    self._pending += self._reader.feed_events(data)
             else:
                 self._pending += self._grouper.add_all(self._reader.feed(data), now)
         self._pending += self._grouper.flush() if final else self._grouper.flush_idle(now)
         self._ship(now)
-        if final and self.at_end and not self._pending:
+        if final and self.at_end and not self.unsent:
             self.save(durable=True)
         return len(data)
 
     @property
     def unsent(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or self._encoded is not None
 
     def wait_hint(self, poll: float = POLL) -> float:
         """How long the caller may sleep before the next step is due without a file event."""
         deadline = self._grouper.idle_deadline()
         wait = poll if deadline is None else min(poll, max(0.0, deadline - self._clock()))
-        if self._pending and self._retry_at:
+        if self.unsent and self._retry_at:
             wait = max(0.01, min(poll, self._retry_at - self._clock()))
         return max(0.01, wait)
 
@@ -189,7 +204,9 @@ class Follower:
             return b""
 
     def _ship(self, now: float) -> None:
-        if not self._pending:
+        if self._encoded is not None and not self._encoded.n_lines:
+            self._encoded = None  # a chunk without a whole line
+        if not self.unsent:
             self._commit(None)
             return
         if now < self._retry_at:
@@ -198,6 +215,8 @@ class Follower:
         try:
             if not self.ready:
                 self.prepare()
+            if self._encoded is not None and self._ship_encoded(self._encoded):
+                return
             self._sink.append(c.group, c.stream, ev.in_time_order(self._pending), region=c.region)
         except NotFound as err:  # the stream (or group) was deleted: create it again, then retry
             self.ready = False
@@ -216,6 +235,25 @@ class Follower:
         self._retry_at, self._backoff = 0.0, 1.0
         self._commit(shipped)
 
+    def _ship_encoded(self, lines: ev.EncodedLines) -> bool:
+        """Append the fast path's lines (errors as for `_ship`'s append); False when the store
+        wants them one by one (outside its time bounds): they are `_pending` events then."""
+        c = self.config
+        try:
+            stored = self._sink.append_encoded(c.group, c.stream, lines.data, lines.first_ts, lines.last_ts,
+                                               region=c.region, ingestion=lines.ingestion)
+        except InvalidArgument:
+            stored = False
+        if not stored:
+            self._encoded = None
+            self._pending = ev.events_of(lines)
+            return False
+        self._encoded = None
+        self.state.events += lines.n_lines
+        self._retry_at, self._backoff = 0.0, 1.0
+        self._commit(lines.end)
+        return True
+
     def _refused(self, now: float, err: Exception) -> None:
         if self._backoff == 1.0:
             log.warning("awslogs %s: cannot ship to %s/%s (retrying): %s", self._label, self.config.group,
@@ -231,11 +269,18 @@ class Follower:
         resume = self._reader.resume_offset()
         if pending is not None:
             resume = min(resume, pending)
-        if self._pending:
+        if self.unsent:
             return  # unsent events: the saved state stays at the last append
         if resume != self.state.offset or shipped is not None:
             self.state.offset = resume
+            self._dirty = True
+        # A rename per append costs as much as the append itself, so progress is recorded at most
+        # every SAVE_EVERY s (an idle step, at least once a second, records the rest): a SIGKILLed
+        # daemon sends again what was appended after the last record.
+        now = self._clock()
+        if self._dirty and now - self._saved_at >= SAVE_EVERY:
             self.save()
+            self._saved_at, self._dirty = now, False
 
     def save(self, durable: bool = False) -> None:
         try:
@@ -256,7 +301,8 @@ class Follower:
             return
         dropped = self._count_records(self._reader.position, boundary)
         dropped += self._reader.pending_lines() + self._grouper.drop() + len(self._pending)
-        self._pending = []
+        dropped += self._encoded.n_lines if self._encoded is not None else 0
+        self._pending, self._encoded = [], None
         self.state.dropped += dropped
         log.warning("awslogs %s: mode=non-blocking and more than %d bytes behind: dropped %d lines "
                     "(%d in all)", self._label, self.config.max_buffer, dropped, self.state.dropped)

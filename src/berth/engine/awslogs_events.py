@@ -48,6 +48,23 @@ class Event(NamedTuple):
     end: int  # Line.end of the last line in it
 
 
+class EncodedLines(NamedTuple):
+    """Whole lines already in the store's segment encoding (berth.logs: `<ts ms>\t<ingestion
+    ms>\t<escaped message>\n` each), in time order: the shipper's fast path, no object per line."""
+
+    data: bytes
+    first_ts: int
+    last_ts: int
+    n_lines: int
+    end: int  # file offset just past the last record
+    ingestion: int  # the ingestion time written into each line, ms
+
+
+# conmon's record head (`\n2026-12-07T07:00:55.783123456+00:00 stdout F `) after a newline: the
+# literal first byte lets the regex engine jump from line to line.
+_HEAD = re.compile(rb"\n(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})\d{6}([+-]\d\d:\d\d) std(?:out|err) F ")
+_STAMP_LEN = 35
+
 _STREAMS = {b"stdout": 1, b"stderr": 2}
 _TEXT_STREAMS = frozenset({"stdout", "stderr"})
 _PARTIAL_START = (b"stdout P ", b"stderr P ")
@@ -142,6 +159,72 @@ class LineReader:
         self._buffer, self._at = buf[last + 1:], end
         return out
 
+    def feed_encoded(self, data: bytes, ingestion_ms: int) -> EncodedLines | None:
+        """`feed_events` for the usual chunk (whole `F` records in conmon's shape, none empty,
+        in time order, past anything already shipped; a P record joined with the F of its stream
+        that follows), turned straight into the store's encoding by regex substitutions; None,
+        with nothing consumed, for anything else (the caller then feeds the chunk to `feed_events`)."""
+        buf = self._buffer + data if self._buffer else data
+        last = buf.rfind(b"\n")
+        if last < 0 or self._open or self._discarding or self._at < self._skip_through:
+            return None
+        complete = buf[:last + 1]
+        records = complete.count(b"\n")
+        if b" P " in complete:
+            tail = complete.rfind(b"\n", 0, last) + 1  # the last record: its line may go on
+            if complete[tail:].split(b" ", 3)[2:3] == [b"P"]:
+                complete, last = complete[:tail], tail - 1
+                records -= 1
+                if not complete:
+                    return None
+        records_text = b"\n" + complete[:-1]  # each record after a newline, none at the end
+        text = _join_partials(records_text) if b" P " in records_text else records_text
+        if text is None or b" F \n" in text or text.endswith(b" F "):  # an empty line: dockerd sends none
+            return None
+        encoded = self._encode_heads(text, ingestion_ms)
+        if encoded is None:
+            return None
+        data, first_ts, last_ts, lines = encoded
+        end = self._at + last + 1
+        self.records += records
+        self._buffer, self._at = buf[last + 1:], end
+        return EncodedLines(data, first_ts, last_ts, lines, end, ingestion_ms)
+
+    def _encode_heads(self, text: bytes, ingestion_ms: int) -> tuple[bytes, int, int, int] | None:
+        """Every record head of `text` → `<ts ms>\t<ingestion>\t` (the message escaped), with
+        the first and last timestamps and the line count; None unless every line has conmon's
+        head and the timestamps never go back."""
+        seconds_of, tail = self._seconds, b"\t%d\t" % ingestion_ms
+        order = [0, 0, True]  # first, last timestamp; in time order so far
+
+        def encode(match: re.Match[bytes]) -> bytes:
+            key = match[1] + match[3]
+            seconds = seconds_of.get(key)
+            if seconds is None:
+                seconds = self._second_of(key)
+            ts = seconds * 1000 + int(match[2])
+            if ts < order[1]:
+                order[2] = False
+            elif not order[0]:
+                order[0] = ts
+            order[1] = ts
+            return b"\n%d%s" % (ts, tail)
+
+        if b"\\" in text:  # the store's escape (a message holds no newline: one record each)
+            text = text.replace(b"\\", b"\\\\")
+        encoded, count = _HEAD.subn(encode, text)
+        lines = text.count(b"\n")
+        if count != lines or not order[2]:
+            return None
+        return encoded[1:] + b"\n", order[0], order[1], lines
+
+    def _second_of(self, key: bytes) -> int:
+        seconds = int(dt.datetime.fromisoformat(key.decode()).timestamp())
+        if len(self._seconds) > 64:
+            self._seconds.clear()
+        self._seconds[key] = seconds
+        return seconds
+
     def _text_second(self, stamp: str) -> int | None:
         key = stamp[:19] + stamp[29:]
         try:
@@ -234,6 +317,29 @@ class LineReader:
         return seconds * 1_000_000_000 + int(stamp[20:29]), stream, parts[2] == b"P", parts[3] if len(parts) == 4 else b""
 
 
+def _join_partials(text: bytes) -> bytes | None:
+    """Each P record joined with the F record of its stream right after it (one line cut by
+    conmon's 8 KiB read buffer: a fast writer makes one every ~8 KiB), as `feed` would join
+    them; None when a P record is followed by anything else (the other stream, another P)."""
+    out: list[bytes] = []
+    at = 0
+    mark = text.find(b" P ")
+    while mark >= 0:
+        head = text[text.rfind(b"\n", 0, mark) + 1:mark]  # "<stamp> stdout"
+        if len(head) != _STAMP_LEN + 7 or head[_STAMP_LEN:] not in (b" stdout", b" stderr"):
+            mark = text.find(b" P ", mark + 3)  # " P " inside a message
+            continue
+        newline = text.find(b"\n", mark)
+        cont = newline + 1 + _STAMP_LEN
+        if newline < 0 or text[cont:cont + 10] != head[_STAMP_LEN:] + b" F ":
+            return None
+        out += [text[at:mark], b" F ", text[mark + 3:newline]]
+        at = cont + 10
+        mark = text.find(b" P ", at)
+    out.append(text[at:])
+    return b"".join(out)
+
+
 class Grouper:
     """Lines → events: one per line, or with `pattern` a multiline event from a line matching
     it up to the next such line (moby's awslogs collectBatch), flushed after `idle_s` without a
@@ -324,6 +430,18 @@ def _cut(message: str) -> int:
         over = len(message[:cut].encode()) - MAX_EVENT_BYTES
         cut -= max(1, over // 4)
     return cut
+
+
+def events_of(lines: EncodedLines) -> list[Event]:
+    """The fast path's lines as events again (when the store wants them one by one)."""
+    out = []
+    for raw in lines.data.split(b"\n")[:-1]:
+        ts, _, rest = raw.partition(b"\t")
+        message = rest.partition(b"\t")[2]
+        if b"\\" in message:
+            message = message.replace(b"\\\\", b"\\")
+        out.append(Event(int(ts), message.decode("utf-8", errors="replace"), lines.end))
+    return out
 
 
 def in_time_order(events: list[Event]) -> list[tuple[int, str]]:

@@ -136,14 +136,24 @@ class StreamLog:
         """
         if not events:
             return
-        lines = encode_events(events, ingestion)
+        self.append_encoded(b"".join(encode_events(events, ingestion)), events[0][0], events[-1][0], ingestion)
+
+    def append_encoded(self, data: bytes, first_ts: int, last_ts: int, ingestion: int) -> None:
+        """Append whole lines already in this module's encoding (`encode_events`), in time order
+        from `first_ts` to `last_ts`: the awslogs driver's path, which makes no object per event.
+
+        Raises:
+            Unavailable: the disk refused the write (nothing of the batch is kept).
+        """
+        if not data:
+            return
         with self._lock:
             if self._closed:
                 raise ResourceNotFound(STREAM_NOT_FOUND)
             seg = self._segments[-1] if self._segments else None
-            if seg is None or seg.size >= self.segment_bytes or events[0][0] < seg.last_ts:
+            if seg is None or seg.size >= self.segment_bytes or first_ts < seg.last_ts:
                 seg = self._start_segment()
-            self._write(seg, events, lines, ingestion)
+            self._write(seg, data, first_ts, last_ts, ingestion)
 
     def _start_segment(self) -> _Segment:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -152,16 +162,22 @@ class StreamLog:
         self._segments.append(seg)
         return seg
 
-    def _write(self, seg: _Segment, events: Sequence[tuple[int, str]], lines: list[bytes], ingestion: int) -> None:
+    def _index_entries(self, seg: _Segment, data: bytes) -> list[tuple[int, int]]:
+        """(timestamp, offset) of the lines of `data` that start a new index_every span: the
+        first line of a segment, then the first at least index_every bytes past the last entry."""
         entries: list[tuple[int, int]] = []
-        offset = seg.size
         last = seg.index_off[-1] if seg.index_off else None
-        for (ts, _msg), line in zip(events, lines):
-            if last is None or offset - last >= self.index_every:
-                entries.append((ts, offset))
-                last = offset
-            offset += len(line)
-        data = b"".join(lines)
+        while True:
+            target = seg.size if last is None else last + self.index_every
+            rel = target - seg.size
+            pos = 0 if rel <= 0 else data.find(b"\n", rel - 1) + 1
+            if (rel > 0 and pos == 0) or pos >= len(data):
+                return entries
+            entries.append((int(data[pos:data.index(b"\t", pos)]), seg.size + pos))
+            last = seg.size + pos
+
+    def _write(self, seg: _Segment, data: bytes, first_ts: int, last_ts: int, ingestion: int) -> None:
+        entries = self._index_entries(seg, data)
         log_path, idx_path = self._paths(seg.number)
         try:
             _append_all(log_path, data, seg.size)
@@ -178,12 +194,12 @@ class StreamLog:
                 self._next -= 1
             raise Unavailable(f"cannot write log events: {err.strerror or err}") from err
         if seg.size == 0:
-            seg.first_ts = events[0][0]
+            seg.first_ts = first_ts
         for ts, off in entries:
             seg.index_ts.append(ts)
             seg.index_off.append(off)
-        seg.size = offset
-        seg.last_ts = events[-1][0]
+        seg.size += len(data)
+        seg.last_ts = last_ts
         seg.last_ingest = ingestion
 
     def _paths(self, number: int) -> tuple[Path, Path]:

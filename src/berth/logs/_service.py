@@ -288,6 +288,28 @@ class LogsService:
             self.activity.wrote(group_key(account, region, group))
         return rejected
 
+    def append_encoded(self, account: str, region: str, group: str, stream: str, data: bytes,
+                       first_ts: int, last_ts: int, ingestion: int) -> bool:
+        """Store whole lines already in the segment encoding (berth.logs._segments), in time order
+        from first_ts to last_ts: the awslogs driver's path. False, with nothing stored, when
+        some of them fall outside what the store keeps (too old, expired, too far ahead): the
+        caller then sends them as events, which PutLogEvents' rules sort out one by one.
+
+        Raises:
+            ResourceNotFound: no such group or stream.
+        """
+        _, segments = self._stream_for_append(account, region, group, stream)
+        now = self.now_ms()
+        found = self.catalog.group(account, region, group)
+        if found is None:
+            raise ResourceNotFound(GROUP_NOT_FOUND)
+        oldest = now - min(TOO_OLD_MS, found.retention_days * DAY_MS if found.retention_days else TOO_OLD_MS)
+        if first_ts < oldest or last_ts > now + TOO_NEW_MS:
+            return False
+        segments.append_encoded(data, first_ts, last_ts, ingestion)
+        self.activity.wrote(group_key(account, region, group))
+        return True
+
     def _stream_for_append(self, account: str, region: str, group: str, name: str) -> tuple[LogStream, StreamLog]:
         key = stream_key(account, region, group, name)
         with self._lock:

@@ -43,6 +43,17 @@ class EngineSink:
             self.logs.put_events(self.account, region, group, stream, batch)
 
 
+    def append_encoded(self, group: str, stream: str, data: bytes, first_ts: int, last_ts: int, *,
+                       region: str, ingestion: int) -> bool:
+        """Lines already in the store's encoding (LogsService.append_encoded); False when some
+        fall outside the store's time bounds (nothing stored: send them as events)."""
+        return self.logs.append_encoded(self.account, region, group, stream, data, first_ts, last_ts, ingestion)
+
+    def now_ms(self) -> int:
+        """The store's clock (ingestion times)."""
+        return self.logs.now_ms()
+
+
 def batches(events: Sequence[tuple[int, str]]) -> list[Sequence[tuple[int, str]]]:
     """Consecutive runs of sorted events within AWS's per-call limits (count, bytes, 24 h)."""
     out: list[Sequence[tuple[int, str]]] = []
