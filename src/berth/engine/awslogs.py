@@ -52,7 +52,7 @@ from berth.runtime._fdwait import readable
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20  # bytes read per step
+CHUNK = 4 << 20  # bytes read per step
 POLL = 0.1  # s; how often the file is looked at without inotify
 IDLE_POLL = 1.0  # s; the same with inotify (a write wakes the shipper at once; this is a safety net)
 COALESCE = 0.02  # s; after a read that found lines, how long to let more gather before the next
