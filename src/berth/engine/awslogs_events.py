@@ -177,11 +177,13 @@ class LineReader:
                 records -= 1
                 if not complete:
                     return None
-        records_text = b"\n" + complete[:-1]  # each record after a newline, none at the end
-        text = _join_partials(records_text) if b" P " in records_text else records_text
+        text: bytes | None = b"\n" + complete[:-1]  # each record after a newline, none at the end
+        joined = 0
+        if b" P " in complete:
+            text, joined = _join_partials(b"\n" + complete[:-1])
         if text is None or b" F \n" in text or text.endswith(b" F "):  # an empty line: dockerd sends none
             return None
-        encoded = self._encode_heads(text, ingestion_ms)
+        encoded = self._encode_heads(text, records - joined, ingestion_ms)
         if encoded is None:
             return None
         data, first_ts, last_ts, lines = encoded
@@ -190,10 +192,10 @@ class LineReader:
         self._buffer, self._at = buf[last + 1:], end
         return EncodedLines(data, first_ts, last_ts, lines, end, ingestion_ms)
 
-    def _encode_heads(self, text: bytes, ingestion_ms: int) -> tuple[bytes, int, int, int] | None:
-        """Every record head of `text` → `<ts ms>\t<ingestion>\t` (the message escaped), with
-        the first and last timestamps and the line count; None unless every line has conmon's
-        head and the timestamps never go back."""
+    def _encode_heads(self, text: bytes, lines: int, ingestion_ms: int) -> tuple[bytes, int, int, int] | None:
+        """Every record head of `text` (its `lines` lines) → `<ts ms>\t<ingestion>\t` (the
+        message escaped), with the first and last timestamps and the line count; None unless
+        every line has conmon's head and the timestamps never go back."""
         seconds_of, tail = self._seconds, b"\t%d\t" % ingestion_ms
         order = [0, 0, True]  # first, last timestamp; in time order so far
 
@@ -213,7 +215,6 @@ class LineReader:
         if b"\\" in text:  # the store's escape (a message holds no newline: one record each)
             text = text.replace(b"\\", b"\\\\")
         encoded, count = _HEAD.subn(encode, text)
-        lines = text.count(b"\n")
         if count != lines or not order[2]:
             return None
         return encoded[1:] + b"\n", order[0], order[1], lines
@@ -317,12 +318,13 @@ class LineReader:
         return seconds * 1_000_000_000 + int(stamp[20:29]), stream, parts[2] == b"P", parts[3] if len(parts) == 4 else b""
 
 
-def _join_partials(text: bytes) -> bytes | None:
+def _join_partials(text: bytes) -> tuple[bytes | None, int]:
     """Each P record joined with the F record of its stream right after it (one line cut by
     conmon's 8 KiB read buffer: a fast writer makes one every ~8 KiB), as `feed` would join
-    them; None when a P record is followed by anything else (the other stream, another P)."""
+    them, and how many were joined; None when a P record is followed by anything else (the
+    other stream, another P)."""
     out: list[bytes] = []
-    at = 0
+    at = joined = 0
     mark = text.find(b" P ")
     while mark >= 0:
         head = text[text.rfind(b"\n", 0, mark) + 1:mark]  # "<stamp> stdout"
@@ -332,12 +334,13 @@ def _join_partials(text: bytes) -> bytes | None:
         newline = text.find(b"\n", mark)
         cont = newline + 1 + _STAMP_LEN
         if newline < 0 or text[cont:cont + 10] != head[_STAMP_LEN:] + b" F ":
-            return None
+            return None, 0
         out += [text[at:mark], b" F ", text[mark + 3:newline]]
+        joined += 1
         at = cont + 10
         mark = text.find(b" P ", at)
     out.append(text[at:])
-    return b"".join(out)
+    return b"".join(out), joined
 
 
 class Grouper:
