@@ -369,8 +369,11 @@ DOCKER_ROWS: dict[str, Row] = {
                                 body={"Image": "busybox", "HostConfig": {"Binds": [f"{UP}tmp/{ESCAPE}:/x"]}}),
     "create-bind-bad-mode": Row("POST", "/containers/create",
                                 body={"Image": "busybox", "HostConfig": {"Binds": ["/tmp:/x:zz"]}}),
-    "create-bind-no-target": Row("POST", "/containers/create",
-                                 body={"Image": "busybox", "HostConfig": {"Binds": ["/tmp"]}}),
+    # moby's parser reads a one-part spec as a destination: an anonymous volume at /tmp
+    "create-bind-destination-only": Row("POST", "/containers/create",
+                                        body={"Image": "busybox", "HostConfig": {"Binds": ["/tmp"]}}, expect=(201,)),
+    "create-bind-destination-and-mode": Row("POST", "/containers/create",
+                                            body={"Image": "busybox", "HostConfig": {"Binds": ["/tmp:rw"]}}),
     "create-mount-volume-traversal": Row("POST", "/containers/create", body={
         "Image": "busybox",
         "HostConfig": {"Mounts": [{"Type": "volume", "Source": f"{UP}tmp/{ESCAPE}", "Target": "/x"}]}}),

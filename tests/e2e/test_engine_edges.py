@@ -165,6 +165,32 @@ def test_volume_prune_reports_an_empty_list(d: BerthDaemon, client: Any) -> None
     assert client.volumes.prune()["VolumesDeleted"] == []
 
 
+def test_put_archive_into_a_never_started_containers_volume(d: BerthDaemon, client: Any) -> None:
+    """docker-py's put_archive into an anonymous volume of a created, never started container:
+    the file lands in that volume (the container sees it once it runs)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("greeting.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    container = client.containers.create("busybox", ["cat", "/data/greeting.txt"], volumes=["/data"])
+    try:
+        assert container.put_archive("/data", buf.getvalue())
+        container.start()
+        assert container.wait(timeout=30)["StatusCode"] == 0
+        assert container.logs() == b"hello\n"
+        volume = next(m["Name"] for m in client.api.inspect_container(container.id)["Mounts"]
+                      if m["Destination"] == "/data")
+        reader = client.containers.run("busybox", ["cat", "/v/greeting.txt"], volumes={volume: {"bind": "/v"}},
+                                       remove=True)
+        assert reader == b"hello\n"
+    finally:
+        container.remove(v=True, force=True)
+
+
 def test_load_errors_arrive_in_the_stream(d: BerthDaemon, client: Any) -> None:
     with pytest.raises(docker.errors.ImageLoadError):  # not an APIError: dockerd answers 200
         client.images.load(b"not a tar archive at all " * 100)

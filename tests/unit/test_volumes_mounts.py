@@ -17,7 +17,12 @@ def test_bind_and_named_volume_specs() -> None:
     assert runtime_options(bind) == ("rbind", "rprivate", "ro")
 
 
-@pytest.mark.parametrize("spec", ["/only", "a:b:c:d", ":/x", "/h:relative", "bad/name:/x", "/h:/x:bogus", "/h:/"])
+def test_a_bare_destination_is_an_anonymous_volume() -> None:
+    point = parse_bind("/data/")
+    assert (point.type, point.destination, point.anonymous, point.name, point.rw) == ("volume", "/data", True, "", True)
+
+
+@pytest.mark.parametrize("spec", ["/only:rw", "relative", "a:b:c:d", ":/x", "/h:relative", "bad/name:/x", "/h:/x:bogus", "/h:/"])
 def test_bad_bind_specs(spec: str) -> None:
     with pytest.raises(InvalidArgument):
         parse_bind(spec)

@@ -86,8 +86,12 @@ def _clean_destination(dst: str, spec: str) -> str:
 
 
 def parse_bind(spec: str) -> MountPoint:
-    """`/host:/ctr[:opts]` (bind) or `name:/ctr[:opts]` (named volume)."""
+    """`/host:/ctr[:opts]` (bind), `name:/ctr[:opts]` (named volume), or a bare `/ctr`: an
+    anonymous volume, as moby's parser reads a spec of one part (docker-py sends
+    `volumes=["/data"]` so); a destination with a mode and no source stays invalid there too."""
     parts = spec.split(":")
+    if len(parts) == 1 and spec.startswith("/"):
+        return MountPoint("volume", _clean_destination(spec, spec), anonymous=True)
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     source, dst = parts[0], _clean_destination(parts[1], spec)
