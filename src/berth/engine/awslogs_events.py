@@ -64,6 +64,16 @@ class EncodedLines(NamedTuple):
 # literal first byte lets the regex engine jump from line to line.
 _HEAD = re.compile(rb"\n(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})\d{6}([+-]\d\d:\d\d) std(?:out|err) F ")
 _STAMP_LEN = 35
+_HEADS: dict[bytes, re.Pattern[bytes]] = {}
+
+
+def _heads_at(offset: bytes) -> re.Pattern[bytes]:
+    """Record heads with this UTC offset: (stamp to the ms, its second, its ms digits)."""
+    pattern = _HEADS.get(offset)
+    if pattern is None:
+        pattern = _HEADS[offset] = re.compile(rb"\n((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3}))\d{6}"
+                                              + re.escape(offset) + rb" std(?:out|err) F ")
+    return pattern
 
 _STREAMS = {b"stdout": 1, b"stderr": 2}
 _TEXT_STREAMS = frozenset({"stdout", "stderr"})
@@ -90,6 +100,7 @@ class LineReader:
         self.records = 0  # complete records read (drop counting)
         self._seconds: dict[bytes, int] = {}  # "<date>T<time><offset>" -> unix seconds
         self._text_seconds: dict[str, int] = {}  # the same for feed_events, which parses text
+        self._second_texts: dict[bytes, bytes] = {}  # "<date>T<time>" -> b"\n<unix seconds>" (feed_encoded)
 
     @property
     def position(self) -> int:
@@ -195,29 +206,39 @@ class LineReader:
     def _encode_heads(self, text: bytes, lines: int, ingestion_ms: int) -> tuple[bytes, int, int, int] | None:
         """Every record head of `text` (its `lines` lines) → `<ts ms>\t<ingestion>\t` (the
         message escaped), with the first and last timestamps and the line count; None unless
-        every line has conmon's head and the timestamps never go back."""
-        seconds_of, tail = self._seconds, b"\t%d\t" % ingestion_ms
-        order = [0, 0, True]  # first, last timestamp; in time order so far
+        every line has conmon's head, with the first line's UTC offset, and the timestamps never
+        go back (a stamp's text order is its time order while the offset is the same)."""
+        first = _HEAD.match(text)
+        if first is None:
+            return None
+        offset = first[3]
+        head = _heads_at(offset)
+        second_texts, tail = self._second_texts, b"\t%d\t" % ingestion_ms
+        last, in_order = b"", True
 
         def encode(match: re.Match[bytes]) -> bytes:
-            key = match[1] + match[3]
-            seconds = seconds_of.get(key)
-            if seconds is None:
-                seconds = self._second_of(key)
-            ts = seconds * 1000 + int(match[2])
-            if ts < order[1]:
-                order[2] = False
-            elif not order[0]:
-                order[0] = ts
-            order[1] = ts
-            return b"\n%d%s" % (ts, tail)
+            nonlocal last, in_order
+            stamp = match[1]  # "<date>T<time>.<ms>"
+            if stamp < last:
+                in_order = False
+            last = stamp
+            second = match[2]
+            prefix = second_texts.get(second)
+            if prefix is None:
+                prefix = second_texts[second] = b"\n%d" % self._second_of(second + offset)
+                if len(second_texts) > 64:
+                    second_texts.clear()
+            return prefix + match[3] + tail  # the ms value: the second's number, then 3 digits
 
         if b"\\" in text:  # the store's escape (a message holds no newline: one record each)
             text = text.replace(b"\\", b"\\\\")
-        encoded, count = _HEAD.subn(encode, text)
-        if count != lines or not order[2]:
+        encoded, count = head.subn(encode, text)
+        if count != lines or not in_order:
             return None
-        return encoded[1:] + b"\n", order[0], order[1], lines
+        first_ts = int(encoded[1:encoded.index(b"\t")])
+        last_line = encoded.rfind(b"\n") + 1
+        last_ts = int(encoded[last_line:encoded.index(b"\t", last_line)])
+        return encoded[1:] + b"\n", first_ts, last_ts, lines
 
     def _second_of(self, key: bytes) -> int:
         seconds = int(dt.datetime.fromisoformat(key.decode()).timestamp())
