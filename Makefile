@@ -59,7 +59,8 @@ STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/be
           src/berth/engine/etc_files.py src/berth/api/websocket.py src/berth/api/docker/attach.py \
           src/berth/api/docker/exec.py src/berth/api/docker/streams.py src/berth/api/httpserver.py \
           src/berth/engine/attach.py src/berth/engine/execs.py src/berth/logs src/berth/api/aws/logs.py \
-          src/berth/engine/awslogs.py src/berth/engine/awslogs_events.py src/berth/engine/awslogs_options.py
+          src/berth/engine/awslogs.py src/berth/engine/awslogs_events.py src/berth/engine/awslogs_options.py \
+          src/berth/api/docker/versions.py
 
 test: install apt-test
 	$(VENV)/bin/ruff check src tests bench

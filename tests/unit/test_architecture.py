@@ -66,3 +66,33 @@ def test_imports_follow_the_dependency_direction(path: Path) -> None:
     part = _part(path.relative_to(SRC).parts)
     allowed = ALLOWED[part] | {part}
     assert _imports(path) <= allowed, f"{part} may not import {sorted(_imports(path) - allowed)}"
+
+
+
+def _private_imports(text: str, own: str) -> list[str]:
+    """`berth.<pkg>._x` modules (or `_x` names) the source imports from packages other than
+    `own`: a package's surface is its `__init__`, its private modules are its own business."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("berth."):
+            parts, names = node.module.split(".")[1:], [a.name for a in node.names]
+            if parts[0] != own and any(x.startswith("_") for x in parts + names):
+                found.append(f"{node.module} ({', '.join(names)})")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")[1:] if alias.name.startswith("berth.") else []
+                if parts and parts[0] != own and any(x.startswith("_") for x in parts):
+                    found.append(alias.name)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_module_imports_another_packages_private_module(path: Path) -> None:
+    assert _private_imports(path.read_text(), path.relative_to(SRC).parts[0].removesuffix(".py")) == []
+
+
+def test_the_private_import_rule_sees_both_import_forms() -> None:
+    text = ("from berth.images._extract import apply_xattrs\nimport berth.volumes._options\n"
+            "from berth.engine._own import x\nfrom berth.images import _hidden\nfrom berth.images import ImageStore\n")
+    assert sorted(_private_imports(text, "engine")) == [
+        "berth.images (_hidden)", "berth.images._extract (apply_xattrs)", "berth.volumes._options"]

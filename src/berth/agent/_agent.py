@@ -21,7 +21,7 @@ from berth.agent import _specs as sp
 from berth.agent._engine import ContainerEngine, ContainerStatus, ImageNotAvailable, RegistryAuth
 from berth.ecs import ContainerReport, ControlPlane, InstanceResources, TaskAssignment, TaskReport
 from berth.ecs import model as m
-from berth.ecs._taskdef import ContainerDefinition, TaskDefinitionSpec, parse_task_definition
+from berth.ecs import ContainerDefinition, TaskDefinitionSpec, parse_task_definition
 from berth.errors import BerthError
 
 log = logging.getLogger("berth.agent")

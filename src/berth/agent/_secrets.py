@@ -25,7 +25,7 @@ import json
 from typing import Protocol
 
 from berth.agent._engine import RegistryAuth
-from berth.ecs._taskdef import ContainerDefinition
+from berth.ecs import ContainerDefinition
 from berth.errors import BerthError, NotFound
 
 PREFIX = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: "

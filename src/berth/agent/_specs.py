@@ -15,7 +15,7 @@ from berth.agent._engine import ContainerSpec, DeviceMapping, HealthProbe, Mount
 from berth.agent._secrets import placeholder
 from berth.ecs import TaskDefinitionSpec
 from berth.ecs import model as m
-from berth.ecs._taskdef import ContainerDefinition, Volume
+from berth.ecs import ContainerDefinition, Volume
 
 MIB = 1024 * 1024
 LABEL_CLUSTER = "com.amazonaws.ecs.cluster"

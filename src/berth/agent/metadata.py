@@ -51,7 +51,7 @@ from aiohttp import web
 
 from berth.agent._specs import LABEL_CONTAINER, LABEL_TASK, PAUSE_NAME
 from berth.ecs import model as m
-from berth.ecs._taskdef import TaskDefinitionSpec
+from berth.ecs import TaskDefinitionSpec
 from berth.errors import BerthError
 
 log = logging.getLogger("berth.agent.metadata")

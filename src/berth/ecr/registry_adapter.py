@@ -13,8 +13,7 @@ from berth.ecr._model import StoredImage
 from berth.ecr._registry import TagGuard
 from berth.errors import InvalidArgument
 from berth.registry import Registry, RegistryError
-from berth.registry._errors import TAG_INVALID
-from berth.registry._uploads import UploadSession
+from berth.registry import TAG_INVALID, UploadSession
 from berth.types import Digest
 
 

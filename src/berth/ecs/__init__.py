@@ -19,13 +19,16 @@ from berth.ecs._errors import (
 )
 from berth.ecs._repo import Repo
 from berth.ecs._service import AccountSetting, EcsService, Failure
-from berth.ecs._taskdef import TaskDefinitionSpec, parse_task_definition
+from berth.ecs._taskdef import (
+    ContainerDefinition, TaskDefinitionSpec, Volume, compatibilities, parse_task_definition, requires_attributes,
+)
 from berth.ecs._taskdef import to_wire as taskdef_to_wire
 from berth.ecs._tasks import LaunchFailure, LaunchRequest, live
 
 __all__ = [
-    "AccountSetting", "ClientError", "ClusterNotFound", "Context", "ContainerReport", "ControlPlane", "EcsService",
+    "AccountSetting", "ClientError", "ClusterNotFound", "ContainerDefinition", "Context", "ContainerReport", "ControlPlane", "EcsService",
     "Failure", "InstanceResources", "InvalidParameter", "LocalControlPlane", "LaunchFailure", "LaunchRequest", "Repo", "Scope",
     "ServiceNotActive", "ServiceNotFound", "TaskAssignment", "TaskDefinitionNotFound", "TaskDefinitionSpec",
-    "TaskReport", "live", "model", "parse_task_definition", "taskdef_to_wire",
+    "TaskReport", "Volume", "compatibilities", "live", "model", "parse_task_definition", "requires_attributes",
+    "taskdef_to_wire",
 ]

@@ -43,7 +43,7 @@ from berth.engine.container_launch import ETC_FILES
 from berth.engine.container_model import Container
 from berth.engine.containerfs import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewFs, ViewMount
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, Unavailable
-from berth.images._extract import _apply_xattrs as apply_xattrs
+from berth.images import apply_xattrs
 from berth.images.safefs import FixedSize, fd_xattrs, open_dir, open_regular, tarinfo_for
 from berth.images.upperdiff import walk_upper, write_layer
 from berth.images.xattrs import to_pax
@@ -586,7 +586,7 @@ class ArchiveService:
     def commit(self, ref: str, *, reference: str | None, comment: str, author: str,
                changes_: list[str], config: dict[str, Any] | None) -> str:
         """The container's read-write layer on top of its image → a new image; returns its id."""
-        from berth.images._changes import apply_changes  # the store's --change parser
+        from berth.images import apply_changes  # the store's --change parser
 
         container = self._containers.get(ref)
         base = self._images.resolve(container.image_id)

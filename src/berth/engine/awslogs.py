@@ -48,7 +48,7 @@ from typing import Any, Protocol
 from berth.engine import awslogs_events as ev
 from berth.engine.awslogs_options import DRIVER, AwslogsConfig, awslogs_config
 from berth.errors import BerthError, InvalidArgument, NotFound, Unavailable
-from berth.runtime._fdwait import readable
+from berth.runtime import readable
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,10 @@ from urllib.parse import urlsplit
 from berth import __version__
 from berth.errors import InvalidArgument, NotFound
 from berth.images import ImageStore
-from berth.images.distribution._hosts import is_default_registry_address
 from berth.images.distribution import (
     DOCKER_HUB, BlobIndex, Credentials, Progress, Puller, PushImage, Pusher, RegistryClient, RegistryError,
-    RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform, mount_sources, parse_platform,
-    resolve,
+    RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform, is_default_registry_address,
+    mount_sources, parse_platform, resolve,
 )
 from berth.state import Database
 from berth.types import Reference, parse_reference

@@ -31,11 +31,10 @@ from berth.engine.rootpath import resolve_in_root
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
 from berth.volumes import (
-    ANONYMOUS_LABEL, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, mount_spec,
+    ANONYMOUS_LABEL, MS_RDONLY, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, is_mounted,
+    mount_spec,
     no_such_volume, plan_mounts, runtime_options, split_volumes_from, to_json, volumes_from,
 )
-from berth.volumes._localmount import is_mounted
-from berth.volumes._options import MS_RDONLY
 
 log = logging.getLogger(__name__)
 

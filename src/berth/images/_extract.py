@@ -182,7 +182,7 @@ def _create(
     elif member.issym():
         os.symlink(member.linkname, name, dir_fd=parent)
         _apply_owner_times(parent, name, member)
-        _apply_xattrs(None, _fd_path(parent, name), member)  # lsetxattr: the link itself
+        apply_xattrs(None, _fd_path(parent, name), member)  # lsetxattr: the link itself
     elif member.islnk():
         _make_hardlink(root_fd, parent, name, member)
     else:
@@ -241,7 +241,7 @@ def _make_file(tar: tarfile.TarFile, parent: int, name: str, member: tarfile.Tar
                     out.write(chunk)
         _chown(fd, None, member)
         os.chmod(fd, member.mode & 0o7777)
-        _apply_xattrs(fd, None, member)
+        apply_xattrs(fd, None, member)
         os.utime(fd, ns=(_ns(member.mtime), _ns(member.mtime)))
     finally:
         os.close(fd)
@@ -271,7 +271,7 @@ def _apply_metadata(parent: int, name: str, member: tarfile.TarInfo, *, set_time
     path = _fd_path(parent, name)
     _chown(None, path, member)
     os.chmod(path, member.mode & 0o7777)
-    _apply_xattrs(None, path, member)
+    apply_xattrs(None, path, member)
     if set_times:
         os.utime(name, ns=(_ns(member.mtime), _ns(member.mtime)), dir_fd=parent, follow_symlinks=False)
 
@@ -302,7 +302,7 @@ def _chown(fd: int | None, path: str | None, member: tarfile.TarInfo) -> None:
         pass
 
 
-def _apply_xattrs(fd: int | None, path: str | None, member: tarfile.TarInfo) -> None:
+def apply_xattrs(fd: int | None, path: str | None, member: tarfile.TarInfo) -> None:
     """Set the member's SCHILY.xattr records; called after chown, which clears file capabilities."""
     for attr, raw in from_pax(member.pax_headers):
         if overlay_private(attr) or not attr.startswith(_XATTR_ALLOWED_PREFIXES):

@@ -9,6 +9,7 @@ conmon, attach, exec and k8s-file logs. See README.md in this directory for the 
     rt.delete(spec.id); rt.unmount_rootfs(container_dir)
 """
 
+from berth.runtime._fdwait import readable
 from berth.runtime.attach import AttachStream
 from berth.runtime.exec import ExecProcess
 from berth.runtime.logs import follow_logs, read_logs, read_logs_async
@@ -23,6 +24,7 @@ from berth.runtime.selection import (
 from berth.runtime.spec import ContainerSpec, ExecSpec, Mount, Resources
 
 __all__ = [
+    "readable",
     "AttachStream",
     "ContainerSpec",
     "ExecProcess",

@@ -13,7 +13,8 @@ from berth.volumes._mounts import (
     split_volumes_from, volumes_from,
 )
 from berth.volumes._mounter import HostMountOps, MountOps, VolumeMounter, mount_spec
-from berth.volumes._options import LocalMount, parse_driver_options
+from berth.volumes._localmount import is_mounted
+from berth.volumes._options import MS_RDONLY, LocalMount, parse_driver_options
 from berth.volumes._refs import MountRefs
 from berth.volumes._store import (
     ANONYMOUS_LABEL, Volume, VolumeStore, check_name, disk_usage, no_such_volume, to_json,
@@ -21,6 +22,7 @@ from berth.volumes._store import (
 
 __all__ = [
     "ANONYMOUS_LABEL",
+    "MS_RDONLY",
     "HostMountOps",
     "LocalMount",
     "MountOps",
@@ -31,6 +33,7 @@ __all__ = [
     "VolumeStore",
     "check_name",
     "disk_usage",
+    "is_mounted",
     "mount_spec",
     "no_such_volume",
     "parse_bind",

@@ -15,7 +15,7 @@ from berth.api.aws._server import AwsContext, JsonService, Operation
 from berth.api.shapes import BOOL, FLOAT64, INT, STRING, ListOf, Shape, Struct
 from berth.ecs import AccountSetting, EcsService, Failure, LaunchFailure, Scope, taskdef_to_wire
 from berth.ecs import model as m
-from berth.ecs._taskdef import compatibilities, requires_attributes
+from berth.ecs import compatibilities, requires_attributes
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 Params = dict[str, Any]

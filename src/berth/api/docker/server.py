@@ -12,6 +12,7 @@ from berth.api.docker import archive, attach, networks, volumes
 from berth.api.docker import build as build_routes
 from berth.api.docker import unsupported
 from berth.api.docker.backend import Backend
+from berth.api.docker.versions import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from berth.api.httpserver import HttpError, HttpServer, Request, Response, Router, json_response
 from berth.errors import (
     AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unsupported,
@@ -19,9 +20,6 @@ from berth.errors import (
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "1.50"
-MIN_API_VERSION = "1.24"
-ENGINE_VERSION = "28.2.2"
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 
 # One place that maps error kinds to Docker's HTTP statuses (moby's httpstatus.FromError).

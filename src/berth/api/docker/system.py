@@ -9,6 +9,7 @@ from pathlib import Path
 
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
+from berth.api.docker.versions import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.engine import container_init, system_info
 from berth.engine.events import matches
@@ -22,8 +23,6 @@ def _arch() -> str:
 
 
 def version_json() -> dict[str, object]:
-    from berth.api.docker.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
-
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Arch": _arch(), "Os": "linux",
                "KernelVersion": platform.release(), "GitCommit": "berth", "GoVersion": "n/a"}
     return {

@@ -29,7 +29,7 @@ from berth.images.distribution._blobindex import BlobIndex, RemoteBlob
 from berth.images.distribution._client import Manifest, RegistryClient, Repository
 from berth.images.distribution._errors import RegistryError, Unreachable
 from berth.images.distribution._hosts import (
-    DOCKER_HUB, Endpoint, RegistryHosts, is_loopback, validate_insecure, validate_mirror,
+    DOCKER_HUB, Endpoint, RegistryHosts, is_default_registry_address, is_loopback, validate_insecure, validate_mirror,
 )
 from berth.images.distribution._manifest import (
     Descriptor, ImageManifest, Index, Platform, parse_manifest, schema2_manifest,
@@ -44,6 +44,6 @@ __all__ = [
     "ImageManifest", "Index", "Manifest", "Meter", "Platform", "Progress", "PullResult", "Puller", "PushImage",
     "PushResult", "Pusher", "RegistryClient", "RegistryError", "RegistryHosts", "RemoteBlob", "Reporter",
     "Repository", "Resolved", "Unreachable", "credentials_from_json", "decode_registry_auth", "host_platform",
-    "is_loopback", "mediatypes", "mount_sources", "parse_challenge", "parse_manifest", "parse_platform",
+    "is_default_registry_address", "is_loopback", "mediatypes", "mount_sources", "parse_challenge", "parse_manifest", "parse_platform",
     "resolve", "schema2_manifest", "select_manifest", "validate_insecure", "validate_mirror",
 ]
