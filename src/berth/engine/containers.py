@@ -430,7 +430,9 @@ class ContainerService:
             if container.state.running:
                 await self._stop_locked(container, 0, "KILL")
                 container = self.get(container.id)
-            await self._remove_record(container, volumes=volumes)
+            # The record goes now; the host clean-up (runtime delete, rootfs unmount, files) runs
+            # after the answer, as for `--rm` (compose removes 50 containers one request each).
+            await self._remove_record(container, volumes=volumes, clean_up_later=True)
 
     async def _remove_record(self, container: Container, *, volumes: bool = False,
                              clean_up_later: bool = False) -> None:
