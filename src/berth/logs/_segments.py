@@ -391,14 +391,24 @@ def _span(view: SegmentView, low_ts: int, high_ts: int) -> tuple[int, int]:
     return begin, finish
 
 
-def read_forward(view: SegmentView, after: Key, start: int, end: int) -> Iterator[Row]:
-    """The rows of one segment with key > `after` and start <= timestamp < end, in key order."""
+def _forward_span(view: SegmentView, after: Key, start: int, end: int) -> tuple[int, int] | None:
+    """The byte range of one segment that may hold rows with key > `after` and start <= ts < end
+    (None when none can)."""
     low = max(start, after[0])
     if view.last_ts < low or view.first_ts >= end:
-        return
+        return None
     begin, finish = _span(view, low, end)
     if after[1] == view.number:
         begin = max(begin, after[2])
+    return begin, finish
+
+
+def read_forward(view: SegmentView, after: Key, start: int, end: int) -> Iterator[Row]:
+    """The rows of one segment with key > `after` and start <= timestamp < end, in key order."""
+    span = _forward_span(view, after, start, end)
+    if span is None:
+        return
+    (begin, finish), low = span, max(start, after[0])
     fd = _open(view)
     if fd is None:
         return
@@ -542,12 +552,10 @@ def scan_forward(view: SegmentView, after: Key, start: int, end: int, needles: t
     b"")` keyed just past the chunk's last line, so a merge over many segments can stop
     between chunks at a key every later row exceeds.
     """
-    low = max(start, after[0])
-    if view.last_ts < low or view.first_ts >= end:
+    span = _forward_span(view, after, start, end)
+    if span is None:
         return
-    begin, finish = _span(view, low, end)
-    if after[1] == view.number:
-        begin = max(begin, after[2])
+    (begin, finish), low = span, max(start, after[0])
     fd = _open(view)
     if fd is None:
         return
