@@ -60,7 +60,13 @@ def _facts(d: BerthDaemon, port: int) -> Facts:
     for ipam in (d.root / "network" / "ipam").glob("*"):
         for lease in ipam.iterdir():
             if _is_ip(lease.name):
-                facts.leases[lease.name] = lease.read_text().splitlines()[0].strip()
+                # host-local creates the file, then writes the owner: an empty file is one being
+                # written (a background spare), so it counts as nobody's until the next look
+                try:
+                    lines = lease.read_text().splitlines()
+                except FileNotFoundError:  # released between the listing and the read
+                    continue
+                facts.leases[lease.name] = lines[0].strip() if lines else "(empty lease file)"
     subnet = ipaddress.ip_network(d.subnet)
     for table in ("nat", "filter"):
         for line in subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines():
