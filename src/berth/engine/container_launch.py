@@ -99,7 +99,8 @@ class Launcher:
             ports = [PortMapping(container_port=p, protocol=proto, host_ip=ip, host_port=hp)
                      for p, proto, ip, hp in cfg.port_bindings(container.host_config, container.config)]
             # attaches every network and writes hosts/hostname/resolv.conf (engine/networks.py)
-            return self._network.attach_container(container, ports, cdir)
+            network: dict[str, Any] = self._network.attach_container(container, ports, cdir)
+            return network
         except BaseException:
             if self._volumes is not None:
                 self._volumes.deactivate(container.id)

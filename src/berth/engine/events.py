@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from berth.engine.filters import label_matches
@@ -56,7 +57,7 @@ _EVENT_PREFIXES = frozenset({"health_status", "exec_create", "exec_start"})
 def matches(event: Event, filters: dict[str, list[str]]) -> bool:
     """Docker event filters: type, event/action, container (id or name), image, label."""
     attrs = event["Actor"]["Attributes"]
-    checks = {
+    checks: dict[str, Callable[[str], bool]] = {
         "type": lambda v: event["Type"] == v,
         # exact, as moby; a bare health_status / exec_create / exec_start matches every variant
         "event": lambda v: event["Action"] == v or (v in _EVENT_PREFIXES and event["Action"].startswith(v + ":")),

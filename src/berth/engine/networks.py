@@ -679,11 +679,11 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
     """`docker network ls -f`: name, id, driver, label, type (custom|builtin), scope."""
     def one(key: str, value: str) -> bool:
         if key == "name":
-            return value in item["Name"]
+            return value in str(item["Name"])
         if key == "id":
-            return item["Id"].startswith(value)
+            return str(item["Id"]).startswith(value)
         if key == "driver":
-            return item["Driver"] == value
+            return bool(item["Driver"] == value)
         if key == "label":
             return filters_mod.label_matches(item.get("Labels") or {}, value)
         if key == "type":

@@ -153,12 +153,13 @@ class VolumeService:
             return point
         # `--mount volume-opt=...` applies when the volume is created here (moby's wording for
         # a driver other than local comes from the store)
-        extra = {"options": dict(point.volume_options), "driver": point.volume_driver or "local"}
+        options, driver = dict(point.volume_options), point.volume_driver or "local"
         labels = dict(point.volume_labels)
         if point.anonymous and not point.name:
-            volume, _ = self.store.create(secrets.token_hex(32), labels={**labels, ANONYMOUS_LABEL: ""}, **extra)
+            volume, _ = self.store.create(secrets.token_hex(32), labels={**labels, ANONYMOUS_LABEL: ""},
+                                           options=options, driver=driver)
         else:
-            volume, _ = self.store.create(point.name, labels=labels, **extra)
+            volume, _ = self.store.create(point.name, labels=labels, options=options, driver=driver)
         return replace(point, name=volume.name, source=volume.mountpoint)
 
     def activate(self, container_id: str, records: Iterable[Mapping[str, Any]]) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -75,7 +75,7 @@ class AwsApi:
                  authenticator: Authenticator | None = None) -> None:
         """`authenticator` None serves everyone unchecked (unit tests); the daemon always passes one."""
         self._json: dict[str, JsonService] = {}
-        self._query: dict[str, Callable[[web.Request, AwsContext], Any]] = {}
+        self._query: dict[str, Callable[[web.Request, AwsContext], Awaitable[web.StreamResponse]]] = {}
         self._query_errors: dict[str, ErrorRenderer] = {}
         self._account_for = account_for or (lambda _key: DEFAULT_ACCOUNT)
         self.authenticator = authenticator
@@ -251,7 +251,7 @@ class AwsServer:
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        self.port = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[attr-defined]
         log.info("AWS APIs listening on %s:%s", host, self.port)
         return self.port
 

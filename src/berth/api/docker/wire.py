@@ -8,7 +8,7 @@ Docker's own 400: `json: cannot unmarshal string into Go struct field HostConfig
 from __future__ import annotations
 
 from berth.api.shapes import (
-    ANY, BOOL, EMPTY, INT, INT64, STRING, STRSLICE, UINT16, UINT32, UINT64, ListOf, MapOf, Struct,
+    ANY, BOOL, EMPTY, INT, INT64, STRING, STRSLICE, UINT16, UINT32, UINT64, ListOf, MapOf, Shape, Struct,
 )
 
 STRINGS = ListOf(STRING)
@@ -19,7 +19,7 @@ HEALTHCHECK = Struct("container.HealthConfig", {
     "Retries": INT,
 })
 
-CONFIG_FIELDS = {
+CONFIG_FIELDS: dict[str, Shape] = {
     "Hostname": STRING, "Domainname": STRING, "User": STRING, "AttachStdin": BOOL, "AttachStdout": BOOL,
     "AttachStderr": BOOL, "ExposedPorts": MapOf(EMPTY), "Tty": BOOL, "OpenStdin": BOOL, "StdinOnce": BOOL,
     "Env": STRINGS, "Cmd": STRSLICE, "Healthcheck": HEALTHCHECK, "ArgsEscaped": BOOL, "Image": STRING,
@@ -30,7 +30,7 @@ CONFIG_FIELDS = {
 CONTAINER_CONFIG = Struct("container.Config", CONFIG_FIELDS)
 
 _THROTTLE = ListOf(Struct("blkiodev.ThrottleDevice", {"Path": STRING, "Rate": UINT64}))
-RESOURCES_FIELDS = {
+RESOURCES_FIELDS: dict[str, Shape] = {
     "CpuShares": INT64, "Memory": INT64, "NanoCpus": INT64, "CgroupParent": STRING, "BlkioWeight": UINT16,
     "BlkioWeightDevice": ListOf(Struct("blkiodev.WeightDevice", {"Path": STRING, "Weight": UINT16})),
     "BlkioDeviceReadBps": _THROTTLE, "BlkioDeviceWriteBps": _THROTTLE, "BlkioDeviceReadIOps": _THROTTLE,
