@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from berth.engine.container_model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService, _split_link
-from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry, UserNetwork
+from berth.errors import AlreadyExists, BerthError, Conflict, InvalidArgument, NotFound
+from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry, PortMapping, UserNetwork
 from berth.network._usernet import check_subnet, pick_subnet, user_conflist
 from berth.network.testing import FakeNetns, FakePlugins
 from berth.state import Database
@@ -56,6 +58,61 @@ def test_endpoint_manager_names_the_interface(tmp_path: Path) -> None:
         mgr.add("c1", "/ns/c1", _net(), "eth2", name="web")
     mgr.cleanup_stale({"other"})
     assert mgr.of_container("c1") == [] and plugins.commands()[-1] == ("bridge", "DEL")
+
+
+class _Iptables:
+    """A recording iptables runner: every batch succeeds."""
+
+    def __init__(self) -> None:
+        self.batches: list[str] = []
+
+    def __call__(self, argv: Sequence[str], stdin: str) -> subprocess.CompletedProcess[str]:
+        self.batches.append(stdin)
+        return subprocess.CompletedProcess(list(argv), 0, "", "")
+
+
+def test_batch_endpoint_runs_bridge_alone_and_writes_the_rules_in_one_restore(tmp_path: Path) -> None:
+    plugins, iptables = FakePlugins(), _Iptables()
+    mgr = EndpointManager(state_dir=tmp_path, ipam_dir=tmp_path / "ipam", executor=plugins,
+                          iptables_rules="batch", iptables=iptables)
+    ports = (PortMapping(container_port=80, host_port=0, protocol="tcp"),)  # 0: the kernel picks one
+    ep = mgr.add("c1", "/ns/c1", _net(), "eth0", name="web", ports=ports)
+    assert plugins.commands() == [("bridge", "ADD")] and plugins.calls[0].config["ipMasq"] is False
+    assert len(iptables.batches) == 1 and ep.rules == "batch"
+    added = iptables.batches[0]
+    assert f"-A POSTROUTING -s {ep.ip_address}/32" in added  # bridge's ipMasq
+    assert f"-A CNI-FORWARD -s {ep.ip_address}/32 -j ACCEPT" in added  # firewall
+    assert f"--to-destination {ep.ip_address}:80" in added and f"--dports {ep.ports[0].host_port}" in added
+    # a new manager (a restarted daemon) DELs from the record: rules first, then bridge
+    again = EndpointManager(state_dir=tmp_path, ipam_dir=tmp_path / "ipam", executor=plugins,
+                            iptables_rules="batch", iptables=iptables)
+    assert again.remove("c1", _net().id) is not None
+    assert iptables.batches[1].count("-D ") == 4 and plugins.commands()[-1] == ("bridge", "DEL")
+
+
+def test_batch_endpoint_on_an_internal_network_has_no_masquerade_and_no_ports(tmp_path: Path) -> None:
+    plugins, iptables = FakePlugins(), _Iptables()
+    mgr = EndpointManager(state_dir=tmp_path, ipam_dir=tmp_path / "ipam", executor=plugins,
+                          iptables_rules="batch", iptables=iptables)
+    ep = mgr.add("c1", "/ns/c1", _net(internal=True), "eth0", ports=(PortMapping(container_port=80, host_port=0, protocol="tcp"),))
+    added = iptables.batches[0]
+    assert "POSTROUTING" not in added and "DNAT" not in added and "MASQUERADE" not in added
+    assert f"-A CNI-FORWARD -d {ep.ip_address}/32" in added
+    mgr.remove("c1", _net().id)
+    assert "POSTROUTING" not in iptables.batches[1] and "-X" not in iptables.batches[1]
+
+
+def test_a_failed_rule_restore_undoes_the_add(tmp_path: Path) -> None:
+    plugins = FakePlugins()
+
+    def refuse(argv: Sequence[str], stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(list(argv), 1, "", "iptables: no chain")
+    mgr = EndpointManager(state_dir=tmp_path, ipam_dir=tmp_path / "ipam", executor=plugins,
+                          iptables_rules="batch", iptables=refuse)
+    with pytest.raises(BerthError, match="iptables"):
+        mgr.add("c1", "/ns/c1", _net(), "eth0")
+    assert plugins.commands()[-1] == ("bridge", "DEL") and mgr.members(_net().id) == []
+    assert not list((tmp_path / "endpoints").rglob("*.json"))
 
 
 def test_split_link() -> None:

@@ -112,7 +112,8 @@ class Daemon:
                                      users=lambda: [(ct.id, ct.mounts) for ct in repo.all()])
         self.networks = NetworkService(
             manager=self.network, registry=NetworkRegistry(state_dir=c.root / "network", reserved=(bridge.subnet,)),
-            endpoints=EndpointManager(state_dir=c.root / "network", ipam_dir=c.root / "network" / "ipam"),
+            endpoints=EndpointManager(state_dir=c.root / "network", ipam_dir=c.root / "network" / "ipam",
+                                      iptables_rules=c.network_iptables_rules),
             repo=repo, containers_dir=c.root / "containers", bridge=bridge,
             dns=EmbeddedDns(), isolation=NetworkIsolation())
         self.containers = ContainerService(

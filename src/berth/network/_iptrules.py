@@ -36,7 +36,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,7 @@ class ContainerRuleSet:
     cni_id: str
     ip_cidr: str  # e.g. 10.88.0.2/16
     ports: tuple[PortMapping, ...]
+    masquerade: bool = True  # bridge's ipMasq (off on an --internal user network)
 
     @property
     def ip(self) -> str:
@@ -146,7 +147,7 @@ class ContainerRuleSet:
 
     def chains(self) -> list[str]:
         """nat chains this container owns (declared, i.e. created or reset, on ADD)."""
-        owned = [masq_chain(self.network, self.cni_id)]
+        owned = [masq_chain(self.network, self.cni_id)] if self.masquerade else []
         if self.ports:
             owned.append(dnat_chain(self.network, self.cni_id))
         return owned
@@ -158,7 +159,7 @@ class ContainerRuleSet:
         rules = [
             f"-A {masq} -d {self.subnet} -m comment --comment {tag} -j ACCEPT",
             f"-A {masq} ! -d 224.0.0.0/4 -m comment --comment {tag} -j MASQUERADE",
-        ]
+        ] if self.masquerade else []
         chain = dnat_chain(self.network, self.cni_id)
         for p in self.ports:
             dst = f"-d {p.host_ip}/32 " if p.host_ip else ""
@@ -173,7 +174,8 @@ class ContainerRuleSet:
     def hook_rules(self) -> dict[str, list[str]]:
         """Rules in shared or built-in chains pointing at this container (deleted one by one)."""
         tag = _quote(f'name: "{self.network}" id: "{self.cni_id}"')
-        nat = [f"-A POSTROUTING -s {self.ip}/32 -m comment --comment {tag} -j {masq_chain(self.network, self.cni_id)}"]
+        nat = [f"-A POSTROUTING -s {self.ip}/32 -m comment --comment {tag} -j {masq_chain(self.network, self.cni_id)}"
+               ] if self.masquerade else []
         dnat_tag = _quote(f'dnat name: "{self.network}" id: "{self.cni_id}"')
         for proto in ("tcp", "udp"):
             dports = list(dict.fromkeys(p.host_port for p in self.ports if p.protocol == proto))
@@ -205,7 +207,7 @@ def add_batch(rules: ContainerRuleSet, *, ports_only: bool = False) -> str:
     return "\n".join([*nat, "*filter", *hooks["filter"], "COMMIT", ""])
 
 
-def delete_batch(hooks: dict[str, Sequence[str]], chains: Sequence[str]) -> str:
+def delete_batch(hooks: Mapping[str, Sequence[str]], chains: Sequence[str]) -> str:
     """iptables-restore input deleting `hooks` (rules in -A form, per table), then the nat
     `chains` (declared first: a declaration resets a chain, or creates it, so -X never fails)."""
     nat = ["*nat", *("-D" + r[2:] for r in hooks.get("nat", ())),
@@ -266,11 +268,13 @@ class ContainerRules:
         self._run = runner
         self._sysctl_dir = sysctl_dir
 
-    def rule_set(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping]) -> ContainerRuleSet:
-        return ContainerRuleSet(self._network, cni_id, ip_cidr, tuple(publishable(ports)))
+    def rule_set(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping],
+                 masquerade: bool = True) -> ContainerRuleSet:
+        return ContainerRuleSet(self._network, cni_id, ip_cidr, tuple(publishable(ports)), masquerade)
 
     def add(
-        self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping], *, ports_only: bool = False
+        self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping], *, ports_only: bool = False,
+        masquerade: bool = True,
     ) -> None:
         """Install the container's masquerade, forward and port rules (`ports_only`: the port
         rules alone, for a spare that got the rest when it was made).
@@ -278,7 +282,7 @@ class ContainerRules:
         Raises:
             Unavailable: iptables refused them (nothing is left: a restore is all or nothing).
         """
-        rules = self.rule_set(cni_id, ip_cidr, ports)
+        rules = self.rule_set(cni_id, ip_cidr, ports, masquerade)
         if ports_only and not rules.ports:
             return
         if rules.ports:
@@ -293,13 +297,13 @@ class ContainerRules:
         if result.returncode != 0:
             raise Unavailable(f"iptables-restore of container rules: {result.stderr.strip()}")
 
-    def remove(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping]) -> None:
+    def remove(self, cni_id: str, ip_cidr: str, ports: Sequence[PortMapping], masquerade: bool = True) -> None:
         """Remove every rule and chain of the container; idempotent.
 
         Raises:
             Unavailable: iptables failed to remove rules that exist.
         """
-        rules = self.rule_set(cni_id, ip_cidr, ports)
+        rules = self.rule_set(cni_id, ip_cidr, ports, masquerade)
         if self._restore(delete_batch(rules.hook_rules(), rules.chains())).returncode == 0:
             return
         # Remove what is really there: first the hooks, repeatedly, since one can exist twice

@@ -139,8 +139,12 @@ def _join(errors: list[str]) -> str:
     return "* " + "\n* ".join(errors)
 
 
-def user_conflist(net: UserNetwork, ipam_dir: Path, *, primary: bool, with_ports: bool) -> JSON:
-    """The CNI list for one container interface on `net`."""
+def user_conflist(net: UserNetwork, ipam_dir: Path, *, primary: bool, with_ports: bool,
+                  batch_rules: bool = False) -> JSON:
+    """The CNI list for one container interface on `net`.
+
+    `batch_rules`: bridge alone, without its ipMasq rules: _iptrules.py writes those, the
+    firewall's and portmap's in one iptables-restore instead (as for the default bridge)."""
     span: dict[str, Any] = {"subnet": net.subnet, "gateway": net.gateway}
     if net.ip_range:
         rng = ipaddress.ip_network(net.ip_range, strict=False)
@@ -153,6 +157,9 @@ def user_conflist(net: UserNetwork, ipam_dir: Path, *, primary: bool, with_ports
         "ipam": {"type": "host-local", "dataDir": str(ipam_dir), "ranges": [[span]],
                  "routes": [{"dst": "0.0.0.0/0"}] if default_route else []},
     }]
+    if batch_rules:
+        plugins[0]["ipMasq"] = False
+        return {"cniVersion": CNI_VERSION, "name": net.cni_name, "plugins": plugins}
     if with_ports and not net.internal:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
     plugins.append({"type": "firewall", "backend": "iptables"})
