@@ -14,6 +14,13 @@ variant, timed with wall clocks around Debian's docker-compose (v1):
   down    a second `up` (timed as another up sample), then `down -t GRACE`: stop + rm + network
           rm; reported beyond the grace period too
 
+Each figure is given twice: `wall`, the whole command as a user waits for it, and `engine`, the
+same without the client's own start-up and exit (compose v1 spends about 0.5 s importing itself
+before its first request, the same for every engine, and most of a 50-container `rm`): every
+engine is reached through bench/socket_clock.py, a byte relay that notes the first request and
+the last answer of each command, and `engine` = wall − (first request − launch) − (exit − last
+answer).
+
 berth runs as a private daemon (tests.helpers.BerthDaemon, temp root, own bridge); the peer is
 Debian's dockerd on its own socket, data root, exec root and bridge (run_latency.PrivateDockerd),
 loaded with the very busybox image berth runs. Rounds alternate between the two engines, so both
@@ -38,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run_latency import DOCKERD, PrivateDockerd, load_busybox_into  # noqa: E402
+from bench.socket_clock import SocketClock  # noqa: E402
 from tests.helpers import BerthDaemon, api, wait_for  # noqa: E402
 
 COMPOSE = shutil.which("docker-compose")
@@ -53,12 +61,14 @@ def compose_file(ports: bool) -> str:
 
 
 class Engine:
-    """One engine under test: its name, client environment and socket."""
+    """One engine under test: its name, its socket, and the relay the clients reach it through."""
 
-    def __init__(self, name: str, env: dict[str, str], sock: str) -> None:
+    def __init__(self, name: str, env: dict[str, str], sock: str, relay_dir: Path) -> None:
         self.name = name
-        self.env = env
         self.sock = sock
+        self.clock = SocketClock(sock, str(relay_dir / f"{name}.sock"))
+        self.env = {**env, "DOCKER_HOST": f"unix://{self.clock.listen}"}
+        self.clock.start()
 
     def containers(self, project: str, *, all_states: bool = False) -> list[dict[str, Any]]:
         query = '{"label":["com.docker.compose.project=%s"]}' % project
@@ -77,26 +87,29 @@ class Project:
         self.dir = Path(tempfile.mkdtemp(prefix="bench-compose-"))
         (self.dir / "docker-compose.yml").write_text(compose_file(ports))
 
-    def compose(self, *args: str, timeout: float = 600) -> float:
-        """Run docker-compose; returns its wall time in s."""
+    def compose(self, *args: str, timeout: float = 600) -> tuple[float, float]:
+        """Run docker-compose; returns its wall time and its client-side time (start-up before
+        the first request, exit after the last answer) in s."""
         cmd = [COMPOSE or "docker-compose", "-p", self.name, "-f", str(self.dir / "docker-compose.yml"), *args]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, env=self.engine.env, capture_output=True, text=True, timeout=timeout)
-        elapsed = time.perf_counter() - t0
+        t1 = time.perf_counter()
         if done.returncode != 0:
             raise RuntimeError(f"{self.engine.name}: docker-compose {' '.join(args)}: {done.stderr[-2000:]}")
-        return elapsed
+        span = self.engine.clock.span(t0, t1)
+        client = 0.0 if span is None else (span[0] - t0) + (t1 - span[1])
+        return t1 - t0, client
 
-    def up(self) -> float:
+    def up(self) -> tuple[float, float]:
         t0 = time.perf_counter()
-        self.compose("up", "-d", "--scale", f"web={self.count}")
+        _, client = self.compose("up", "-d", "--scale", f"web={self.count}")
         wait_for(f"{self.count} running on {self.engine.name}",
                  lambda: len([c for c in self.engine.containers(self.name) if c.get("State") == "running"])
                  >= self.count, 300, 0.02)
         elapsed = time.perf_counter() - t0
         if self.ports:
             self.check_ports()
-        return elapsed
+        return elapsed, elapsed - client
 
     def check_ports(self) -> None:
         """Every replica serves on its published port (untimed: correctness, not speed)."""
@@ -108,20 +121,21 @@ class Project:
         for port in unique:
             wait_for(f"GET / on 127.0.0.1:{port} ({self.engine.name})", lambda p=port: _answers(p), 30, 0.05)
 
-    def stop(self) -> float:
-        elapsed = self.compose("stop", "-t", str(self.grace))
+    def stop(self) -> tuple[float, float]:
+        elapsed, client = self.compose("stop", "-t", str(self.grace))
         if any(c.get("State") == "running" for c in self.engine.containers(self.name, all_states=True)):
             raise RuntimeError(f"{self.engine.name}: containers still running after stop")
-        return elapsed - self.grace
+        return elapsed - self.grace, elapsed - self.grace - client
 
-    def rm(self) -> float:
-        elapsed = self.compose("rm", "-f")
+    def rm(self) -> tuple[float, float]:
+        elapsed, client = self.compose("rm", "-f")
         if self.engine.containers(self.name, all_states=True):
             raise RuntimeError(f"{self.engine.name}: containers left after rm")
-        return elapsed
+        return elapsed, elapsed - client
 
-    def down(self) -> float:
-        return self.compose("down", "-t", str(self.grace)) - self.grace
+    def down(self) -> tuple[float, float]:
+        elapsed, client = self.compose("down", "-t", str(self.grace))
+        return elapsed - self.grace, elapsed - self.grace - client
 
     def clean(self) -> None:
         try:
@@ -139,8 +153,10 @@ def _answers(port: int) -> bool:
         return False
 
 
-def one_round(engine: Engine, variant: str, index: int, count: int, grace: int,
-              out: dict[str, list[float]]) -> None:
+Samples = dict[str, list[tuple[float, float]]]  # figure -> [(wall, engine)]
+
+
+def one_round(engine: Engine, variant: str, index: int, count: int, grace: int, out: Samples) -> None:
     project = Project(engine, f"bc{variant[0]}{index}", variant == "ports", count, grace)
     try:
         out["up"].append(project.up())
@@ -167,26 +183,31 @@ def main() -> int:
 
     berth = BerthDaemon()
     peer: PrivateDockerd | None = None
-    results: dict[tuple[str, str], dict[str, list[float]]] = {}
+    results: dict[tuple[str, str], Samples] = {}
+    relay_dir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+    engines: list[Engine] = []
     try:
         berth.start()
         berth.bootstrap_busybox()
-        engines = [Engine("berth", berth.env, berth.sock)]
+        engines.append(Engine("berth", berth.env, berth.sock, relay_dir))
         if DOCKERD and not args.no_peer:
             peer = PrivateDockerd()
             peer.start()
             load_busybox_into(peer, berth)
-            engines.append(Engine("dockerd", peer.env, str(peer.sock)))
+            engines.append(Engine("dockerd", peer.env, str(peer.sock), relay_dir))
         for r in range(args.rounds):
             for variant in variants:
                 for engine in engines:  # alternating: both engines see the same load
-                    out = results.setdefault((engine.name, variant), {f: [] for f in FIGURES})
+                    out: Samples = results.setdefault((engine.name, variant), {f: [] for f in FIGURES})
                     t0 = time.perf_counter()
                     one_round(engine, variant, r, args.count, args.grace, out)
                     print(f"round {r + 1} {variant:<6} {engine.name:<8} "
-                          + " ".join(f"{f} {out[f][-1]:.2f}" for f in FIGURES)
-                          + f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+                          + " ".join(f"{f} {out[f][-1][0]:.2f}/{out[f][-1][1]:.2f}" for f in FIGURES)
+                          + f"  (wall/engine s; {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     finally:
+        for engine in engines:
+            engine.clock.stop()
+        shutil.rmtree(relay_dir, ignore_errors=True)
         berth.destroy()
         if peer is not None:
             peer.stop()
@@ -194,27 +215,27 @@ def main() -> int:
     return 0
 
 
-def report(results: dict[tuple[str, str], dict[str, list[float]]], variants: list[str],
-           args: argparse.Namespace) -> None:
+def report(results: dict[tuple[str, str], Samples], variants: list[str], args: argparse.Namespace) -> None:
     print(f"docker-compose up/stop/rm/down of --scale web={args.count} (busybox httpd) on the project's user "
           f"network; medians of {args.rounds} rounds (up: {2 * args.rounds} samples); stop and down are "
-          f"the time beyond the {args.grace} s grace period")
+          f"the time beyond the {args.grace} s grace period; engine = wall without compose's own start-up/exit")
     print(f"{'figure':<22}{'berth s':>9}{'dockerd s':>11}{'ratio':>8}   target")
     for variant in variants:
         mine = results.get(("berth", variant), {})
         theirs = results.get(("dockerd", variant), {})
         for fig in FIGURES:
-            if not mine.get(fig):
-                continue
-            value = statistics.median(mine[fig])
-            other = statistics.median(theirs[fig]) if theirs.get(fig) else None
-            ratio = value / other if other else None
-            target = TARGETS.get(fig)
-            verdict = "" if target is None else (
-                f"<= {target:g}x " + ("-" if ratio is None else "met" if ratio <= target else "MISSED"))
-            label = f"{fig} ({variant})"
-            print(f"{label:<22}{value:>9.2f}{(f'{other:.2f}' if other else '-'):>11}"
-                  f"{(f'{ratio:.2f}x' if ratio else '-'):>8}   {verdict}")
+            for kind, index in (("wall", 0), ("engine", 1)):
+                if not mine.get(fig):
+                    continue
+                value = statistics.median(s[index] for s in mine[fig])
+                other = statistics.median(s[index] for s in theirs[fig]) if theirs.get(fig) else None
+                ratio = value / other if other else None
+                target = TARGETS.get(fig)
+                verdict = "" if target is None else (
+                    f"<= {target:g}x " + ("-" if ratio is None else "met" if ratio <= target else "MISSED"))
+                label = f"{fig} {kind} ({variant})"
+                print(f"{label:<22}{value:>9.2f}{(f'{other:.2f}' if other else '-'):>11}"
+                      f"{(f'{ratio:.2f}x' if ratio else '-'):>8}   {verdict}")
     if not any(engine == "dockerd" for engine, _ in results):
         print("dockerd not measured (" + ("--no-peer" if args.no_peer else "make bench-deps installs docker.io") + ")")
 
