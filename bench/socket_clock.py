@@ -30,6 +30,7 @@ class SocketClock:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socket-clock", daemon=True)
         self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -40,8 +41,9 @@ class SocketClock:
             if self._server is not None:
                 self._server.close()
                 await self._server.wait_closed()
-            for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            for task in list(self._tasks):
                 task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -61,25 +63,33 @@ class SocketClock:
         self._server = await asyncio.start_unix_server(self._relay, path=self.listen)
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
         try:
             engine_r, engine_w = await asyncio.open_unix_connection(self.target)
         except OSError:
             client_w.close()
+            self._tasks.discard(task)
             return
-        await asyncio.gather(self._pipe(client_r, engine_w, self._requests),
-                             self._pipe(engine_r, client_w, self._answers), return_exceptions=True)
-        for writer in (client_w, engine_w):
-            writer.close()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, times: list[float]) -> None:
+        # the client's EOF is passed on (an attach half-closes); the engine's ends the connection
+        requests = asyncio.ensure_future(self._pipe(client_r, engine_w, self._requests, eof=True))
         try:
+            await self._pipe(engine_r, client_w, self._answers)
+        finally:
+            requests.cancel()
+            await asyncio.gather(requests, return_exceptions=True)
+            for writer in (client_w, engine_w):
+                writer.close()
+            self._tasks.discard(task)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, times: list[float],
+                    eof: bool = False) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
                 with self._lock:
                     times.append(time.perf_counter())
                 writer.write(data)
                 await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
+            if eof and writer.can_write_eof():
                 writer.write_eof()

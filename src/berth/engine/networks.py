@@ -35,7 +35,7 @@ import hashlib
 import ipaddress
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,9 @@ class NetworkService:
         self._bridge = bridge
         self._created = created
         self._hosts_lock = threading.Lock()  # one hosts (and DNS table) rewrite pass at a time
+        # networks whose members' files and tables wait for a refresh pass (see _refresh)
+        self._stale: set[str] = set()
+        self._stale_lock = threading.Lock()
         # connect/disconnect: picking an interface name, checking and adding an endpoint must
         # not interleave (two concurrent connects would both take eth1).
         self._membership_lock = threading.RLock()
@@ -175,7 +178,7 @@ class NetworkService:
             self.endpoints.remove_all(container.id)
             self.manager.detach(container.id)
             raise
-        self._refresh({e.network_id for e in endpoints}, skip=container.id)
+        self._refresh({e.network_id for e in endpoints})
         return data
 
     def _join_container(self, container: Container, ref: str) -> dict[str, Any]:
@@ -295,19 +298,21 @@ class NetworkService:
         if self._dns is not None:
             self._dns.close(container_id)
 
-    def _update_dns(self, container_id: str) -> None:
+    def _update_dns(self, container_id: str, members: Callable[[str], list[Endpoint]] | None = None) -> None:
         """New peers for a container with a resolver (caller holds the hosts lock)."""
         current = self._dns.table(container_id) if self._dns is not None else None
         if current is not None and self._dns is not None:
-            self._dns.update(container_id, self._name_table(container_id, current.links))
+            self._dns.update(container_id, self._name_table(container_id, current.links, members))
 
-    def _name_table(self, container_id: str, links: tuple[NameEntry, ...]) -> NameTable:
+    def _name_table(self, container_id: str, links: tuple[NameEntry, ...],
+                    members: Callable[[str], list[Endpoint]] | None = None) -> NameTable:
         """Every member (itself included) of each of the container's networks, in interface order."""
+        members = members or self.endpoints.members
         peers: list[NameEntry] = []
         subnets: list[str] = []
         for own in self.endpoints.of_container(container_id):
             subnets.append(str(ipaddress.ip_interface(f"{own.ip_address}/{own.prefix_len}").network))
-            for member in self.endpoints.members(own.network_id):
+            for member in members(own.network_id):
                 names = (member.name, *member.aliases, member.container_id[:12])
                 peers.append(NameEntry(own.network_name, member.ip_address, tuple(dict.fromkeys(names))))
         return NameTable(peers=tuple(peers), links=links, subnets=tuple(subnets))
@@ -411,24 +416,44 @@ class NetworkService:
                 return endpoint.ip_address
         return str(target.network.get("ip_address") or "")
 
-    def _peer_text(self, container_id: str) -> str:
+    def _peer_text(self, container_id: str, members: Callable[[str], list[Endpoint]] | None = None) -> str:
+        members = members or self.endpoints.members
         peers = []
         for network_id in {e.network_id for e in self.endpoints.of_container(container_id)}:
-            for member in self.endpoints.members(network_id):
+            for member in members(network_id):
                 if member.container_id != container_id:
                     peers.append((member.ip_address, [member.name, *member.aliases, member.container_id[:12]]))
         return etc_files.peer_lines(sorted(peers))
 
-    def _refresh(self, network_ids: set[str], skip: str = "") -> None:
-        """Rewrite (in place) the hosts file of every member of these networks."""
+    def _refresh(self, network_ids: set[str]) -> None:
+        """Rewrite (in place) the hosts file and name table of every member of these networks.
+
+        Passes combine: the networks are queued, and whoever holds the hosts lock next does
+        every queued network at once, so a caller whose networks another pass took returns as
+        soon as that pass is over (it ran under the lock this caller waited for). Fifty replicas
+        joining one network then cost a few passes over the members, not fifty."""
+        with self._stale_lock:
+            self._stale |= network_ids
         with self._hosts_lock:
-            members = {m.container_id for n in network_ids for m in self.endpoints.members(n)} - {skip}
-            for container_id in members:
+            with self._stale_lock:
+                stale, self._stale = self._stale, set()
+            if not stale:
+                return
+            # one snapshot of the members per pass (every member's text reads every network)
+            snapshot: dict[str, list[Endpoint]] = {}
+
+            def members(network_id: str) -> list[Endpoint]:
+                if network_id not in snapshot:
+                    snapshot[network_id] = self.endpoints.members(network_id)
+                return snapshot[network_id]
+            # the joining container too: a member that joined after it wrote its files is in
+            # its hosts file only by this pass (this pass may be that member's)
+            for container_id in sorted({m.container_id for n in stale for m in members(n)}):
                 cdir = self._containers_dir / container_id
                 base = etc_files.host_file(str(cdir / "hosts.base"))
                 if base:
-                    etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id))
-                self._update_dns(container_id)
+                    etc_files.rewrite_in_place(cdir / "hosts", base + self._peer_text(container_id, members))
+                self._update_dns(container_id, members)
 
     # === Docker API ================================================================================
     def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
