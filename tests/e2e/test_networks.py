@@ -202,3 +202,16 @@ def test_internal_network_and_connect_before_start(daemon: BerthDaemon) -> None:
     finally:
         daemon.docker("rm", "-f", c)
         daemon.docker("network", "rm", internal)
+
+
+@pytest.mark.parametrize("on_user_network", [False, True])
+def test_interfaces_of_ipv4_networks_have_ipv6_off_and_lo_keeps_it(daemon: BerthDaemon, net: str,
+                                                                   on_user_network: bool) -> None:
+    """As moby (26.1+) on an IPv4-only network: eth0 gets disable_ipv6, so it sends no DAD or
+    MLD packets for the bridge to flood to every other member; lo keeps ::1."""
+    args = ("--network", net) if on_user_network else ()
+    script = ("cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6 /proc/sys/net/ipv6/conf/lo/disable_ipv6; "
+              "ip -6 -o addr show dev eth0 | wc -l; ip -6 -o addr show dev lo")
+    out = daemon.docker("run", "--rm", *args, "busybox", "sh", "-c", script, check=True).stdout.split("\n")
+    assert out[:3] == ["1", "0", "0"], out
+    assert "::1/128" in out[3], out
