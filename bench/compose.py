@@ -133,7 +133,7 @@ class Project:
             raise RuntimeError(f"{self.engine.name}: containers left after rm")
         return elapsed, elapsed - client
 
-    def down(self) -> tuple[float, float]:
+    def down(self) -> tuple[float, float] | None:
         t0 = time.perf_counter()
         try:
             elapsed, client = self.compose("down", "-t", str(self.grace))
@@ -144,11 +144,21 @@ class Project:
             if "has active endpoints" not in str(err):
                 raise
             print(f"{self.engine.name}: down: network refused (active endpoints); retrying", file=sys.stderr)
-            wait_for("the project's network to go", self._down_again, 60, 0.2)
+            try:
+                wait_for("the project's network to go", self._down_again, 30, 0.5)
+            except AssertionError as stuck:
+                print(f"{self.engine.name}: down: no sample this round ({stuck})", file=sys.stderr)
+                return None
             elapsed, client = time.perf_counter() - t0, 0.0
         return elapsed - self.grace, elapsed - self.grace - client
 
     def _down_again(self) -> bool:
+        """Force the network's stale endpoints off (what users do about that dockerd error:
+        `docker network disconnect -f`), then `down` again."""
+        network = f"{self.name}_default"
+        status, info = api(self.engine.sock, "GET", f"/networks/{network}")
+        for container in (info or {}).get("Containers") or {} if status == 200 else {}:
+            api(self.engine.sock, "POST", f"/networks/{network}/disconnect", {"Container": container, "Force": True})
         try:
             self.compose("down", "-t", "0")
         except RuntimeError:
@@ -181,7 +191,9 @@ def one_round(engine: Engine, variant: str, index: int, count: int, grace: int, 
         out["stop"].append(project.stop())
         out["rm"].append(project.rm())
         out["up"].append(project.up())
-        out["down"].append(project.down())
+        down = project.down()
+        if down is not None:
+            out["down"].append(down)
     finally:
         project.clean()
 
@@ -220,7 +232,7 @@ def main() -> int:
                     t0 = time.perf_counter()
                     one_round(engine, variant, r, args.count, args.grace, out)
                     print(f"round {r + 1} {variant:<6} {engine.name:<8} "
-                          + " ".join(f"{f} {out[f][-1][0]:.2f}/{out[f][-1][1]:.2f}" for f in FIGURES)
+                          + " ".join(f"{f} {out[f][-1][0]:.2f}/{out[f][-1][1]:.2f}" for f in FIGURES if out[f])
                           + f"  (wall/engine s; {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     finally:
         for engine in engines:
