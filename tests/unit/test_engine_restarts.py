@@ -17,53 +17,24 @@ from datetime import datetime, timedelta, timezone
 from berth.engine.container_model import Container, ContainerState
 from berth.engine.restart_policy import INITIAL_DELAY, MAX_DELAY, RESET_AFTER
 from berth.engine.restarts import RestartScheduler
+from berth.engine.testing import ManualClock
 
 T0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 EPSILON = 1e-6   # how far short of a deadline "not yet" is checked
-
-
-class FakeClock:
-    """Seconds since T0, moved only by `advance`; `sleep` returns once the clock reaches its end."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._timers: list[tuple[float, asyncio.Future[None]]] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        timer = asyncio.get_running_loop().create_future()
-        self._timers.append((self.now + seconds, timer))
-        await timer
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        due = [(end, timer) for end, timer in self._timers if end <= self.now + EPSILON / 10]
-        for entry in due:
-            self._timers.remove(entry)
-            if not entry[1].done():
-                entry[1].set_result(None)
-
-    @property
-    def waiting(self) -> int:
-        """Sleeps not yet over."""
-        return len(self._timers)
-
-    def stamp(self) -> str:
-        return (T0 + timedelta(seconds=self.now)).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
 class Engine:
     """What ContainerService does around the scheduler: records, relaunches, exits."""
 
-    clock: FakeClock
+    clock: ManualClock
     containers: dict[str, Container] = field(default_factory=dict)
     relaunched: list[str] = field(default_factory=list)
     scheduler: RestartScheduler = field(init=False)
+
+    def stamp(self) -> str:
+        """The clock's time as a record's StartedAt/FinishedAt."""
+        return (T0 + timedelta(seconds=self.clock.now)).isoformat().replace("+00:00", "Z")
 
     def __post_init__(self) -> None:
         locks: dict[str, asyncio.Lock] = {}
@@ -82,14 +53,14 @@ class Engine:
         if container.state.status != "restarting":
             return
         container.restart_count += 1
-        container.state = ContainerState(status="running", started_at=self.clock.stamp())
+        container.state = ContainerState(status="running", started_at=self.stamp())
         self.relaunched.append(container_id)
 
     def run(self, cid: str, policy: str, retries: int = 0) -> Container:
         """A container started by hand just now."""
-        container = Container(id=cid, name=cid, created=self.clock.stamp(), image="busybox", image_id="sha256:x",
+        container = Container(id=cid, name=cid, created=self.stamp(), image="busybox", image_id="sha256:x",
                               config={}, host_config={"RestartPolicy": {"Name": policy, "MaximumRetryCount": retries}},
-                              state=ContainerState(status="running", started_at=self.clock.stamp()))
+                              state=ContainerState(status="running", started_at=self.stamp()))
         self.containers[cid] = container
         return container
 
@@ -98,7 +69,7 @@ class Engine:
         self.clock.advance(seconds)
         container = self.containers[cid]
         container.state = ContainerState(status="exited", exit_code=code, started_at=container.state.started_at,
-                                         finished_at=self.clock.stamp())
+                                         finished_at=self.stamp())
         return self.scheduler.after_exit(container, code)
 
 
@@ -112,7 +83,7 @@ async def settle(condition: Callable[[], bool] = lambda: False) -> bool:
 
 
 def scenario(body: Callable[[Engine], Awaitable[None]]) -> Engine:
-    engine = Engine(FakeClock())
+    engine = Engine(ManualClock())
 
     async def main() -> None:
         try:
@@ -231,7 +202,7 @@ def test_exit_on_next_makes_only_the_next_exit_final() -> None:
         assert not engine.exit_after("web", 0.5)
         engine.clock.advance(MAX_DELAY)
         assert not await settle(lambda: bool(engine.relaunched))
-        engine.containers["web"].state = ContainerState(status="running", started_at=engine.clock.stamp())
+        engine.containers["web"].state = ContainerState(status="running", started_at=engine.stamp())
         assert engine.exit_after("web", 0.5)   # the run after that restarts again
         await restart_after(engine, "web", INITIAL_DELAY)
 

@@ -12,6 +12,8 @@ Lifecycle, driven by ContainerService:
     await close()           daemon shutdown: every loop stops; the containers keep running
 
 Probes run inside the container through the runtime's exec (conmon --exec), never on the host.
+The waits that decide results (the interval and start period here, a probe's timeout in
+ExecProber) run on the `now`/`sleep` they are given, so tests drive them with a fake clock.
 Each result is written to the container's health row (ContainerRepository.save_health), and a
 status change is published as `health_status: <status>` (moby's event).
 """
@@ -25,7 +27,7 @@ import signal as signals
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from berth.engine import health, secret_env
 from berth.engine.container_model import Container
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 Prober = Callable[[Container, HealthCheck], Awaitable[tuple[int, str]]]   # → (exit code, output)
 Publish = Callable[[str, str], None]         # (container id, action): the event, with the current name
 Alive = Callable[[Container], bool]          # whether the container's init still runs
+Sleep = Callable[[float], Awaitable[None]]   # waits the given seconds (asyncio.sleep, or a test clock's)
+T = TypeVar("T")
 KILL_GRACE = 10.0   # seconds a killed probe gets to be reported dead by conmon
 START_TIMEOUT = 30.0  # a probe's exec that has not started by then is a failed probe (moby)
 STOP_WAIT = KILL_GRACE + 5.0  # how long stop() waits for a loop's probe to be killed and reaped
@@ -54,7 +58,7 @@ def utcnow() -> datetime:
 class HealthMonitor:
     def __init__(self, *, records: HealthRecords, prober: Prober, publish: Publish,
                  alive: Alive = lambda c: True, now: Callable[[], datetime] = utcnow,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep) -> None:
         self._records = records
         self._prober = prober
         self._publish = publish
@@ -139,10 +143,12 @@ class HealthMonitor:
 
 class ExecProber:
     """Runs a check's argv in the container as `docker exec` would (Config Env, User, WorkingDir),
-    keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout."""
+    keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout (and
+    START_TIMEOUT) through `sleep`."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sleep: Sleep = asyncio.sleep) -> None:
         self._runtime = runtime
+        self._sleep = sleep
 
     async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
         config = container.config
@@ -151,7 +157,7 @@ class ExecProber:
                         cwd=config.get("WorkingDir") or "")
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:
-            process = await asyncio.wait_for(asyncio.shield(starting), START_TIMEOUT)
+            process = await _within(asyncio.shield(starting), START_TIMEOUT, self._sleep)
         except asyncio.TimeoutError:
             _abandon_later(starting)
             return -1, f"timed out starting health check for container {container.id}"
@@ -160,7 +166,32 @@ class ExecProber:
             raise
         except BerthError as err:
             return -1, str(err)
-        return await _collect(process, check.timeout)
+        return await _collect(process, check.timeout, self._sleep)
+
+
+async def _within(work: Awaitable[T], seconds: float, sleep: Sleep) -> T:
+    """asyncio.wait_for(work, seconds) timed by `sleep`: the result, or asyncio.TimeoutError once
+    the sleep ends first; `work` is cancelled (and awaited) on a timeout or a cancellation."""
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        await _cancel(task)
+        raise
+    finally:
+        timer.cancel()
+    if task.done():
+        return task.result()
+    await _cancel(task)
+    raise asyncio.TimeoutError
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: it failed while being cancelled, and nobody wants its result
 
 
 _ABANDONED: set[asyncio.Future[None]] = set()  # probes whose exec is still starting, to kill once it has
@@ -181,11 +212,11 @@ async def _abandon(starting: asyncio.Future[ExecProcess]) -> None:
     await _kill(process, None)
 
 
-async def _collect(process: ExecProcess, timeout: float) -> tuple[int, str]:
+async def _collect(process: ExecProcess, timeout: float, sleep: Sleep) -> tuple[int, str]:
     output = _Output()
     reader = asyncio.create_task(_drain(process, output))
     try:
-        code = await asyncio.wait_for(_finish(process, reader), timeout)
+        code = await _within(_finish(process, reader), timeout, sleep)
     except asyncio.TimeoutError:
         await _kill(process, reader)
         return -1, health.timeout_output(timeout, output.text())
