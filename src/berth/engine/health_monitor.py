@@ -27,11 +27,12 @@ import signal as signals
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from berth.engine import health, secret_env
 from berth.engine.container_model import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
+from berth.engine.timers import Sleep, within
 from berth.errors import BerthError
 from berth.runtime import ExecProcess, ExecSpec, Runtime
 
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 Prober = Callable[[Container, HealthCheck], Awaitable[tuple[int, str]]]   # → (exit code, output)
 Publish = Callable[[str, str], None]         # (container id, action): the event, with the current name
 Alive = Callable[[Container], bool]          # whether the container's init still runs
-Sleep = Callable[[float], Awaitable[None]]   # waits the given seconds (asyncio.sleep, or a test clock's)
-T = TypeVar("T")
 KILL_GRACE = 10.0   # seconds a killed probe gets to be reported dead by conmon
 START_TIMEOUT = 30.0  # a probe's exec that has not started by then is a failed probe (moby)
 STOP_WAIT = KILL_GRACE + 5.0  # how long stop() waits for a loop's probe to be killed and reaped
@@ -157,7 +156,7 @@ class ExecProber:
                         cwd=config.get("WorkingDir") or "")
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:
-            process = await _within(asyncio.shield(starting), START_TIMEOUT, self._sleep)
+            process = await within(asyncio.shield(starting), START_TIMEOUT, self._sleep)
         except asyncio.TimeoutError:
             _abandon_later(starting)
             return -1, f"timed out starting health check for container {container.id}"
@@ -167,31 +166,6 @@ class ExecProber:
         except BerthError as err:
             return -1, str(err)
         return await _collect(process, check.timeout, self._sleep)
-
-
-async def _within(work: Awaitable[T], seconds: float, sleep: Sleep) -> T:
-    """asyncio.wait_for(work, seconds) timed by `sleep`: the result, or asyncio.TimeoutError once
-    the sleep ends first; `work` is cancelled (and awaited) on a timeout or a cancellation."""
-    task = asyncio.ensure_future(work)
-    timer = asyncio.ensure_future(sleep(seconds))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        await _cancel(task)
-        raise
-    finally:
-        timer.cancel()
-    if task.done():
-        return task.result()
-    await _cancel(task)
-    raise asyncio.TimeoutError
-
-
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved: it failed while being cancelled, and nobody wants its result
 
 
 _ABANDONED: set[asyncio.Future[None]] = set()  # probes whose exec is still starting, to kill once it has
@@ -216,7 +190,7 @@ async def _collect(process: ExecProcess, timeout: float, sleep: Sleep) -> tuple[
     output = _Output()
     reader = asyncio.create_task(_drain(process, output))
     try:
-        code = await _within(_finish(process, reader), timeout, sleep)
+        code = await within(_finish(process, reader), timeout, sleep)
     except asyncio.TimeoutError:
         await _kill(process, reader)
         return -1, health.timeout_output(timeout, output.text())

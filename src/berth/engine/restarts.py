@@ -19,9 +19,9 @@ from datetime import datetime
 
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
+from berth.engine.timers import Sleep
 
 Relaunch = Callable[[str], Awaitable[None]]   # called with the container's lock held
-Sleep = Callable[[float], Awaitable[None]]    # waits out a back-off delay (seconds)
 
 
 class RestartScheduler:
