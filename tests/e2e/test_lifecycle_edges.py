@@ -6,6 +6,7 @@ import json
 import os
 import select
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def _exec_conmons(daemon: BerthDaemon, cid: str) -> list[int]:
     """The conmons of `cid`'s execs still running (each ends once its exec has ended)."""
     def is_exec(pid: int) -> bool:
         try:
-            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
         return b"--exec" in argv and cid.encode() in argv

@@ -73,7 +73,7 @@ class Engine:
         return self.scheduler.after_exit(container, code)
 
 
-async def settle(condition: Callable[[], bool] = lambda: False) -> bool:
+async def settle(condition: Callable[[], bool]) -> bool:
     """Let the scheduler's tasks run (no real time passes); whether `condition` came true."""
     for _ in range(50):
         if condition():
