@@ -208,6 +208,11 @@ class BerthDaemon:
             off += ["--metrics-addr", "off"]
         return off
 
+    def exit_file(self, container_id: str) -> Path:
+        """Where conmon records a container's exit code: it exists once the exit is recorded,
+        also while no daemon runs."""
+        return self.run_root / "runtime" / "exits" / container_id
+
     def log(self) -> str:
         path = self.base / "daemon.log"
         return path.read_text(errors="replace")[-5000:] if path.exists() else ""
@@ -454,6 +459,22 @@ def wait_for(what: str | Callable[[], str], probe: Callable[[], T | None], timeo
             last = "" if value is None else f" (last: {value!r})"
             raise AssertionError(f"timed out waiting for {what if isinstance(what, str) else what()}{last}")
         time.sleep(every)
+
+
+def holds_for(what: str | Callable[[], str], probe: Callable[[], object], seconds: float,
+              every: float = 0.1) -> None:
+    """Call `probe` every `every` s for `seconds` s (once more at the end); each answer must be
+    truthy, else an AssertionError naming `what` at once. For tests whose subject is that something
+    does not happen (no restart, no probe): an absence shows only over a bounded time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if not value:
+            raise AssertionError(f"no longer {what if isinstance(what, str) else what()} (last: {value!r})")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(every, remaining))
 
 
 def wait_task(ecs: Any, arn: str, statuses: str | tuple[str, ...], timeout: float = 20.0, every: float = 0.1,

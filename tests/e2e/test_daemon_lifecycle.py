@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import BERTH, BerthDaemon, conmons_under, mounts_under
+from tests.helpers import BERTH, BerthDaemon, conmons_under, mounts_under, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -48,7 +48,7 @@ def test_crash_recovery_adopts_running_and_settles_exited(private: BerthDaemon) 
     assert _get("http://127.0.0.1:18480/passwd") == 200
 
     private.kill()  # SIGKILL: no chance to clean up
-    time.sleep(1.5)  # `short` exits while no daemon runs
+    wait_for("`short` to exit while no daemon runs", private.exit_file(short).exists, timeout=10)
     assert _get("http://127.0.0.1:18480/passwd") == 200  # the container outlived the daemon
     private.start()
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import BerthDaemon
+from tests.helpers import BerthDaemon, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -133,8 +133,8 @@ def test_exec_interactive_stdin_and_env(daemon: BerthDaemon) -> None:
         missing = daemon.docker("exec", cid, "nosuchcmd")
         assert missing.returncode in (126, 127)
         assert daemon.docker("exec", "-d", cid, "sh", "-c", "echo detached > /tmp/d").returncode == 0
-        time.sleep(0.3)
-        assert daemon.docker("exec", cid, "cat", "/tmp/d").stdout == "detached\n"
+        wait_for("the detached exec's file", lambda: daemon.docker("exec", cid, "cat", "/tmp/d").stdout == "detached\n",
+                 timeout=10)
     finally:
         daemon.docker("rm", "-f", cid)
     stopped = daemon.docker("create", "busybox", "true", check=True).stdout.strip()

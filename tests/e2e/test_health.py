@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BerthDaemon
+from tests.helpers import BerthDaemon, holds_for
 
 pytestmark = pytest.mark.root
 
@@ -119,7 +119,10 @@ def test_image_healthcheck_is_probed(daemon: BerthDaemon, run: Callable[..., str
         healthy = wait_for(daemon, cid, health_is("healthy"))
         assert healthy["Health"]["Log"][-1]["Output"] == "fine\n"
         off = run("--no-healthcheck", "berth-health-img")
-        time.sleep(1.5)
+        off_started = state(daemon, off)["StartedAt"]
+        # two probes of `cid` began after `off` started: more than an interval has passed, in which
+        # `off` would have been probed too had its check not been disabled
+        wait_for(daemon, cid, lambda s: sum(entry["Start"] > off_started for entry in s["Health"]["Log"]) >= 2)
         assert "Health" not in state(daemon, off)
     finally:
         daemon.docker("rm", "-f", *daemon.docker("ps", "-aq", "--filter", "ancestor=berth-health-img").stdout.split())
@@ -133,8 +136,9 @@ def test_paused_container_is_not_probed_and_restart_starts_again(daemon: BerthDa
     paused = state(daemon, cid)["Health"]
     streak = paused["FailingStreak"]
     assert paused["Status"] == "unhealthy"  # moby: a stopped monitor reads unhealthy
-    time.sleep(2.5)
-    assert state(daemon, cid)["Health"]["FailingStreak"] == streak
+    # no probe while paused: an absence, so watched for more than two intervals
+    holds_for("unprobed while paused", lambda: state(daemon, cid)["Health"]["FailingStreak"] == streak, 2.5,
+              every=0.5)
     daemon.docker("unpause", cid, check=True)
     wait_for(daemon, cid, lambda s: s["Health"]["FailingStreak"] > streak)
     daemon.docker("stop", "-t", "0", cid, check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import subprocess
 import time
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DOCKER, BerthDaemon
+from tests.helpers import DOCKER, BerthDaemon, holds_for, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -25,6 +26,12 @@ def status_kb(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise AssertionError(f"{key} missing from /proc/{pid}/status")
+
+
+def _epoch(stamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 UTC time with up to nanoseconds (`docker logs -t`)."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
 
 
 def reset_peak_rss(pid: int) -> int:
@@ -75,24 +82,25 @@ def test_full_read_of_a_large_log_keeps_memory_bounded(daemon: BerthDaemon, big_
     proc = subprocess.Popen([DOCKER, "logs", big_log], env=daemon.env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
-    head = proc.stdout.read(1_000_000)  # a slow reader: the daemon must wait, not buffer the log
-    time.sleep(0.5)
-    growth = status_kb(pid, "VmHWM") - base
-    proc.kill()
-    proc.wait()
-    assert head.startswith(f"{LINE}\n".encode())
-    assert growth < MAX_GROWTH_KB, f"daemon peak RSS grew by {growth} kB"
+    try:
+        head = proc.stdout.read(1_000_000)  # a slow reader: the daemon must wait, not buffer the log
+        assert head.startswith(f"{LINE}\n".encode())
+        # a daemon that buffered would grow while the reader stalls: watched over a stall of 0.5 s
+        holds_for(lambda: f"bounded: daemon peak RSS grew by {status_kb(pid, 'VmHWM') - base} kB",
+                  lambda: status_kb(pid, "VmHWM") - base < MAX_GROWTH_KB, 0.5, every=0.05)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_follow_with_until_returns_for_a_running_container(daemon: BerthDaemon) -> None:
     """`docker logs -f --until T`: what was logged up to T, without waiting for the container."""
     cid = daemon.docker("run", "-d", "busybox", "sh", "-c", "echo early; exec sleep 600", check=True).stdout.strip()
     try:
-        for _ in range(50):
-            if daemon.docker("logs", cid).stdout:
-                break
-            time.sleep(0.1)
-        time.sleep(0.3)
+        wait_for("the early line", lambda: daemon.docker("logs", cid).stdout, timeout=10)
+        logged = _epoch(daemon.docker("logs", "-t", cid, check=True).stdout.split(" ", 1)[0])
+        # `until` lies in the past (nothing to wait for) yet after the line: the clock must pass it
+        wait_for("the clock to pass the early line", lambda: time.time() - 0.1 > logged, timeout=5, every=0.02)
         # A unix timestamp with a fraction (the CLI truncates relative values like `1s` to seconds).
         until = f"{time.time() - 0.1:.9f}"
         started = time.monotonic()

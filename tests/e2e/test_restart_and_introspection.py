@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers import DOCKER, BerthDaemon, conmons_under
+from tests.helpers import DOCKER, BerthDaemon, conmons_under, holds_for, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -31,7 +31,9 @@ def test_on_failure_restarts_exactly_n_times(daemon: BerthDaemon) -> None:
                         check=True).stdout.strip()
     try:
         wait_until(lambda: (s := state_of(daemon, cid))["State"]["Status"] == "exited" and s["RestartCount"] == 3)
-        time.sleep(1.0)  # a fourth restart would have happened by now (back-off is 0.8 s)
+        # no fourth restart: an absence, so watched for longer than its back-off (0.8 s) would be
+        holds_for("exited after three restarts", lambda: (s := state_of(daemon, cid))["State"]["Status"] == "exited"
+                  and s["RestartCount"] == 3, 1.0)
         info = state_of(daemon, cid)
         assert info["RestartCount"] == 3 and info["State"]["ExitCode"] == 1
         assert daemon.docker("logs", cid).stdout == "run\n" * 4
@@ -43,8 +45,9 @@ def test_on_failure_does_not_restart_success(daemon: BerthDaemon) -> None:
     cid = daemon.docker("run", "-d", "--restart", "on-failure", "busybox", "true", check=True).stdout.strip()
     try:
         wait_until(lambda: state_of(daemon, cid)["State"]["Status"] == "exited")
-        time.sleep(0.5)
-        assert state_of(daemon, cid)["RestartCount"] == 0
+        # no restart: an absence, so watched for longer than the first back-off (0.1 s)
+        holds_for("exited without a restart", lambda: (s := state_of(daemon, cid))["State"]["Status"] == "exited"
+                  and s["RestartCount"] == 0, 0.5)
     finally:
         daemon.docker("rm", "-f", cid)
 
@@ -55,9 +58,9 @@ def test_always_restarts_until_stopped(daemon: BerthDaemon) -> None:
     try:
         wait_until(lambda: state_of(daemon, cid)["RestartCount"] >= 2)
         assert daemon.docker("stop", "-t", "1", cid).returncode == 0
-        time.sleep(0.8)
-        info = state_of(daemon, cid)
-        assert info["State"]["Running"] is False and info["State"]["Status"] == "exited"
+        # the stop suspends `always`: no restart follows (an absence, so watched for a while)
+        holds_for("stopped", lambda: (s := state_of(daemon, cid)["State"])["Running"] is False
+                  and s["Status"] == "exited", 0.8)
     finally:
         daemon.docker("rm", "-f", cid)
 
@@ -70,7 +73,7 @@ def test_always_survives_daemon_restart_and_unless_stopped_respects_stop(private
     private.kill()
     for pid in conmons_under(private.base):  # the host "reboots": containers die with the daemon down
         subprocess.run(["kill", "-9", str(pid)])
-    time.sleep(0.5)
+    wait_for("the killed conmons to be gone", lambda: not conmons_under(private.base), timeout=10)
     private.start()
     wait_until(lambda: state_of(private, always)["State"]["Running"] is True)
     assert state_of(private, stopped)["State"]["Running"] is False
@@ -85,7 +88,7 @@ def test_live_restore_three_containers(private: BerthDaemon) -> None:
     short = private.docker("run", "-d", "--name", "lr-short", "busybox", "sh", "-c", "sleep 1; exit 5",
                            check=True).stdout.strip()
     private.kill()
-    time.sleep(1.5)
+    wait_for("lr-short to exit while no daemon runs", private.exit_file(short).exists, timeout=10)
     private.start()
 
     assert state_of(private, short)["State"]["ExitCode"] == 5

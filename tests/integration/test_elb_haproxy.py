@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -23,7 +24,7 @@ from berth.elb._plane import Action, Backend, Condition, Frontend, HealthCheck, 
 from berth.elb.haproxy import ConfigRejected, HaproxyPlane
 from berth.elb.haproxy._render import server_name
 from berth.elb.haproxy._runtime import RuntimeError_, ServerState
-from tests.helpers import wait_for
+from tests.helpers import holds_for, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"),
                                 reason="needs haproxy (Debian package haproxy)")
@@ -37,6 +38,8 @@ class H(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     def do_GET(self):
         q = parse_qs(urlparse(self.path).query)
+        if "mark" in q:  # the test learns the request has arrived
+            open(q["mark"][0], "w").close()
         if "sleep" in q:
             time.sleep(float(q["sleep"][0]))
         code = 500 if mode == "500" else 200
@@ -196,8 +199,8 @@ def test_targets_change_through_the_runtime_api_without_reload_or_failures(plane
         plane.apply(simple(lp, [t1, Target("t2", "127.0.0.1", p2, draining=True), t3]))   # drain
         assert plane.health()[("tg-a", "t2", p2)].state == "draining"
         before = seen["t2"]
-        time.sleep(0.3)     # observation window: no new request may reach the draining target
-        assert seen["t2"] == before
+        # no new request may reach the draining target: an absence, so watched for a while
+        holds_for("no request reaching the draining t2", lambda: seen["t2"] == before, 0.3, every=0.02)
         plane.apply(simple(lp, [t1, t3]))                           # remove after the delay
         states = plane.supervisor.runtime.servers_state("tg-a")
         assert sorted(s.name for s in states) == sorted([f"t1_{p1}", f"t3_{p3}"])
@@ -216,9 +219,10 @@ def test_listener_change_reloads_seamlessly_keeping_a_request_in_flight(plane: H
     plane.apply(simple(lp, [target]))
     worker = plane.supervisor.runtime.worker_pid()
     result: list[tuple[int, str]] = []
-    th = threading.Thread(target=lambda: result.append(get(lp, "/?sleep=1.5")))
+    arrived = backends.script.parent / "slow-request-arrived"
+    th = threading.Thread(target=lambda: result.append(get(lp, f"/?sleep=1.5&mark={quote(str(arrived))}")))
     th.start()
-    time.sleep(0.3)     # let the slow request reach the backend before the reload
+    wait_for("the slow request to reach the backend", arrived.exists, timeout=10, every=0.01)  # before the reload
     config = simple(lp, [target])
     config = PlaneConfig(frontends=config.frontends + (Frontend("ln-b", "127.0.0.1", lp2, "HTTP", (),
                                                                 Action("fixed-response", status_code="200",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -83,8 +84,18 @@ def scheduler(repo: FakeRepo, relaunched: list[str]) -> RestartScheduler:
         assert locks[cid].locked()  # the relaunch runs under the container's lock
         relaunched.append(cid)
 
+    # the back-off is waited out at once here; test_engine_restarts.py times it with a fake clock
     return RestartScheduler(repo=repo, lock=lambda cid: locks.setdefault(cid, asyncio.Lock()),  # type: ignore[arg-type]
-                            relaunch=relaunch)
+                            relaunch=relaunch, sleep=lambda delay: asyncio.sleep(0))
+
+
+async def until(condition: Callable[[], bool]) -> bool:
+    """Let the scheduler's tasks run until `condition` holds (a bounded number of turns)."""
+    for _ in range(50):
+        if condition():
+            return True
+        await asyncio.sleep(0)
+    return condition()
 
 
 def test_after_exit_schedules_per_policy_and_exit_on_next_suppresses_once() -> None:
@@ -96,7 +107,7 @@ def test_after_exit_schedules_per_policy_and_exit_on_next_suppresses_once() -> N
         assert not s.after_exit(make("al", policy="always"), 0)
         assert s.after_exit(make("al", policy="always"), 0)
         assert s._backoff["al"] == INITIAL_DELAY
-        await asyncio.sleep(INITIAL_DELAY + 0.1)
+        assert await until(lambda: bool(relaunched))
         return relaunched, repo
 
     relaunched, repo = asyncio.run(run())
@@ -115,7 +126,8 @@ def test_cancel_and_start_with_daemon() -> None:
         assert s.after_exit(make("x", policy="always"), 0)
         s.cancel("x")
         s.start_with_daemon({"settled"})
-        await asyncio.sleep(0.05)
+        assert await until(lambda: len(relaunched) == 2)
+        assert not await until(lambda: len(relaunched) > 2)
         s.close()
         return relaunched
 

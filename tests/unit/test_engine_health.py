@@ -4,6 +4,8 @@ prober and a fake clock (health_monitor.py), and the surfaces (inspect, ps statu
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from berth.engine import container_json as cj
 from berth.engine import health
 from berth.engine.container_model import Container, ContainerRepository, ContainerState
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
-from berth.engine.health_monitor import HealthMonitor
+from berth.engine.health_monitor import START_TIMEOUT, ExecProber, HealthMonitor
+from berth.engine.testing import ManualClock
 from berth.errors import InvalidArgument
 from berth.state import Database
 
@@ -364,3 +367,115 @@ def test_monitor_records_a_prober_error_as_a_failure() -> None:
     asyncio.run(scenario())
     assert records.saved[1]["Log"][0]["ExitCode"] == -1
     assert records.saved[1]["Log"][0]["Output"] == "conmon vanished"
+
+
+# --- the prober's timeouts, on a clock the test moves -------------------------------------------------
+
+class FakeExec:
+    """A probe process: prints `output`, then runs until it exits (`finish`) or is killed."""
+
+    def __init__(self, output: bytes = b"") -> None:
+        self.error: str | None = None
+        self.killed: list[int] = []
+        self.detached = False
+        self._chunks = [output] if output else []
+        self._ended = asyncio.Event()
+        self._code = 137
+
+    def finish(self, code: int) -> None:
+        self._code = code
+        self._ended.set()
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self._chunks:
+            return 1, self._chunks.pop(0)
+        await self._ended.wait()
+        return None
+
+    def kill(self, signal: int) -> None:
+        self.killed.append(signal)
+        self._ended.set()
+
+    async def wait(self) -> int:
+        await self._ended.wait()
+        return self._code
+
+    async def detach(self) -> None:
+        self.detached = True
+
+
+class FakeExecRuntime:
+    """Runtime.exec as the prober uses it: the exec starts when the test says (`started`)."""
+
+    def __init__(self) -> None:
+        self.started: asyncio.Future[FakeExec] | None = None
+
+    async def exec(self, container_id: str, spec: Any) -> FakeExec:
+        self.started = asyncio.get_running_loop().create_future()
+        return await self.started
+
+
+async def turns(condition: Callable[[], bool]) -> bool:
+    """Let the prober's tasks run until `condition` holds (no real time passes)."""
+    for _ in range(50):
+        if condition():
+            return True
+        await asyncio.sleep(0)
+    return condition()
+
+
+def probe_scenario(body: Callable[[ManualClock, FakeExecRuntime, ExecProber], Awaitable[None]]) -> None:
+    clock, runtime = ManualClock(), FakeExecRuntime()
+    asyncio.run(body(clock, runtime, ExecProber(runtime, sleep=clock.sleep)))  # type: ignore[arg-type]
+
+
+TIMED = HealthCheck(argv=("sleep", "30"), timeout=1)
+
+
+def test_a_probe_that_outlives_its_timeout_is_killed_and_fails() -> None:
+    async def body(clock: ManualClock, runtime: FakeExecRuntime, prober: ExecProber) -> None:
+        probe = asyncio.create_task(prober(make(), TIMED))
+        process = FakeExec(b"partial")
+        assert await turns(lambda: runtime.started is not None)
+        assert runtime.started is not None
+        runtime.started.set_result(process)
+        assert await turns(lambda: clock.sleeps == [START_TIMEOUT, 1] and clock.waiting == 1)   # the timeout runs
+        clock.advance(TIMED.timeout - 0.001)
+        assert not await turns(probe.done), "ended before its timeout"
+        clock.advance(0.001)
+        assert await turns(probe.done)
+        assert probe.result() == (-1, "Health check exceeded timeout (1s): partial")
+        assert process.killed == [signal.SIGKILL] and process.detached
+    probe_scenario(body)
+
+
+def test_a_probe_that_ends_in_time_reports_its_code_and_output() -> None:
+    async def body(clock: ManualClock, runtime: FakeExecRuntime, prober: ExecProber) -> None:
+        probe = asyncio.create_task(prober(make(), TIMED))
+        process = FakeExec(b"fine\n")
+        assert await turns(lambda: runtime.started is not None)
+        assert runtime.started is not None
+        runtime.started.set_result(process)
+        assert await turns(lambda: clock.sleeps == [START_TIMEOUT, 1] and clock.waiting == 1)
+        clock.advance(TIMED.timeout - 0.001)
+        process.finish(0)
+        assert await turns(probe.done)
+        assert probe.result() == (0, "fine\n") and process.killed == []
+        assert clock.waiting == 0   # its timeout was called off
+    probe_scenario(body)
+
+
+def test_an_exec_that_does_not_start_in_time_fails_the_probe_and_is_killed_later() -> None:
+    async def body(clock: ManualClock, runtime: FakeExecRuntime, prober: ExecProber) -> None:
+        probe = asyncio.create_task(prober(make(), TIMED))
+        assert await turns(lambda: clock.waiting == 1)   # START_TIMEOUT runs
+        clock.advance(START_TIMEOUT - 0.001)
+        assert not await turns(probe.done)
+        clock.advance(0.001)
+        assert await turns(probe.done)
+        assert probe.result() == (-1, f"timed out starting health check for container {'e' * 64}")
+        late = FakeExec()
+        assert runtime.started is not None
+        runtime.started.set_result(late)   # it started after all: nobody reads it, so it is killed
+        assert await turns(lambda: late.killed == [signal.SIGKILL])
+    probe_scenario(body)

@@ -12,6 +12,8 @@ Lifecycle, driven by ContainerService:
     await close()           daemon shutdown: every loop stops; the containers keep running
 
 Probes run inside the container through the runtime's exec (conmon --exec), never on the host.
+The waits that decide results (the interval and start period here, a probe's timeout in
+ExecProber) run on the `now`/`sleep` they are given, so tests drive them with a fake clock.
 Each result is written to the container's health row (ContainerRepository.save_health), and a
 status change is published as `health_status: <status>` (moby's event).
 """
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 from berth.engine import health, secret_env
 from berth.engine.container_model import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
+from berth.engine.timers import Sleep, within
 from berth.errors import BerthError
 from berth.runtime import ExecProcess, ExecSpec, Runtime
 
@@ -54,7 +57,7 @@ def utcnow() -> datetime:
 class HealthMonitor:
     def __init__(self, *, records: HealthRecords, prober: Prober, publish: Publish,
                  alive: Alive = lambda c: True, now: Callable[[], datetime] = utcnow,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep) -> None:
         self._records = records
         self._prober = prober
         self._publish = publish
@@ -139,10 +142,12 @@ class HealthMonitor:
 
 class ExecProber:
     """Runs a check's argv in the container as `docker exec` would (Config Env, User, WorkingDir),
-    keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout."""
+    keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout (and
+    START_TIMEOUT) through `sleep`."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sleep: Sleep = asyncio.sleep) -> None:
         self._runtime = runtime
+        self._sleep = sleep
 
     async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
         config = container.config
@@ -151,7 +156,7 @@ class ExecProber:
                         cwd=config.get("WorkingDir") or "")
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:
-            process = await asyncio.wait_for(asyncio.shield(starting), START_TIMEOUT)
+            process = await within(asyncio.shield(starting), START_TIMEOUT, self._sleep)
         except asyncio.TimeoutError:
             _abandon_later(starting)
             return -1, f"timed out starting health check for container {container.id}"
@@ -160,7 +165,7 @@ class ExecProber:
             raise
         except BerthError as err:
             return -1, str(err)
-        return await _collect(process, check.timeout)
+        return await _collect(process, check.timeout, self._sleep)
 
 
 _ABANDONED: set[asyncio.Future[None]] = set()  # probes whose exec is still starting, to kill once it has
@@ -181,11 +186,11 @@ async def _abandon(starting: asyncio.Future[ExecProcess]) -> None:
     await _kill(process, None)
 
 
-async def _collect(process: ExecProcess, timeout: float) -> tuple[int, str]:
+async def _collect(process: ExecProcess, timeout: float, sleep: Sleep) -> tuple[int, str]:
     output = _Output()
     reader = asyncio.create_task(_drain(process, output))
     try:
-        code = await asyncio.wait_for(_finish(process, reader), timeout)
+        code = await within(_finish(process, reader), timeout, sleep)
     except asyncio.TimeoutError:
         await _kill(process, reader)
         return -1, health.timeout_output(timeout, output.text())

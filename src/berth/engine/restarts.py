@@ -5,6 +5,10 @@ Per container it keeps the pending restart task (status `restarting` while it sl
 back-off), the last back-off delay, and moby's ExitOnNext flag (a stop, or a kill with SIGKILL or
 the stop signal, makes the next exit final). The restart itself runs under the container's lock
 through the `relaunch` callback, which ContainerService provides.
+
+The back-off is waited out through `sleep` (asyncio.sleep unless a test passes a fake clock's),
+and the 10 s reset rule reads the run's recorded StartedAt/FinishedAt, so no decision here reads
+the wall clock itself.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from datetime import datetime
 
 from berth.engine.container_model import Container, ContainerRepository
 from berth.engine.restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
+from berth.engine.timers import Sleep
 
 Relaunch = Callable[[str], Awaitable[None]]   # called with the container's lock held
 
 
 class RestartScheduler:
     def __init__(self, *, repo: ContainerRepository, lock: Callable[[str], asyncio.Lock],
-                 relaunch: Relaunch) -> None:
+                 relaunch: Relaunch, sleep: Sleep = asyncio.sleep) -> None:
         self._repo = repo
         self._lock = lock
         self._relaunch = relaunch
+        self._sleep = sleep
         self._pending: dict[str, asyncio.Task[None]] = {}   # restarts sleeping through back-off
         self._backoff: dict[str, float] = {}                 # last restart delay per container
         self._exit_on_next: set[str] = set()                 # stop/kill: the next exit is final
@@ -88,7 +94,7 @@ class RestartScheduler:
         self._pending[container.id] = asyncio.create_task(self._restart_later(container.id, delay))
 
     async def _restart_later(self, container_id: str, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self._sleep(delay)
         async with self._lock(container_id):
             self._pending.pop(container_id, None)
             await self._relaunch(container_id)
