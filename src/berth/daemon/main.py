@@ -34,7 +34,8 @@ from berth.agent.engine_adapter import EngineAdapter
 from berth.controllers.service_controller import ServiceController
 from berth.ecs import Context, EcsService, LocalControlPlane, Repo
 from berth.api.docker.backend import Backend
-from berth.api.docker.server import ENGINE_VERSION, make_server
+from berth.api.docker.server import make_server
+from berth.api.docker.versions import ENGINE_VERSION
 from berth.builder import Builder
 from berth.daemon.config import DaemonConfig, parse_host
 from berth.engine.container_model import ContainerRepository
