@@ -462,7 +462,7 @@ def split_metadata_id(metadata_id: str) -> tuple[str, str]:
 
 # --- the server --------------------------------------------------------------------------------
 
-def _json(body: Any, status: int = 200) -> web.Response:
+def _json(body: Any, status: int = 200) -> web.Response:  # body: the JSON answer
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 

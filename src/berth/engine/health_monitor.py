@@ -44,7 +44,7 @@ STOP_WAIT = KILL_GRACE + 5.0  # how long stop() waits for a loop's probe to be k
 
 
 class HealthRecords(Protocol):
-    def save_health(self, container_id: str, health: dict[str, Any]) -> None: ...
+    def save_health(self, container_id: str, health: dict[str, Any]) -> None: ...  # HealthState.to_json()
 
 
 def utcnow() -> datetime:

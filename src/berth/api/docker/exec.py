@@ -20,7 +20,7 @@ from berth.engine.execs import ExecInstance
 from berth.errors import BerthError, InvalidArgument
 
 
-def _go_field_names(body: Any, shape: Struct) -> Any:
+def _go_field_names(body: Any, shape: Struct) -> Any:  # any JSON value; check() judges it next
     """The body with its top-level keys matched to `shape`'s fields as Go's encoding/json matches
     them: exactly, else ignoring case (docker-py sends exec create's `detachKeys` so); a later
     key for the same field wins."""
