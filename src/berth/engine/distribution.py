@@ -19,9 +19,9 @@ from berth import __version__
 from berth.errors import InvalidArgument, NotFound
 from berth.images import Image, ImageStore
 from berth.images.distribution import (
-    DOCKER_HUB, BlobIndex, Credentials, Endpoint, Platform, Progress, Puller, PushImage, Pusher, RegistryClient, RegistryError,
-    RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform, is_default_registry_address,
-    mount_sources, parse_platform, resolve,
+    DOCKER_HUB, BlobIndex, Credentials, Endpoint, Platform, Progress, Puller, PushImage, Pusher, RegistryClient,
+    RegistryError, RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform,
+    is_default_registry_address, mount_sources, parse_platform, resolve,
 )
 from berth.state import Database
 from berth.types import Reference, parse_reference
