@@ -8,16 +8,17 @@ serialised as is by the routes), the one place `Any` stands.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from berth.builder import BuildOptions
-    from berth.engine.containers import ContainerService
-    from berth.engine.events import EventBus
-    from berth.engine.execs import ExecService
+    from berth.engine.attach import AttachSession
+    from berth.engine.container_model import Container
+    from berth.engine.execs import ExecInstance
     from berth.images import Image, ImageUser
     from berth.images.distribution import Credentials
 
@@ -25,6 +26,59 @@ Json = dict[str, Any]             # a Docker wire object (JSON), as the routes s
 Filters = Mapping[str, list[str]]  # `?filters=` as parse_filters reads it
 ImageUsers = Callable[[str], Sequence["ImageUser | str"]]   # image id → the containers using it
 Emit = Callable[[Json], None]      # a progress message of a pull or push (called from a thread)
+
+
+class Containers(Protocol):
+    """berth.engine.containers.ContainerService (containers.py, attach.py, images.py, system.py)."""
+
+    def get(self, ref: str) -> Container: ...
+    def container_dir(self, container_id: str) -> Path: ...
+    def image_users(self, image_id: str) -> list[ImageUser]: ...
+    def inspect(self, ref: str) -> Json: ...
+    def top(self, ref: str, ps_args: str) -> Json: ...   # blocking (ps)
+    async def create(self, name: str | None, body: Json) -> Container: ...
+    async def start(self, ref: str) -> None: ...
+    async def stop(self, ref: str, timeout: int | None, signal: str | None) -> None: ...
+    async def restart(self, ref: str, timeout: int | None, signal: str | None) -> None: ...
+    async def kill(self, ref: str, signal: str | None) -> None: ...
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None: ...
+    async def wait(self, ref: str, condition: str) -> Container: ...
+    async def pause(self, ref: str) -> None: ...
+    async def unpause(self, ref: str) -> None: ...
+    async def update(self, ref: str, body: Json) -> list[str]: ...
+    async def rename(self, ref: str, new_name: str) -> None: ...
+    async def resize(self, ref: str, height: int, width: int) -> None: ...
+    async def prune(self, filters: dict[str, list[str]]) -> Json: ...
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool,
+                     stderr: bool) -> tuple[Container, AttachSession]: ...
+    def detach_session(self, container_id: str, session: AttachSession) -> None: ...
+
+    def logs(self, ref: str, *, follow: bool, since: float, until: float, tail: int | None,
+             timestamps: bool) -> AsyncIterator[tuple[int, bytes]]:
+        """(stream number, bytes) of the container's log; an async generator."""
+
+    # last: a method named `list` would shadow the builtin in the annotations after it
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[Json]: ...
+
+
+class Execs(Protocol):
+    """berth.engine.execs.ExecService (exec.py)."""
+
+    def create(self, ref: str, body: Json) -> str: ...
+    def check_startable(self, exec_id: str) -> ExecInstance: ...
+    async def start(self, exec_id: str, console: tuple[int, int] | None) -> ExecInstance: ...
+    async def resize(self, exec_id: str, height: int, width: int) -> None: ...
+    def inspect(self, exec_id: str) -> Json: ...
+
+
+class Events(Protocol):
+    """berth.engine.events.EventBus (system.py: `GET /events`, `GET /info`)."""
+
+    @property
+    def listeners(self) -> int: ...
+    def since(self, since_ns: int) -> list[Json]: ...
+    def subscribe(self) -> asyncio.Queue[Json]: ...
+    def unsubscribe(self, queue: asyncio.Queue[Json]) -> None: ...
 
 
 class Images(Protocol):
@@ -102,11 +156,11 @@ class Archive(Protocol):
 
 @dataclass(frozen=True)
 class Backend:
-    containers: ContainerService
-    execs: ExecService
+    containers: Containers
+    execs: Execs
     images: Images
     image_store: ImageBootstrap      # berth's own extension endpoints
-    events: EventBus
+    events: Events
     info: Callable[[], Json]
     tmp_dir: str                  # where request bodies (load/import) are spooled
     distribution: Distribution
