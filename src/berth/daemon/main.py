@@ -65,7 +65,7 @@ from berth.runtime import Runtime
 from berth.secrets import Secrets
 from berth.state import Database, SqliteStore
 
-if TYPE_CHECKING:  # imported where they start: only a daemon that serves them loads them
+if TYPE_CHECKING:  # for annotations only: the daemon imports these modules where it starts the servers
     from berth.agent.metadata import MetadataServer
     from berth.daemon.metrics import MetricsServer
 
