@@ -7,14 +7,14 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
-from berth.engine.container_model import check_can_exec
-from berth.engine.containers import ContainerService, check_tty_size
+from berth.engine.container_model import Container, check_can_exec
+from berth.engine.containers import check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.runtime import ExecProcess, ExecSpec, Runtime
+from berth.runtime import ExecProcess, ExecSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,20 @@ class ExecInstance:
         return self.process
 
 
+class ExecContainers(Protocol):
+    """berth.engine.containers.ContainerService: the container an exec runs in."""
+
+    def get(self, ref: str) -> Container: ...
+
+
+class ExecRuntime(Protocol):
+    """berth.runtime.Runtime: starting the exec's process."""
+
+    async def exec(self, container_id: str, spec: ExecSpec) -> ExecProcess: ...
+
+
 class ExecService:
-    def __init__(self, *, containers: ContainerService, runtime: Runtime) -> None:
+    def __init__(self, *, containers: ExecContainers, runtime: ExecRuntime) -> None:
         self._containers = containers
         self._runtime = runtime
         self._execs: dict[str, ExecInstance] = {}

@@ -31,7 +31,7 @@ from berth.engine import health, secret_env
 from berth.engine.container_model import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.errors import BerthError
-from berth.runtime import ExecProcess, ExecSpec, Runtime
+from berth.runtime import ExecProcess, ExecSpec
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +137,17 @@ class HealthMonitor:
 
 # --- probes through the runtime's exec -------------------------------------------------------------
 
+class ProbeRuntime(Protocol):
+    """berth.runtime.Runtime: a probe is an exec in the container."""
+
+    async def exec(self, container_id: str, spec: ExecSpec) -> ExecProcess: ...
+
+
 class ExecProber:
     """Runs a check's argv in the container as `docker exec` would (Config Env, User, WorkingDir),
     keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ProbeRuntime) -> None:
         self._runtime = runtime
 
     async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
