@@ -50,9 +50,11 @@ $(VENV)/.installed: pyproject.toml | apt
 run: install
 	$(VENV)/bin/berth daemon --root $(ROOT) --run-root $(RUN_ROOT) --docker-host $(DOCKER_HOST_SOCK)
 
-# The engine, the APIs and every package written since the orchestration work began are held to mypy --strict.
+# The engine, the APIs and every package written since the orchestration work began are held to mypy --strict;
+# so is the daemon's wiring, which is where the engine's services are checked against the Protocols
+# their consumers declare (api/docker/backend.py, agent/engine_adapter.py).
 STRICT := src/berth/state src/berth/scheduler src/berth/ecs src/berth/ecr src/berth/elb src/berth/controllers src/berth/agent \
-          src/berth/secrets src/berth/images src/berth/logs src/berth/engine src/berth/api
+          src/berth/secrets src/berth/images src/berth/logs src/berth/builder src/berth/engine src/berth/api src/berth/daemon
 
 test: install apt-test
 	$(VENV)/bin/ruff check src tests bench

@@ -5,8 +5,10 @@ ContainerSpec into the Docker Engine API create body that ContainerService.creat
 same body the docker CLI sends), and `status_from_inspect` reads a ContainerStatus back out of
 the Docker inspect dict. Both are pure, so they are unit-tested without an engine.
 
-The engine's services are passed in untyped (they are concrete classes of berth.engine with
-`Any`-typed corners); the small Protocols below say which of their methods the adapter uses.
+The agent may not import the engine (DESIGN.md), so the daemon hands the engine's services in
+and the small Protocols below say which of their methods the adapter uses, with their real
+signatures (mypy checks the daemon's wiring against them). `dict[str, Any]` values are Docker
+wire JSON, the one place `Any` stands.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from berth.agent._engine import (
     ContainerSpec, ContainerStatus, ExitCallback, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
 from berth.errors import BerthError, FailedPrecondition, NotFound
+from berth.images import Image
 from berth.images.distribution import Credentials
 from berth.types.reference import DEFAULT_DOMAIN, parse_reference
 
@@ -38,8 +41,14 @@ _BUILTIN_MODES = frozenset({"bridge", "default", "host", "none"})
 
 # --- the collaborators, as far as the adapter uses them ----------------------------------------
 
+class _Created(Protocol):  # berth.engine.container_model.Container
+    @property
+    def id(self) -> str: ...
+
+
 class _Containers(Protocol):  # berth.engine.containers.ContainerService
-    async def create(self, name: str | None, body: Any, *, secret_env: Mapping[str, str] | None = None) -> Any: ...
+    async def create(self, name: str | None, body: dict[str, Any], *,
+                     secret_env: Mapping[str, str] | None = None) -> _Created: ...
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None: ...
@@ -48,8 +57,8 @@ class _Containers(Protocol):  # berth.engine.containers.ContainerService
 
 
 class _Images(Protocol):  # berth.images.ImageStore
-    def resolve(self, name: str) -> Any: ...
-    def bootstrap_busybox(self, reference: str = ...) -> Any: ...
+    def resolve(self, name: str) -> Image: ...
+    def bootstrap_busybox(self, reference: str) -> Image: ...
 
 
 class _Distribution(Protocol):  # berth.engine.distribution.DistributionService
@@ -216,7 +225,7 @@ def status_from_inspect(doc: Mapping[str, Any]) -> ContainerStatus:
     )
 
 
-def parse_time(text: Any) -> float | None:
+def parse_time(text: object) -> float | None:
     """RFC 3339 (Docker's nanosecond form too) → epoch seconds; the zero time and "" → None."""
     if not text or not isinstance(text, str) or text.startswith("0001-01-01"):
         return None
@@ -274,14 +283,15 @@ def _pinned(reference: str) -> bool:
 class EngineAdapter:
     """berth.agent._engine.ContainerEngine over berth's engine services (Daemon.build() makes them)."""
 
-    def __init__(self, containers: Any, image_store: Any, distribution: Any, volumes: Any, networks: Any,
-                 events: Any, bridge_gateway: str, bridge_subnet: str) -> None:
-        self._containers: _Containers = containers
-        self._images: _Images = image_store
-        self._distribution: _Distribution = distribution
-        self._volumes: _Volumes = volumes
-        self._networks: _Networks = networks
-        self._events: _Events = events
+    def __init__(self, containers: _Containers, image_store: _Images, distribution: _Distribution,
+                 volumes: _Volumes, networks: _Networks, events: _Events, bridge_gateway: str,
+                 bridge_subnet: str) -> None:
+        self._containers = containers
+        self._images = image_store
+        self._distribution = distribution
+        self._volumes = volumes
+        self._networks = networks
+        self._events = events
         self._bridge = (bridge_gateway, str(ipaddress.ip_network(bridge_subnet, strict=False)))
         self._pause_lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -313,7 +323,7 @@ class EngineAdapter:
             image = await asyncio.to_thread(self._images.resolve, reference)
         except BerthError:  # NotFound, or a malformed reference (the pull reports it)
             return None
-        return str(image.id)
+        return image.id
 
     async def ensure_pause_image(self) -> str:
         async with self._pause_lock:  # one bootstrap even when several tasks start at once
@@ -339,7 +349,7 @@ class EngineAdapter:
             container = await self._containers.create(spec.name, create_body(spec), secret_env=dict(spec.secret_env))
         else:
             container = await self._containers.create(spec.name, create_body(spec))
-        return str(container.id)
+        return container.id
 
     async def start(self, container_id: str) -> None:
         await self._containers.start(container_id)

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -94,12 +94,15 @@ class IssuedKey(Protocol):
 
 
 class KeyIssuer(Protocol):  # berth.api.aws.TemporaryCredentials
-    def issue(self, role_arn: str, account: str, ttl_seconds: float) -> Any: ...
+    def issue(self, role_arn: str, account: str, ttl_seconds: float) -> IssuedKey: ...
+
+
+_Record = TypeVar("_Record")   # an ECS model class (berth.ecs.model)
 
 
 class _Repo(Protocol):  # berth.ecs.Repo
-    def get(self, cls: type[Any], key: str) -> Any: ...
-    def list(self, cls: type[Any], prefix: str = "") -> list[Any]: ...
+    def get(self, cls: type[_Record], key: str) -> _Record | None: ...
+    def list(self, cls: type[_Record], prefix: str = "") -> list[_Record]: ...
     def spec(self, taskdef: m.TaskDefinition) -> TaskDefinitionSpec: ...
 
 
@@ -134,10 +137,26 @@ class RepoTasks:
         return [t for t in self.repo.list(m.Task) if t.task_role_arn]
 
 
+class _RunState(Protocol):  # berth.engine.container_model.ContainerState
+    @property
+    def running(self) -> bool: ...
+    @property
+    def pid(self) -> int: ...
+
+
+class _Container(Protocol):  # berth.engine.container_model.Container
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> _RunState: ...
+
+
 class _Containers(Protocol):  # berth.engine.containers.ContainerService
     def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]: ...
     def inspect(self, ref: str) -> dict[str, Any]: ...
-    def get(self, ref: str) -> Any: ...
+    def get(self, ref: str) -> _Container: ...
 
 
 class EngineContainers:
@@ -216,7 +235,7 @@ class TaskRoleCredentials:
         self.ttl = ttl
         self.refresh_before = refresh_before
         self._ids: dict[str, str] = {}               # credentials id → task ARN
-        self._keys: dict[str, tuple[str, Any]] = {}  # task ARN → (role, issued key)
+        self._keys: dict[str, tuple[str, IssuedKey]] = {}  # task ARN → (role, issued key)
         self._lock = threading.Lock()
 
     def credentials_id(self, task_arn: str) -> str:
@@ -262,7 +281,7 @@ class TaskRoleCredentials:
             self._keys.pop(task_arn, None)
 
 
-def _left(key: Any, now: float) -> float:
+def _left(key: IssuedKey, now: float) -> float:
     expires = key.expires_at
     return float("inf") if expires is None else float(expires) - now
 
@@ -443,7 +462,7 @@ def split_metadata_id(metadata_id: str) -> tuple[str, str]:
 
 # --- the server --------------------------------------------------------------------------------
 
-def _json(body: Any, status: int = 200) -> web.Response:
+def _json(body: Any, status: int = 200) -> web.Response:  # body: the JSON answer
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 

@@ -21,7 +21,7 @@ import asyncio
 import json
 import posixpath
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from berth.builder.runner import ContainerRunner, RunRequest
 from berth.builder.shellwords import ShellLex
 from berth.builder.trees import ContextTree, HeredocTree, MergedView, Tree, clean_source, resolve
 from berth.errors import BerthError, InvalidArgument, NotFound
+from berth.images import Image
 from berth.types import parse_reference
 from berth.types.scopedpath import split_path
 
@@ -71,10 +72,10 @@ PullBase = Callable[[str, Callable[[dict[str, Any]], None]], None]
 class ImagesLike(Protocol):
     """What a build needs from the image store (berth.images.ImageStore)."""
 
-    def resolve(self, name: str) -> Any: ...
-    def layer_dirs(self, image: Any) -> list[Path]: ...
+    def resolve(self, name: str) -> Image: ...
+    def layer_dirs(self, image: Image) -> list[Path]: ...
     def add_image(self, config: dict[str, Any], layer_tars: list[Path], reference: str | None, *,
-                  parent: str = "", base_layers: Any = ()) -> Any: ...
+                  parent: str = "", base_layers: Sequence[str] = ()) -> Image: ...
     def tag(self, source: str, target_ref: str) -> None: ...
 
 
@@ -184,7 +185,7 @@ class Build:
         allowed: set[str] = set()
         for name in self.opts.cache_from:
             try:
-                image = self.images.resolve(name)
+                image: Image | None = self.images.resolve(name)
             except NotFound:
                 continue
             while image is not None and image.id not in allowed:
@@ -244,7 +245,7 @@ class Build:
         return StageState(image_id=image.id, config=ic.start_config(image.config, self.arch),
                           diff_ids=list(image.layers))
 
-    async def _resolve_or_pull(self, base: str) -> Any:
+    async def _resolve_or_pull(self, base: str) -> Image:
         """The base image, pulled first when it is missing locally (or when --pull asks)."""
         if not self.opts.pull:
             try:
@@ -330,14 +331,14 @@ class Build:
     def _exists(self, image_id: str) -> bool:
         return self._image_or_none(image_id) is not None
 
-    def _image_or_none(self, image_id: str) -> Any:
+    def _image_or_none(self, image_id: str) -> Image | None:
         try:
             return self.images.resolve(image_id)
         except NotFound:
             return None
 
     @staticmethod
-    def _adopt(state: StageState, image: Any) -> None:
+    def _adopt(state: StageState, image: Image) -> None:
         state.image_id = image.id
         state.config = {k: v for k, v in image.config.items() if k != "rootfs"}
         state.diff_ids = list(image.layers)

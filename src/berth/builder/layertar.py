@@ -16,8 +16,9 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
+from berth.builder.trees import Entry
 from berth.images.upperdiff import UpperEntry, is_opaque, walk_upper, write_layer
 from berth.images.xattrs import to_pax
 
@@ -26,6 +27,8 @@ Xattrs = Iterable[tuple[str, bytes]]  # (name, raw value), in the order they are
 # Created as mount points by the runtime when missing; empty ones are not the step's work.
 _MOUNT_FILES = frozenset({"etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"})
 _MOUNT_DIRS = frozenset({"proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "sys/fs/cgroup"})
+# The image's entry at a path (relative to its root) before the step, None where there was none.
+Lower = Callable[[str], Entry | None]
 
 
 class LayerWriter:
@@ -92,7 +95,7 @@ def _info(name: str, kind: bytes, mode: int, uid: int, gid: int, mtime: int, xat
     return info
 
 
-def diff_upper(upper: Path, out: Path, lower: Callable[[str], Any]) -> int:
+def diff_upper(upper: Path, out: Path, lower: Lower) -> int:
     """Write the layer tar for the overlay upper dir `upper`; returns the number of entries.
 
     `lower(path)` is the image's entry at a path before the step (a `trees.Entry` or None):
@@ -104,7 +107,7 @@ def diff_upper(upper: Path, out: Path, lower: Callable[[str], Any]) -> int:
     return write_layer([e for e in entries if e.rel in kept], out)
 
 
-def _kept(entries: list[UpperEntry], lower: Callable[[str], Any]) -> set[str]:
+def _kept(entries: list[UpperEntry], lower: Lower) -> set[str]:
     kept: set[str] = set()
     has_kept_child: set[str] = set()
     for entry in reversed(entries):  # children before parents, so parents know about them
@@ -119,13 +122,13 @@ def _kept(entries: list[UpperEntry], lower: Callable[[str], Any]) -> set[str]:
     return kept
 
 
-def _dir_changed(st: os.stat_result, below: Any) -> bool:
+def _dir_changed(st: os.stat_result, below: Entry | None) -> bool:
     if below is None or below.kind != "dir":
         return True
     return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (below.mode, below.uid, below.gid)
 
 
-def _runtime_mount_point(entry: UpperEntry, lower: Callable[[str], Any]) -> bool:
+def _runtime_mount_point(entry: UpperEntry, lower: Lower) -> bool:
     rel, st = entry.rel, entry.st
     if rel in _MOUNT_FILES and stat.S_ISREG(st.st_mode) and st.st_size == 0:
         return lower(rel) is None

@@ -19,9 +19,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from berth.runtime import ContainerSpec, Mount
+from berth.network import Attachment, PortMapping
+from berth.runtime import AttachStream, ContainerSpec, Mount
 
 log = logging.getLogger(__name__)
 CGROUP_PARENT = "berth-build"
@@ -43,12 +44,12 @@ class RuntimeLike(Protocol):
     def create(self, spec: ContainerSpec, rootfs_path: Path, log_path: Path) -> int: ...
     def start(self, container_id: str) -> None: ...
     def delete(self, container_id: str) -> None: ...
-    async def attach(self, container_id: str) -> Any: ...
+    async def attach(self, container_id: str) -> AttachStream: ...
     async def wait_exit(self, container_id: str) -> int: ...
 
 
 class NetworkLike(Protocol):
-    def attach(self, container_id: str, mode: str, ports: list[Any], name: str = "") -> Any: ...
+    def attach(self, container_id: str, mode: str, ports: list[PortMapping], name: str = "") -> Attachment: ...
     def detach(self, container_id: str) -> None: ...
 
 
@@ -115,7 +116,7 @@ class ContainerRunner:
                 await asyncio.gather(*list(self._detaching), return_exceptions=True)
 
 
-def _write_etc_files(step_dir: Path, container_id: str, attachment: Any,
+def _write_etc_files(step_dir: Path, container_id: str, attachment: Attachment,
                      extra_hosts: tuple[tuple[str, str], ...] = ()) -> tuple[Mount, ...]:
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     if getattr(attachment, "ip_address", ""):

@@ -14,8 +14,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from berth.builder.cache import BuildCache
 from berth.builder.executor import Build, BuildOptions, Emit, ImagesLike, PullBase
@@ -66,7 +66,7 @@ class Builder:
         for entry in self._work_root.glob("build-*"):
             remove_work_dir(entry)
 
-    def prune_cache(self, exists: Any) -> int:
+    def prune_cache(self, exists: Callable[[str], bool]) -> int:
         return self.cache.prune(exists)
 
     def clear_cache(self, older_than: float | None = None) -> list[str]:

@@ -15,7 +15,7 @@ import platform
 import signal
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from berth import __version__
 from berth.api import aws
@@ -34,7 +34,8 @@ from berth.agent.engine_adapter import EngineAdapter
 from berth.controllers.service_controller import ServiceController
 from berth.ecs import Context, EcsService, LocalControlPlane, Repo
 from berth.api.docker.backend import Backend
-from berth.api.docker.server import ENGINE_VERSION, make_server
+from berth.api.docker.server import make_server
+from berth.api.docker.versions import ENGINE_VERSION
 from berth.builder import Builder
 from berth.daemon.config import DaemonConfig, parse_host
 from berth.engine.container_model import ContainerRepository
@@ -64,19 +65,23 @@ from berth.runtime import Runtime
 from berth.secrets import Secrets
 from berth.state import Database, SqliteStore
 
+if TYPE_CHECKING:  # for annotations only: the daemon imports these modules where it starts the servers
+    from berth.agent.metadata import MetadataServer
+    from berth.daemon.metrics import MetricsServer
+
 log = logging.getLogger("berth.daemon")
 
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
-        self._lock_file: Any = None
+        self._lock_file: TextIO | None = None   # held (flocked) for the daemon's life
 
     def _take_lock(self) -> None:
         """One daemon per root: a second one on the same root would corrupt state."""
-        self._lock_file = open(self.config.root / "daemon.lock", "w")  # noqa: SIM115 - held for life
+        self._lock_file = lock_file = open(self.config.root / "daemon.lock", "w")  # noqa: SIM115 - held for life
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             raise Unavailable(f"another berth daemon is using {self.config.root}") from err
 
@@ -138,11 +143,11 @@ class Daemon:
                        tmp_dir=str(c.root / "tmp"), distribution=self.distribution,
                        volumes=self.volumes, networks=self.networks, archive=self.archive)
 
-    def _pull_base(self, reference: str, emit: Callable[[dict[str, Any]], None]) -> None:
+    def _pull_base(self, reference: str, emit: Callable[[dict[str, Any]], None]) -> None:  # emit: JSON progress
         """FROM of an image that is not here: pull it anonymously (the builder calls this in a thread)."""
         self.distribution.pull(reference, "", Credentials(), emit)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:  # `GET /info`'s JSON
         containers = self.containers.list(all=True, limit=-1, filters={})
         states = [c["State"] for c in containers]
         return {
@@ -296,7 +301,7 @@ class Daemon:
         names = metrics.names_from_store(self.control_store, config)
         return metrics.render(metrics.samples(rows, names, self.elb_plane.health()))
 
-    async def _start_metrics(self) -> Any:
+    async def _start_metrics(self) -> MetricsServer | None:
         from berth.daemon.metrics import MetricsServer, parse_metrics_addr
 
         try:
@@ -342,7 +347,7 @@ class Daemon:
             await agent.start()
             self.agents.append(agent)
 
-    async def _start_task_metadata(self) -> Any:
+    async def _start_task_metadata(self) -> MetadataServer:
         """The task metadata and task-role credentials endpoint on the bridge's gateway, and
         169.254.170.2:80 DNATed to it for the bridge's containers (berth.agent.metadata)."""
         from berth.agent import metadata as md

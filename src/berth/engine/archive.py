@@ -37,13 +37,13 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine.container_launch import ETC_FILES
 from berth.engine.container_model import Container
 from berth.engine.containerfs import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewFs, ViewMount
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, Unavailable
-from berth.images import apply_xattrs
+from berth.images import Image, apply_xattrs
 from berth.images.safefs import FixedSize, fd_xattrs, open_dir, open_regular, tarinfo_for
 from berth.images.upperdiff import walk_upper, write_layer
 from berth.images.xattrs import to_pax
@@ -477,16 +477,50 @@ def commit_config(container_config: dict[str, Any], override: dict[str, Any] | N
 
 # --- the service -----------------------------------------------------------------------------------
 
+class ArchiveContainers(Protocol):
+    """berth.engine.containers.ContainerService, as cp, export, diff and commit use it."""
+
+    def get(self, ref: str) -> Container: ...
+    def lock(self, container_id: str) -> asyncio.Lock: ...
+    def container_dir(self, container_id: str) -> Path: ...
+    async def pause(self, ref: str) -> None: ...
+    async def unpause(self, ref: str) -> None: ...
+
+
+class ArchiveImages(Protocol):
+    """berth.images.ImageStore: a container's image layers, and commit's new image (blocking)."""
+
+    def resolve(self, name: str) -> Image: ...
+    def layer_dirs(self, image: Image) -> list[Path]: ...
+    def blob_path(self, digest: str) -> Path: ...
+    def add_image(self, config: dict[str, Any], layer_tars: list[Path], reference: str | None, *,
+                  parent: str) -> Image: ...
+
+
+class RootfsMounter(Protocol):
+    """berth.runtime.Runtime: a stopped container's overlay, mounted for the call (blocking)."""
+
+    def mount_rootfs(self, layer_dirs: list[Path], container_dir: Path) -> Path: ...
+    def unmount_rootfs(self, container_dir: Path) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """berth.engine.events.EventBus."""
+
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> None: ...
+
+
 class ArchiveService:
-    def __init__(self, *, containers: Any, images: Any, runtime: Any, tmp_dir: Path,
-                 events: Any = None, volume_dir: Callable[[str, Path], tuple[Path, bool]] | None = None) -> None:
+    def __init__(self, *, containers: ArchiveContainers, images: ArchiveImages, runtime: RootfsMounter,
+                 tmp_dir: Path, events: EventPublisher | None = None,
+                 volume_dir: Callable[[str, Path], tuple[Path, bool]] | None = None) -> None:
         # VolumeService.content_dir: (a bind volume's device when unmounted, read-only?)
         self._volume_dir = volume_dir
         self._containers = containers
         self._images = images
         self._runtime = runtime
         self._tmp = Path(tmp_dir)
-        self._events = events  # berth.engine.events.EventBus, or None (no events)
+        self._events = events  # None: no events
 
     @contextlib.asynccontextmanager
     async def root(self, ref: str) -> AsyncIterator[tuple[Container, ContainerView]]:

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from berth.engine import awslogs_events as ev
 from berth.engine.awslogs_options import DRIVER, AwslogsConfig, awslogs_config
+from berth.engine.container_model import Container
 from berth.errors import BerthError, InvalidArgument, NotFound, Unavailable
 from berth.runtime import readable
 
@@ -395,15 +396,14 @@ class AwslogsShipper:
     def wants(log_config: dict[str, Any] | None) -> bool:
         return (log_config or {}).get("Type") == DRIVER
 
-    def config_for(self, container: Any) -> AwslogsConfig:
-        """`container`: berth.engine.container_model.Container."""
+    def config_for(self, container: Container) -> AwslogsConfig:
         log_config = container.host_config.get("LogConfig") or {}
         return awslogs_config(log_config.get("Config") or {}, container_id=container.id, name=container.name,
                               image=container.image, image_id=container.image_id,
                               default_region=self._default_region)
 
     # --- lifecycle ------------------------------------------------------------------------------
-    async def prepare(self, container: Any) -> None:
+    async def prepare(self, container: Container) -> None:
         """At start, before the process exists: the stream exists, or start fails as dockerd's
         does (mode=non-blocking: it starts anyway and the shipper keeps trying, as dockerd's)."""
         if not self.wants(container.host_config.get("LogConfig")):
@@ -420,7 +420,7 @@ class AwslogsShipper:
             log.warning("awslogs %s: %s (mode=non-blocking: starting anyway, retrying)", container.id[:12],
                         logger_error(err))
 
-    def follow(self, container: Any, log_path: Path) -> None:
+    def follow(self, container: Container, log_path: Path) -> None:
         """Ship the container's log as it grows (after start, or adopting it at daemon start)."""
         if not self.wants(container.host_config.get("LogConfig")) or self._sink is None:
             return
@@ -440,7 +440,7 @@ class AwslogsShipper:
             job.draining = True
             job.wake.set()
 
-    def drain_later(self, container: Any, log_path: Path) -> None:
+    def drain_later(self, container: Container, log_path: Path) -> None:
         """A stopped container whose log may hold unshipped lines (the daemon was down)."""
         if not self.wants(container.host_config.get("LogConfig")) or self._sink is None:
             return

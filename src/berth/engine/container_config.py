@@ -54,7 +54,7 @@ def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> lis
     return list(merged.values())
 
 
-def _as_list(value: Any, field: str) -> list[str] | None:
+def _as_list(value: Any, field: str) -> list[str] | None:  # value: any JSON value, checked here
     if value is None:
         return None
     if isinstance(value, str):
@@ -218,7 +218,7 @@ def check_container_mode(request: dict[str, Any], host_config: dict[str, Any],
     _check_container_mode_endpoints(mode, networking_config or {})
 
 
-def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:
+def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:  # any JSON value, checked here
     endpoints = networking_config.get("EndpointsConfig") if isinstance(networking_config, dict) else None
     endpoints = endpoints or {}
     if not isinstance(endpoints, dict):
@@ -239,7 +239,7 @@ def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
-def parse_memory(value: Any) -> int:
+def parse_memory(value: Any) -> int:  # any JSON value (a number or a size string)
     if value in (None, "", 0):
         return 0
     if isinstance(value, int):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
 from berth.engine.container_model import Container
 from berth.runtime import Runtime
@@ -26,10 +26,16 @@ OnExit = Callable[[str, int], Awaitable[None]]
 _Waiters = dict[str, list[asyncio.Future[Container]]]
 
 
+class NetworkDetacher(Protocol):
+    """berth.engine.networks.NetworkService: the network teardown after an exit (blocking)."""
+
+    def detach(self, container_id: str) -> None: ...
+
+
 class ExitTracker:
-    def __init__(self, *, runtime: Runtime, network: Any) -> None:
+    def __init__(self, *, runtime: Runtime, network: NetworkDetacher) -> None:
         self._runtime = runtime
-        self._network = network  # berth.engine.networks.NetworkService
+        self._network = network
         self._exited: dict[str, asyncio.Event] = {}
         self._exit_waiters: _Waiters = {}
         self._removed_waiters: _Waiters = {}

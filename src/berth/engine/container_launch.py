@@ -13,9 +13,9 @@ exit stay with ContainerService (engine/containers.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine import container_config as cfg
 from berth.engine import container_init
@@ -24,16 +24,45 @@ from berth.engine import container_security as security
 from berth.engine import etc_files
 from berth.engine import secret_env
 from berth.engine.container_model import Container
+from berth.images import Image
 from berth.network import PortMapping
-from berth.runtime import ContainerSpec, Runtime
+from berth.runtime import ContainerSpec, Mount, Runtime
 
 ETC_FILES = etc_files.FILES
 
+# Mount records are berth.volumes.MountPoint records as Container.mounts keeps them (JSON).
+MountRecords = Iterable[Mapping[str, Any]]
+
+
+class ImageLayers(Protocol):
+    """berth.images.ImageStore: a container's image and the layer dirs its rootfs stacks."""
+
+    def resolve(self, name: str) -> Image: ...
+    def layer_dirs(self, image: Image) -> list[Path]: ...
+
+
+class NetworkAttacher(Protocol):
+    """berth.engine.networks.NetworkService: a container's networks, attached and detached."""
+
+    def attach_container(self, container: Container, ports: list[PortMapping], cdir: Path) -> dict[str, Any]:
+        """Attach every network the container names; returns the attachment (JSON, kept as
+        Container.network)."""
+
+    def detach(self, container_id: str) -> None: ...
+
+
+class VolumeMounts(Protocol):
+    """berth.engine.volumes.VolumeService: a container's volumes for the length of a run."""
+
+    def activate(self, container_id: str, records: MountRecords) -> None: ...
+    def deactivate(self, container_id: str) -> None: ...
+    def copy_up(self, records: MountRecords, rootfs: Path) -> None: ...
+    def runtime_mounts(self, records: MountRecords) -> tuple[Mount, ...]: ...
+
 
 class Launcher:
-    def __init__(self, *, containers_dir: Path, images: Any, runtime: Runtime, network: Any,
-                 volumes: Any) -> None:
-        # network: berth.engine.networks.NetworkService; volumes: VolumeService or None
+    def __init__(self, *, containers_dir: Path, images: ImageLayers, runtime: Runtime, network: NetworkAttacher,
+                 volumes: VolumeMounts | None) -> None:
         self._dir = containers_dir
         self._images = images
         self._runtime = runtime

@@ -106,7 +106,7 @@ def format_cpuset(cpus: frozenset[int]) -> str:
     return ",".join(ranges)
 
 
-def check_ulimits(ulimits: Any, ceilings: dict[str, int]) -> None:
+def check_ulimits(ulimits: Any, ceilings: dict[str, int]) -> None:  # ulimits: any JSON value, checked here
     """Each `--ulimit name=soft:hard` must be known, soft ≤ hard, and within the host's hard limit.
 
     The daemon has no CAP_SYS_RESOURCE, so a limit above its own hard limit cannot be granted;

@@ -30,9 +30,9 @@ import logging
 import secrets
 import shutil
 import signal as signals
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine import container_config as cfg
 from berth.engine import container_limits as limits
@@ -47,14 +47,14 @@ from berth.engine.container_checks import (
     NON_FATAL_SIGNALS, check_tty_size, check_wait_condition, parse_signal, start_error_code,
 )
 from berth.engine.container_exits import ExitTracker
-from berth.engine.container_launch import Launcher
+from berth.engine.container_launch import ImageLayers, Launcher, MountRecords, NetworkAttacher, VolumeMounts
 from berth.engine.container_model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
 )
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.restarts import RestartScheduler
-from berth.engine.volumes import tree_size
+from berth.engine.volumes import LookupFn, tree_size
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
 from berth.runtime import Runtime, follow_logs, read_logs_async
@@ -65,12 +65,36 @@ __all__ = ["ContainerService", "check_tty_size", "check_wait_condition", "parse_
 log = logging.getLogger(__name__)
 
 
+class ContainerNetworks(NetworkAttacher, Protocol):
+    """berth.engine.networks.NetworkService, as containers use it (blocking calls); `detach`
+    also serves the ExitTracker."""
+
+    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any],
+                        mac_address: str) -> None:
+        """Check (and normalise in place) the networks a create request names."""
+
+    def cleanup_stale(self, live_ids: set[str]) -> None: ...
+    def adopt(self, container: Container) -> None: ...
+
+
+class ContainerVolumes(VolumeMounts, Protocol):
+    """berth.engine.volumes.VolumeService, as containers use it (blocking calls)."""
+
+    def plan_container(self, host_config: Mapping[str, Any], config: Mapping[str, Any],
+                       image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
+        """The container's mount records (volumes created as needed)."""
+
+    def remove_anonymous(self, records: MountRecords, container_id: str) -> None: ...
+    def restore_mounts(self, running: Iterable[tuple[str, MountRecords]]) -> None: ...
+
+
 class ContainerService:
-    def __init__(self, *, root: Path, repo: ContainerRepository, images: Any, runtime: Runtime,
-                 network: Any, events: EventBus, volumes: Any = None, secret_dir: Path | None = None,
-                 log_sink: LogSink | None = None, aws_region: str = "us-east-1") -> None:
+    def __init__(self, *, root: Path, repo: ContainerRepository, images: ImageLayers, runtime: Runtime,
+                 network: ContainerNetworks, events: EventBus, volumes: ContainerVolumes | None = None,
+                 secret_dir: Path | None = None, log_sink: LogSink | None = None,
+                 aws_region: str = "us-east-1") -> None:
         # log_sink: where `--log-driver awslogs` ships (berth.logs.EngineSink); None: that driver fails at start
-        # network: berth.engine.networks.NetworkService; volumes: berth.engine.volumes.VolumeService
+        # volumes: None plans no mounts for any container (binds and volumes are left out)
         # secret_dir: on the run root (tmpfs), where secret environment values live (secret_env.py)
         containers_dir = root / "containers"
         containers_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +139,8 @@ class ContainerService:
                 for c in self._repo.all() if c.image_id == image_id]
 
     # --- create ----------------------------------------------------------------------------------
-    async def create(self, name: str | None, body: Any, *, secret_env: Mapping[str, str] | None = None) -> Container:
+    async def create(self, name: str | None, body: dict[str, Any], *,
+                     secret_env: Mapping[str, str] | None = None) -> Container:
         """`secret_env`: variables whose values stay off --root (secret_env.py); the body's Env
         should carry a placeholder for each, which is what the record and inspect show."""
         if not isinstance(body, dict) or not body.get("Image"):
@@ -373,7 +398,7 @@ class ContainerService:
         self._publish(container, "restart")
 
     # --- update, pause --------------------------------------------------------------------------
-    async def update(self, ref: str, body: Any) -> list[str]:
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
         """`docker update`: new limits into HostConfig, and into the cgroup while it runs."""
         container = self.get(ref)
         async with self.lock(container.id):

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from berth import __version__
 from berth.errors import InvalidArgument, NotFound
-from berth.images import ImageStore
+from berth.images import Image, ImageStore
 from berth.images.distribution import (
-    DOCKER_HUB, BlobIndex, Credentials, Progress, Puller, PushImage, Pusher, RegistryClient, RegistryError,
-    RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform, is_default_registry_address,
-    mount_sources, parse_platform, resolve,
+    DOCKER_HUB, BlobIndex, Credentials, Endpoint, Platform, Progress, Puller, PushImage, Pusher, RegistryClient,
+    RegistryError, RegistryHosts, Repository, Unreachable, credentials_from_json, host_platform,
+    is_default_registry_address, mount_sources, parse_platform, resolve,
 )
 from berth.state import Database
 from berth.types import Reference, parse_reference
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 NO_DEFAULT_REGISTRY = ("berth does not contact public registries: name a registry on this host "
                        "(e.g. 127.0.0.1:5000/repo) or start the daemon with --registry-mirror")
 
-Message = dict[str, Any]
+Message = dict[str, Any]   # a Docker JSON progress message (wire JSON: any nesting)
 Emit = Callable[[Message], None]
 
 
@@ -55,7 +55,7 @@ class DistributionService:
 
     # login
 
-    def login(self, auth: dict[str, Any]) -> Message:
+    def login(self, auth: dict[str, Any]) -> Message:  # auth: the wire AuthConfig
         """`POST /auth`: check the credentials against the registry's `/v2/`.
 
         Raises:
@@ -82,7 +82,7 @@ class DistributionService:
         for each in sorted(repo.tags()):
             self._pull_one(parse_reference(f"{ref.repository}:{each}"), credentials, emit, wanted)
 
-    def _pull_one(self, ref: Reference, credentials: Credentials, emit: Emit, wanted: Any) -> None:
+    def _pull_one(self, ref: Reference, credentials: Credentials, emit: Emit, wanted: Platform) -> None:
         repo, client = self._connect_pull(ref, credentials)
         reference = ref.digest or ref.tag or "latest"
         try:
@@ -121,7 +121,7 @@ class DistributionService:
             raise _pull_error(ref, last) from last
         raise last
 
-    def _attempts(self, domain: str) -> Iterator[list[Any]]:
+    def _attempts(self, domain: str) -> Iterator[list[Endpoint]]:
         endpoints = self.hosts.endpoints(domain, pull=True)
         mirrors = [e for e in endpoints if e.mirror]
         for mirror in mirrors:
@@ -147,7 +147,7 @@ class DistributionService:
         for each_tag, image in images:
             self._push_one(client, ref, each_tag, image, emit)
 
-    def _push_one(self, client: RegistryClient, ref: Reference, tag: str, image: Any, emit: Emit) -> None:
+    def _push_one(self, client: RegistryClient, ref: Reference, tag: str, image: Image, emit: Emit) -> None:
         push_image = PushImage(image.id, tuple(image.layers))
         sources = mount_sources(self._blobs, push_image, ref.domain, ref.path)
         repo = client.repository(ref.path, ("pull", "push"),
@@ -157,7 +157,7 @@ class DistributionService:
         emit({"progressDetail": {}, "aux": {"Tag": tag, "Digest": str(result.digest), "Size": result.size}})
         self._store.add_digest_reference(image.id, f"{ref.repository}@{result.digest}")
 
-    def _local_image(self, ref: Reference, tag: str) -> Any:
+    def _local_image(self, ref: Reference, tag: str) -> Image:
         try:
             return self._store.resolve(f"{ref.repository}:{tag}")
         except NotFound as err:

@@ -7,14 +7,14 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
-from berth.engine.container_model import check_can_exec
-from berth.engine.containers import ContainerService, check_tty_size
+from berth.engine.container_model import Container, check_can_exec
+from berth.engine.containers import check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.runtime import ExecSpec, Runtime
+from berth.runtime import ExecProcess, ExecSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,36 @@ class ExecInstance:
     started: bool = False
     exit_code: int | None = None
     pid: int = 0
-    process: Any = None
+    process: ExecProcess | None = None   # set by ExecService.start
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def started_process(self) -> ExecProcess:
+        """The process, once the exec has started (Conflict before)."""
+        if self.process is None:
+            raise Conflict(f"Exec {self.id} is not running")
+        return self.process
+
+
+class ExecContainers(Protocol):
+    """berth.engine.containers.ContainerService: the container an exec runs in."""
+
+    def get(self, ref: str) -> Container: ...
+
+
+class ExecRuntime(Protocol):
+    """berth.runtime.Runtime: starting the exec's process."""
+
+    async def exec(self, container_id: str, spec: ExecSpec) -> ExecProcess: ...
 
 
 class ExecService:
-    def __init__(self, *, containers: ContainerService, runtime: Runtime) -> None:
+    def __init__(self, *, containers: ExecContainers, runtime: ExecRuntime) -> None:
         self._containers = containers
         self._runtime = runtime
         self._execs: dict[str, ExecInstance] = {}
 
-    def create(self, ref: str, body: Any) -> str:
+    def create(self, ref: str, body: dict[str, Any]) -> str:
+        """`body`: the wire ExecConfig (`POST /containers/{id}/exec`)."""
         container = self._containers.get(ref)
         if not isinstance(body, dict):
             raise InvalidArgument("Config cannot be empty in order to create an exec")
@@ -97,15 +116,15 @@ class ExecService:
         instance.started = True
         if console is not None and instance.spec.tty:
             instance.spec = dataclasses.replace(instance.spec, height=console[0], width=console[1])
-        instance.process = await self._runtime.exec(instance.container_id, instance.spec)
-        instance.pid = instance.process.pid
+        process = instance.process = await self._runtime.exec(instance.container_id, instance.spec)
+        instance.pid = process.pid
         instance.running = True
-        asyncio.create_task(self._reap(instance))
+        asyncio.create_task(self._reap(instance, process))
         return instance
 
-    async def _reap(self, instance: ExecInstance) -> None:
+    async def _reap(self, instance: ExecInstance, process: ExecProcess) -> None:
         try:
-            instance.exit_code = await instance.process.wait()
+            instance.exit_code = await process.wait()
         except Exception:  # noqa: BLE001
             log.exception("exec %s failed", instance.id[:12])
             instance.exit_code = 126
@@ -114,10 +133,8 @@ class ExecService:
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         check_tty_size(height, width)
-        instance = self.get(exec_id)
-        if instance.process is None:
-            raise Conflict(f"Exec {exec_id} is not running")
-        await asyncio.to_thread(instance.process.resize, height, width)
+        process = self.get(exec_id).started_process()
+        await asyncio.to_thread(process.resize, height, width)
 
     def inspect(self, exec_id: str) -> dict[str, Any]:
         i = self.get(exec_id)

@@ -61,7 +61,7 @@ def merge(container: dict[str, Any] | None, image: dict[str, Any] | None) -> dic
     return {k: v for k, v in merged.items() if v}
 
 
-def validate(healthcheck: Any) -> None:
+def validate(healthcheck: Any) -> None:  # any JSON value: only an object is checked
     """moby's validateHealthCheck, with its wording."""
     if not isinstance(healthcheck, dict):
         return

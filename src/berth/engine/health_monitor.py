@@ -34,7 +34,7 @@ from berth.engine.container_model import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.engine.timers import Sleep, within
 from berth.errors import BerthError
-from berth.runtime import ExecProcess, ExecSpec, Runtime
+from berth.runtime import ExecProcess, ExecSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ STOP_WAIT = KILL_GRACE + 5.0  # how long stop() waits for a loop's probe to be k
 
 
 class HealthRecords(Protocol):
-    def save_health(self, container_id: str, health: dict[str, Any]) -> None: ...
+    def save_health(self, container_id: str, health: dict[str, Any]) -> None: ...  # HealthState.to_json()
 
 
 def utcnow() -> datetime:
@@ -140,12 +140,18 @@ class HealthMonitor:
 
 # --- probes through the runtime's exec -------------------------------------------------------------
 
+class ProbeRuntime(Protocol):
+    """berth.runtime.Runtime: a probe is an exec in the container."""
+
+    async def exec(self, container_id: str, spec: ExecSpec) -> ExecProcess: ...
+
+
 class ExecProber:
     """Runs a check's argv in the container as `docker exec` would (Config Env, User, WorkingDir),
     keeps the first 4096 bytes of stdout+stderr and enforces the check's timeout (and
     START_TIMEOUT) through `sleep`."""
 
-    def __init__(self, runtime: Runtime, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, runtime: ProbeRuntime, *, sleep: Sleep = asyncio.sleep) -> None:
         self._runtime = runtime
         self._sleep = sleep
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from berth.engine.filters import label_matches
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.images import ImageStore, ImageUser
+from berth.images import Image, ImageStore, ImageUser
 
 Users = Callable[[str], Sequence[ImageUser | str]]
 
@@ -52,7 +52,7 @@ def _dangling_only(filters: Mapping[str, list[str]]) -> bool:
     return not values or any(v in ("true", "1") for v in values)
 
 
-def _candidates(store: ImageStore, dangling_only: bool, users: Users) -> list[Any]:
+def _candidates(store: ImageStore, dangling_only: bool, users: Users) -> list[Image]:
     images = store.list()
     parents = {i.parent for i in images if i.parent}
     return [i for i in images
@@ -66,7 +66,7 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
     return sizes
 
 
-def labels_match(image: Any, wanted: list[str]) -> bool:
+def labels_match(image: Image, wanted: list[str]) -> bool:
     """`label=k` or `label=k=v`: every one must match (`label!=` is not supported)."""
     labels = (image.config.get("config") or {}).get("Labels") or {}
     return all(label_matches(labels, spec) for spec in wanted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from berth.engine.container_model import Container
 from berth.network import Endpoint, UserNetwork
 
 BUILTIN_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
@@ -77,8 +78,8 @@ def _member(e: Endpoint) -> dict[str, Any]:
     return member_json(e.name, e.container_id, e.mac_address, e.ip_address, e.prefix_len)
 
 
-def container_networks(c: Any) -> dict[str, Any]:
-    """`NetworkSettings.Networks` of a container record (berth.engine.container_model.Container).
+def container_networks(c: Container) -> dict[str, Any]:
+    """`NetworkSettings.Networks` of a container record.
 
     Running: the endpoints recorded at start. Otherwise: the configured networks with empty
     addresses (compose reads the aliases of a created container). User networks list the short

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from berth.api.docker.backend import Backend
 from berth.api.docker.streams import Peer, RawPeer, api_at_least, frame, hijack_content_type, pump
 from berth.api.httpserver import Request, Response, Router
 from berth.api.websocket import WebSocketPeer
 from berth.engine.attach import detach_keys
+from berth.engine.container_model import Container
 from berth.errors import BerthError, Conflict
 
 
 def register(router: Router, backend: Backend) -> None:
     svc = backend.containers
 
-    def attachable(req: Request) -> Any:
+    def attachable(req: Request) -> Container:
         """The container, once it can be attached to (dockerd's checks and wording)."""
         ref = req.match["id"]
         container = svc.get(ref)
@@ -37,7 +37,7 @@ def register(router: Router, backend: Backend) -> None:
             raise Conflict(f"container {ref} is restarting, wait until the container is running")
         return container
 
-    async def serve(req: Request, container: Any, upgrade: Callable[[], Awaitable[Peer]], *, multiplexed: bool,
+    async def serve(req: Request, container: Container, upgrade: Callable[[], Awaitable[Peer]], *, multiplexed: bool,
                     keys: bytes, stdin: bool, stdout: bool, stderr: bool) -> None:
         """Join the container's stdio *before* upgrading (dockerd's order too): `docker run`
         calls /start once it has the 101, and output from before the join would be lost."""

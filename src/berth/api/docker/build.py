@@ -90,7 +90,7 @@ def _json_list(req: Request, name: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def _json(req: Request, name: str, default: Any) -> Any:
+def _json(req: Request, name: str, default: Any) -> Any:  # any JSON value; the callers check its kind
     raw = req.query(name)
     if not raw:
         return default

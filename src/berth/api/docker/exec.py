@@ -16,10 +16,11 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.streams import RawPeer, api_at_least, frame, hijack_content_type, pump
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import Struct, check
+from berth.engine.execs import ExecInstance
 from berth.errors import BerthError, InvalidArgument
 
 
-def _go_field_names(body: Any, shape: Struct) -> Any:
+def _go_field_names(body: Any, shape: Struct) -> Any:  # any JSON value; check() judges it next
     """The body with its top-level keys matched to `shape`'s fields as Go's encoding/json matches
     them: exactly, else ignoring case (docker-py sends exec create's `detachKeys` so); a later
     key for the same field wins."""
@@ -57,7 +58,7 @@ def register(router: Router, backend: Backend) -> None:
         console = _start_console(req, body)
         if body.get("Detach"):
             instance = await execs.start(req.match["id"], console)
-            await instance.process.detach()
+            await instance.started_process().detach()
             return Response(status=200, body=b"", content_type="application/json")
         instance = execs.check_startable(req.match["id"])  # 404/409 before the upgrade
         multiplexed = not body.get("Tty")
@@ -77,7 +78,7 @@ def register(router: Router, backend: Backend) -> None:
                               stdin=instance.attach_stdin, close_stdin_on_eof=True,
                               detach_keys=instance.escape_keys if instance.spec.tty else b"")
         if detached:
-            await instance.process.detach()
+            await instance.started_process().detach()
         return None
 
     async def resize(req: Request) -> Response:
@@ -96,9 +97,9 @@ def register(router: Router, backend: Backend) -> None:
 class _Finishing:
     """The exec's stdio, whose end also waits for the exit code (the CLI reads it right after)."""
 
-    def __init__(self, instance: Any) -> None:
+    def __init__(self, instance: ExecInstance) -> None:
         self._instance = instance
-        self._process = instance.process
+        self._process = instance.started_process()
 
     async def read(self) -> tuple[int, bytes] | None:
         item: tuple[int, bytes] | None = await self._process.read()

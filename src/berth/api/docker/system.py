@@ -105,14 +105,13 @@ def disk_usage(backend: Backend) -> dict[str, object]:
         c["SizeRw"] = tree_size(upper) if upper.exists() else 0
         c["SizeRootFs"] = c["SizeRw"] + next((i["Size"] for i in images if i["Id"] == c["ImageID"]), 0)
     volumes = []
-    if backend.volumes is not None:
-        for v in backend.volumes.list_json({}).get("Volumes") or []:
-            mountpoint = Path(v.get("Mountpoint", ""))
-            refs = sum(1 for c in containers for m in c.get("Mounts") or [] if m.get("Name") == v["Name"])
-            # a volume with driver options (tmpfs, a bind of a host tree) is not measured: -1, as moby
-            mounted = set(v.get("Options") or {}) - {"com.docker.volume.anonymous"}  # that one is ignored
-            measured = mountpoint.is_dir() and not mounted
-            v["UsageData"] = {"Size": tree_size(mountpoint) if measured else -1, "RefCount": refs}
-            volumes.append(v)
+    for v in backend.volumes.list_json({}).get("Volumes") or []:
+        mountpoint = Path(v.get("Mountpoint", ""))
+        refs = sum(1 for c in containers for m in c.get("Mounts") or [] if m.get("Name") == v["Name"])
+        # a volume with driver options (tmpfs, a bind of a host tree) is not measured: -1, as moby
+        mounted = set(v.get("Options") or {}) - {"com.docker.volume.anonymous"}  # that one is ignored
+        measured = mountpoint.is_dir() and not mounted
+        v["UsageData"] = {"Size": tree_size(mountpoint) if measured else -1, "RefCount": refs}
+        volumes.append(v)
     return {"LayersSize": sum(i["Size"] for i in images), "Images": images, "Containers": containers,
             "Volumes": volumes, "BuildCache": []}
