@@ -85,11 +85,11 @@ def _sweep(conn: sqlite3.Connection, storage: FilesystemStorage, cutoff: float, 
         if not dry_run:
             storage.delete(Digest(digest))
     known = {r[0] for r in conn.execute("SELECT digest FROM registry_blobs")}
-    for digest in storage.digests():
-        if str(digest) not in known and str(digest) not in report.blobs_removed and storage.mtime(digest) < cutoff:
-            report.blobs_removed.append(str(digest))
+    for stored in storage.digests():
+        if str(stored) not in known and str(stored) not in report.blobs_removed and storage.mtime(stored) < cutoff:
+            report.blobs_removed.append(str(stored))
             if not dry_run:
-                storage.delete(digest)
+                storage.delete(stored)
 
 
 def collect_garbage(storage: FilesystemStorage, index: RegistryIndex, *, grace: float = 3600,

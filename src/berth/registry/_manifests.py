@@ -104,7 +104,7 @@ def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
         raise _invalid("schemaVersion must be 2")
     media_type = _media_type(doc, content_type)
     annotations = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
-    common = {"subject": _subject(doc), "artifact_type": _artifact_type(doc, media_type),
+    common: dict[str, Any] = {"subject": _subject(doc), "artifact_type": _artifact_type(doc, media_type),
               "annotations": annotations}
     if media_type in IMAGE_TYPES:
         config = _descriptor_digest(doc.get("config"), "config")

@@ -123,7 +123,7 @@ class RegistryServer:
         site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=512)
         await site.start()
         server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        self.port = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[attr-defined]
         self._sweeper = asyncio.create_task(self._sweep())
         log.info("registry listening on %s:%s", host, self.port)
         return self.port

@@ -94,8 +94,10 @@ class _LogReader:
             return
         with f:
             size = os.fstat(f.fileno()).st_size
-            everything = tail is None or tail < 0
-            start = EVERYTHING if everything else find_tail_start(f, size, tail, self._window, follow=follow)
+            if tail is None or tail < 0:
+                start = EVERYTHING
+            else:
+                start = find_tail_start(f, size, tail, self._window, follow=follow)
         self._parser = LogParser(start)
         self._end = size if follow or start.stop is None else min(size, start.stop)
 
@@ -166,8 +168,8 @@ async def follow_logs(
             done = stopped() or (until > 0 and time.time() > until)
             full = True
             while full:
-                batch, full = await asyncio.to_thread(reader.more)
-                for item in batch:
+                lines, full = await asyncio.to_thread(reader.more)
+                for item in lines:
                     yield item
             if done:
                 return
