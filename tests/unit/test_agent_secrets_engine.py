@@ -13,7 +13,7 @@ import pytest
 from berth.agent._engine import ContainerSpec
 from berth.agent.engine_adapter import EngineAdapter, create_body
 from berth.engine import secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.errors import InvalidArgument, Unavailable
 
 CID = "a" * 64

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService
 from berth.network import BridgeConfig, EmbeddedDns, EndpointManager, NetworkIsolation, NetworkManager, NetworkRegistry
 from berth.network._isolation import STAGE_2

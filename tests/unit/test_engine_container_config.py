@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from berth.engine import container_config as cfg
+from berth.engine.containers import _config as cfg
 from berth.errors import InvalidArgument
 
 IMAGE = {"Env": ["PATH=/bin", "A=image"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "/srv",

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from berth.engine import container_ops as ops
-from berth.engine.container_model import Container, ContainerState
-from berth.engine.container_restore import UNKNOWN_EXIT_CODE, survey
-from berth.engine.restart_policy import INITIAL_DELAY
-from berth.engine.restarts import RestartScheduler, _seconds_between
+from berth.engine.containers import _ops as ops
+from berth.engine.containers._model import Container, ContainerState
+from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, survey
+from berth.engine.containers._restart_policy import INITIAL_DELAY
+from berth.engine.containers._restarts import RestartScheduler, _seconds_between
 from berth.errors import InvalidArgument
 
 PS = """UID PID PPID C STIME TTY TIME CMD

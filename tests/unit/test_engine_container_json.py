@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from berth.engine import container_json as cj
-from berth.engine.container_model import Container, ContainerState
+from berth.engine.containers import _render as cj
+from berth.engine.containers._model import Container, ContainerState
 
 
 def make(status: str = "running", **state: object) -> Container:

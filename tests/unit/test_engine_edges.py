@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from berth.api.docker.server import API_VERSION, MIN_API_VERSION, version_refusal
-from berth.engine import container_config as cfg
+from berth.engine.containers import _config as cfg
 from berth.engine import etc_files, system_info
-from berth.engine.container_model import Container, ContainerState, check_can_remove
+from berth.engine.containers._model import Container, ContainerState, check_can_remove
 from berth.errors import Conflict
 from berth.runtime import ContainerSpec
 from berth.runtime.oci import _container_env

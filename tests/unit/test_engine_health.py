@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
-from berth.engine import container_json as cj
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _render as cj
 from berth.engine import health
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.engine.health_monitor import HealthMonitor
 from berth.errors import InvalidArgument

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_init
-from berth.engine.container_launch import Launcher
-from berth.engine.container_model import Container
+from berth.engine.containers import _init as container_init
+from berth.engine.containers._launch import Launcher
+from berth.engine.containers._model import Container
 from berth.errors import Unavailable
 from berth.runtime import Mount
 from berth.runtime.oci import build_oci_spec

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
-from berth.engine.container_launch import Launcher
-from berth.engine.container_json import inspect
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers import _config as cfg
+from berth.engine.containers._launch import Launcher
+from berth.engine.containers._render import inspect
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.network_json import container_networks
 from berth.engine.networks import NetworkService
 from berth.errors import Conflict, InvalidArgument, NotFound

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService, _split_link
 from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry, UserNetwork

@@ -396,7 +396,7 @@ class AwslogsShipper:
         return (log_config or {}).get("Type") == DRIVER
 
     def config_for(self, container: Any) -> AwslogsConfig:
-        """`container`: berth.engine.container_model.Container."""
+        """`container`: berth.engine.containers.Container."""
         log_config = container.host_config.get("LogConfig") or {}
         return awslogs_config(log_config.get("Config") or {}, container_id=container.id, name=container.name,
                               image=container.image, image_id=container.image_id,

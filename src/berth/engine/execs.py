@@ -11,8 +11,7 @@ from typing import Any
 
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
-from berth.engine.container_model import check_can_exec
-from berth.engine.containers import ContainerService, check_tty_size
+from berth.engine.containers import ContainerService, check_can_exec, check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import ExecSpec, Runtime
 

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from berth.engine import health, secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.errors import BerthError
 from berth.runtime import ExecProcess, ExecSpec, Runtime

@@ -78,7 +78,7 @@ def _member(e: Endpoint) -> dict[str, Any]:
 
 
 def container_networks(c: Any) -> dict[str, Any]:
-    """`NetworkSettings.Networks` of a container record (berth.engine.container_model.Container).
+    """`NetworkSettings.Networks` of a container record (berth.engine.containers.Container).
 
     Running: the endpoints recorded at start. Otherwise: the configured networks with empty
     addresses (compose reads the aliases of a created container). User networks list the short

@@ -43,8 +43,9 @@ from typing import Any
 from berth.engine import etc_files
 from berth.engine import filters as filters_mod
 from berth.engine import legacy_links
-from berth.engine.container_config import CONFLICT_MAC, CONFLICT_SHARED, joined_container
-from berth.engine.container_model import Container, ContainerRepository
+from berth.engine.containers import (
+    CONFLICT_MAC, CONFLICT_SHARED, Container, ContainerRepository, joined_container,
+)
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import (
@@ -579,7 +580,7 @@ class NetworkService:
 
     def _active_members(self, net: UserNetwork) -> list[Endpoint]:
         """Endpoints of running containers. Those of exited or removed containers are only
-        waiting for the background teardown (engine/container_exits.py); DEL them now."""
+        waiting for the background teardown (engine/containers/_exits.py); DEL them now."""
         active = []
         for member in self.endpoints.members(net.id):
             try:

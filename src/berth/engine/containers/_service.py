@@ -3,14 +3,14 @@
 It keeps the public surface the API layer and the other engine services use, and the lifecycle
 (create, start, stop, kill, restart, update, pause, remove). Helpers, each given what it needs:
 
-    container_checks.py   pure checks: signals, wait conditions, tty sizes, start exit codes
-    container_launch.py   Launcher: rootfs + network + OCI spec → runtime create/start; teardown
-    container_exits.py    ExitTracker: exit monitors, `exited` events, `docker wait` futures,
+    _checks.py            pure checks: signals, wait conditions, tty sizes, start exit codes
+    _launch.py            Launcher: rootfs + network + OCI spec → runtime create/start; teardown
+    _exits.py             ExitTracker: exit monitors, `exited` events, `docker wait` futures,
                           background network teardown
-    restarts.py           RestartScheduler: restart policies, back-off, ExitOnNext
-    container_ops.py      top / prune / rename logic
-    container_restore.py  what a starting daemon finds (ContainerService.restore applies it)
-    health_monitor.py     HealthMonitor: HEALTHCHECK probes while a container runs unpaused
+    _restarts.py          RestartScheduler: restart policies, back-off, ExitOnNext
+    _ops.py               top / prune / rename logic
+    _restore.py           what a starting daemon finds (ContainerService.restore applies it)
+    ../health_monitor.py  HealthMonitor: HEALTHCHECK probes while a container runs unpaused
 
 Concurrency rules:
 - Each container has an asyncio.Lock; start, stop, kill-to-death and remove take it, so two of
@@ -34,26 +34,26 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from berth.engine import container_config as cfg
-from berth.engine import container_limits as limits
-from berth.engine import container_json
-from berth.engine import container_ops as ops
-from berth.engine import container_restore
-from berth.engine import container_security as security
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _limits as limits
+from berth.engine.containers import _render as container_json
+from berth.engine.containers import _ops as ops
+from berth.engine.containers import _restore as container_restore
+from berth.engine.containers import _security as security
 from berth.engine import secret_env as secrets_env
 from berth.engine.attach import AttachSession
 from berth.engine.awslogs import AwslogsShipper, LogSink
-from berth.engine.container_checks import (
+from berth.engine.containers._checks import (
     NON_FATAL_SIGNALS, check_tty_size, check_wait_condition, parse_signal, start_error_code,
 )
-from berth.engine.container_exits import ExitTracker
-from berth.engine.container_launch import Launcher
-from berth.engine.container_model import (
+from berth.engine.containers._exits import ExitTracker
+from berth.engine.containers._launch import Launcher
+from berth.engine.containers._model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
 )
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
-from berth.engine.restarts import RestartScheduler
+from berth.engine.containers._restarts import RestartScheduler
 from berth.engine.volumes import tree_size
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
@@ -537,7 +537,7 @@ class ContainerService:
         if container.config.get("Tty"):
             await asyncio.to_thread(self._runtime.resize, container.id, height, width)
 
-    # --- rename, top, prune (logic in container_ops.py) -------------------------------------------
+    # --- rename, top, prune (logic in _ops.py) -------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
         container = self.get(ref)
         name = ops.check_rename(container, new_name)

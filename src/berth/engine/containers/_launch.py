@@ -7,7 +7,7 @@
     teardown: runtime delete → unmount rootfs → release volumes [→ detach networks]
 
 The Launcher holds no per-container state: locking, recording the state and watching for the
-exit stay with ContainerService (engine/containers.py).
+exit stay with ContainerService (engine/containers/_service.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from berth.engine import container_config as cfg
-from berth.engine import container_init
-from berth.engine import container_limits as limits
-from berth.engine import container_security as security
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _init as container_init
+from berth.engine.containers import _limits as limits
+from berth.engine.containers import _security as security
 from berth.engine import etc_files
 from berth.engine import secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.network import PortMapping
 from berth.runtime import ContainerSpec, Runtime
 
@@ -120,7 +120,7 @@ class Launcher:
         ulimits = tuple((str(u.get("Name") or ""), int(u.get("Soft") or 0), int(u.get("Hard") or 0))
                         for u in (hc.get("Ulimits") or []))
         args = tuple(cfg.process_args(c))
-        if init is not None:  # --init: tini as PID 1 (engine/container_init.py)
+        if init is not None:  # --init: tini as PID 1 (engine/containers/_init.py)
             args, mounts = container_init.wrap(args, mounts, init)
         return ContainerSpec(
             id=container.id, args=args, env=secret_env.merge(_with_link_env(c.get("Env") or [], attachment),

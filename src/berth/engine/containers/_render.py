@@ -9,7 +9,7 @@ from typing import Any
 from berth.engine import filters as filters_mod
 from berth.engine import health
 from berth.types.durations import human_duration
-from berth.engine.container_model import ZERO_TIME, Container
+from berth.engine.containers._model import ZERO_TIME, Container
 from berth.engine.network_json import container_networks
 from berth.errors import InvalidArgument
 from berth.volumes import MountPoint
