@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import config_from_wire
 from berth.engine.containers import _config as cfg
 from berth.engine import filters
 from berth.engine.containers import _render as container_json
@@ -85,7 +86,7 @@ def test_signal_numbers_are_bounded() -> None:
 ])
 def test_config_values_moby_refuses(request_: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        cfg.validate_config(request_)
+        cfg.validate_config(config_from_wire(request_))
 
 
 def test_unknown_log_driver_is_refused() -> None:

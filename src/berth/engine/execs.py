@@ -55,7 +55,7 @@ class ExecService:
         check_can_exec(container)
         escape = detach_keys(body.get("DetachKeys") or "", what="escape")
         # a secret variable's Env entry is its placeholder: the bundle's process env has the value
-        env = list(secret_env.without(container.config.get("Env") or [], container.secret_env))
+        env = list(secret_env.without(list(container.config.env), container.secret_env))
         env += [e for e in (body.get("Env") or []) if isinstance(e, str)]
         console = body.get("ConsoleSize") or [0, 0]
         if not (isinstance(console, list) and len(console) == 2
@@ -63,8 +63,8 @@ class ExecService:
             raise InvalidArgument(f"invalid ConsoleSize: {console!r} (want [height, width])")
         spec = ExecSpec(
             args=tuple(str(a) for a in cmd), env=tuple(env),
-            user=body.get("User") or container.config.get("User") or "",
-            cwd=body.get("WorkingDir") or container.config.get("WorkingDir") or "",
+            user=body.get("User") or container.config.user,
+            cwd=body.get("WorkingDir") or container.config.working_dir,
             tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")),
             privileged=bool(body.get("Privileged")), height=int(console[0] or 0), width=int(console[1] or 0),
         )

@@ -204,8 +204,8 @@ class NetworkService:
         return {
             "mode": "container", "container_id": joined.id, "netns_path": netns,
             "etc_dir": net.get("etc_dir") or str(self._containers_dir / joined.id),
-            "hostname": joined.config.get("Hostname") or joined.id[:12],
-            "domainname": joined.config.get("Domainname") or "",
+            "hostname": joined.config.hostname or joined.id[:12],
+            "domainname": joined.config.domainname,
             "ports": [], "endpoints": {},
         }
 
@@ -337,8 +337,8 @@ class NetworkService:
     def _write_files(self, container: Container, cdir: Path, data: dict[str, Any],
                      mode: str) -> list[tuple[str, str]]:
         """Write hosts/hostname/resolv.conf; returns the --link lines (ip, names) it used."""
-        config, hc = container.config, container.host_config
-        hostname = config.get("Hostname") or container.id[:12]
+        hc = container.host_config
+        hostname = container.config.hostname or container.id[:12]
         settings = etc_files.dns_settings(hc)
         host_resolv = etc_files.host_file("/etc/resolv.conf")
         if data.get("dns"):
@@ -355,7 +355,7 @@ class NetworkService:
         else:
             links = self._link_lines(container, data)
             base = etc_files.hosts_base(
-                hostname=hostname, domainname=config.get("Domainname") or "", own_ip=data.get("ip_address", ""),
+                hostname=hostname, domainname=container.config.domainname, own_ip=data.get("ip_address", ""),
                 extra_hosts=hc.get("ExtraHosts") or [], links=links, gateway=data.get("gateway", ""))
         etc_files.write_etc_files(cdir, hostname=hostname, base=base, peers=self._peer_text(container.id),
                                   resolv=resolv)
@@ -381,7 +381,7 @@ class NetworkService:
                 lines.append((ip, names))
             if _mode(container) == "bridge" and _mode(target) == "bridge" and target.network.get("ip_address"):
                 env += legacy_links.link_env(container.name, alias, str(target.network["ip_address"]),
-                                             target.config.get("ExposedPorts") or {}, target.config.get("Env") or [])
+                                             target.config.exposed_ports or (), list(target.config.env))
         lines = list(dict.fromkeys(lines + self._endpoint_link_lines(container, data)))  # the CLI sends both
         if env:
             data["link_env"] = env  # the process gets them (container_launch); its own Env wins

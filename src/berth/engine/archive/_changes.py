@@ -55,7 +55,8 @@ _COMMIT_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
 
 
 def commit_config(container_config: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
-    """moby's merge: fields set in the request's config win, the rest come from the container."""
+    """moby's merge: fields set in the request's config win, the rest come from the container
+    (its Config as inspect shows it). The result is an image config's `config`."""
     base = {k: container_config.get(k) for k in _COMMIT_KEYS}
     for key, value in (override or {}).items():
         if value not in (None, "", [], {}):

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import ETC_FILES, Container
+from berth.engine.containers import ETC_FILES, Container, config_json
 from berth.engine.archive._view import ContainerView, ViewMount
 from berth.errors import BerthError, Conflict
 from berth.types import parse_reference
@@ -118,7 +118,7 @@ class ArchiveService:
     def _publish(self, container: Container, action: str, **extra: str) -> None:
         if self._events is None:
             return
-        attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
+        attrs = {"name": container.name, "image": container.image, **container.config.labels}
         attrs.update(extra)
         self._events.publish("container", action, container.id, attrs)
 
@@ -139,7 +139,7 @@ class ArchiveService:
         container = self._containers.get(ref)
         base = self._images.resolve(container.image_id)
         upper = self._containers.container_dir(container.id) / "upper"
-        runtime_config = apply_changes(commit_config(container.config, config), changes_)
+        runtime_config = apply_changes(commit_config(config_json(container.config), config), changes_)
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         base_config = base.config or {}
         history = list(base_config.get("history") or [])

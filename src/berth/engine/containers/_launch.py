@@ -13,6 +13,7 @@ exit stay with ContainerService (engine/containers/_service.py).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ class Launcher:
         container.network = attachment
         if attachment.get("mode") == "container":
             # moby copies the joined container's names into the joiner's Config at start
-            container.config["Hostname"] = attachment["hostname"]
-            container.config["Domainname"] = attachment.get("domainname") or ""
+            container.config = replace(container.config, hostname=attachment["hostname"],
+                                       domainname=attachment.get("domainname") or "")
         spec = self._spec(container, attachment, init, secret_values or {})
         rootfs = self.container_dir(container.id) / "rootfs"
         return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
@@ -123,12 +124,12 @@ class Launcher:
         if init is not None:  # --init: tini as PID 1 (engine/containers/_init.py)
             args, mounts = container_init.wrap(args, mounts, init)
         return ContainerSpec(
-            id=container.id, args=args, env=secret_env.merge(_with_link_env(c.get("Env") or [], attachment),
+            id=container.id, args=args, env=secret_env.merge(_with_link_env(list(c.env), attachment),
                                                            secret_values or {}),
-            cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
+            cwd=c.working_dir or "/", user=c.user, tty=c.tty,
             group_add=tuple(str(g) for g in hc.get("GroupAdd") or ()),
-            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
-            hostname=c.get("Hostname") or container.id[:12],
+            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=c.open_stdin, stdin_once=c.stdin_once,
+            hostname=c.hostname or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
             resources=limits.resources(hc), ulimits=ulimits,
             # Labels stay out of the OCI annotations, as in moby: crun acts on `run.oci.*`

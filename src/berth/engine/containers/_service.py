@@ -57,6 +57,7 @@ from berth.engine.containers._restarts import RestartScheduler
 from berth.engine.volumes import tree_size
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
+from berth.types.container import ContainerSpec
 from berth.runtime import Runtime, follow_logs, read_logs_async
 
 # Re-exported: the API layer, ExecService and the tests import these from here.
@@ -115,42 +116,41 @@ class ContainerService:
                 for c in self._repo.all() if c.image_id == image_id]
 
     # --- create ----------------------------------------------------------------------------------
-    async def create(self, name: str | None, body: Any, *, secret_env: Mapping[str, str] | None = None) -> Container:
-        """`secret_env`: variables whose values stay off --root (secret_env.py); the body's Env
+    async def create(self, name: str | None, spec: ContainerSpec, *,
+                     secret_env: Mapping[str, str] | None = None) -> Container:
+        """`secret_env`: variables whose values stay off --root (secret_env.py); the spec's Env
         should carry a placeholder for each, which is what the record and inspect show."""
-        if not isinstance(body, dict) or not body.get("Image"):
+        request = spec.config
+        if not request.image:
             raise InvalidArgument("Config cannot be empty in order to create a container")
         if secret_env:
             if self._secrets is None:
                 raise Unavailable("this engine has no run root to keep a secret environment in")
             secrets_env.check_names(secret_env)
-        host_config = body.get("HostConfig") or {}
-        if not isinstance(host_config, dict):
-            raise InvalidArgument("invalid HostConfig")
-        cfg.validate_config(body)
-        if body.get("StopSignal"):
-            parse_signal(body["StopSignal"])
-        host_config = cfg.normalize_host_config(host_config)
+        cfg.validate_config(request)
+        if request.stop_signal:
+            parse_signal(request.stop_signal)
+        host_config = cfg.normalize_host_config(dict(spec.host_config))
         cfg.validate_host_config(host_config)
         host_config = limits.normalize(host_config)
         limits.validate(host_config, self._launcher.host_limits())
         await asyncio.to_thread(security.validate, host_config)  # stats --device paths
         cfg.network_mode(host_config)
         # before the image lookup, as moby: a conflict is reported even for a missing image
-        cfg.check_container_mode(body, host_config, body.get("NetworkingConfig"))
-        image = await asyncio.to_thread(self._images.resolve, body["Image"])
+        cfg.check_container_mode(request, host_config, spec.networking)
+        image = await asyncio.to_thread(self._images.resolve, request.image)
         container_id = secrets.token_hex(32)
-        config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)
+        config = cfg.merge_config(request, (image.config or {}).get("config") or {}, container_id)
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
-        networking_config = body.get("NetworkingConfig") or {}
+        networking_config = dict(spec.networking)
         await asyncio.to_thread(self._network.validate_create, host_config, networking_config,
-                                str(body.get("MacAddress") or ""))
-        mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config,
+                                request.mac_address)
+        mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config.volumes or (),
                                          image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
-            id=container_id, name=name, created=now_rfc3339(), image=body["Image"], image_id=image.id,
+            id=container_id, name=name, created=now_rfc3339(), image=request.image, image_id=image.id,
             config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
             secret_env=sorted(secret_env or {}),
         )
@@ -319,9 +319,9 @@ class ContainerService:
             await self._stop_locked(container, timeout, signal)
 
     async def _stop_locked(self, container: Container, timeout: int | None, signal: str | None) -> None:
-        sig = parse_signal(signal or container.config.get("StopSignal"), signals.SIGTERM)
+        sig = parse_signal(signal or container.config.stop_signal, signals.SIGTERM)
         if timeout is None:
-            timeout = container.config.get("StopTimeout")
+            timeout = container.config.stop_timeout
             timeout = 10 if timeout is None else int(timeout)
         exited = self._exits.exited(container.id)
         self._restarts.exit_on_next(container.id)
@@ -338,7 +338,7 @@ class ContainerService:
         sig = parse_signal(signal)
         if not container.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
-        stop_signal = parse_signal(container.config.get("StopSignal"), signals.SIGTERM)
+        stop_signal = parse_signal(container.config.stop_signal, signals.SIGTERM)
         if sig in (signals.SIGKILL, stop_signal):
             self._restarts.exit_on_next(container.id)  # moby's ExitOnNext: no policy restart
         if sig not in NON_FATAL_SIGNALS:
@@ -499,7 +499,7 @@ class ContainerService:
     # --- attach, logs, resize ------------------------------------------------------------------------
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> tuple[Container, AttachSession]:
         container = self.get(ref)
-        session = AttachSession(stdin=stdin and bool(container.config.get("OpenStdin")), stdout=stdout, stderr=stderr)
+        session = AttachSession(stdin=stdin and container.config.open_stdin, stdout=stdout, stderr=stderr)
         if container.state.running:
             session.connect(await self._runtime.attach(container.id))
         else:
@@ -534,7 +534,7 @@ class ContainerService:
         container = self.get(ref)
         if not container.state.running:
             raise Conflict(f"Container {container.id} is not running")
-        if container.config.get("Tty"):
+        if container.config.tty:
             await asyncio.to_thread(self._runtime.resize, container.id, height, width)
 
     # --- rename, top, prune (logic in _ops.py) -------------------------------------------
@@ -637,7 +637,7 @@ class ContainerService:
             pass
 
     def _publish(self, container: Container, action: str, **extra: str) -> None:
-        attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
+        attrs = {"name": container.name, "image": container.image, **container.config.labels}
         attrs.update(extra)
         self._events.publish("container", action, container.id, attrs)
 

@@ -1,0 +1,73 @@
+"""A container's typed Config in its SQLite record: to and from JSON, and the previous format.
+
+The record keeps the dataclass fields (snake_case, `dataclasses.asdict`). Records written before
+the Config was typed hold Docker's CamelCase `Config` dict instead; `config_from_record` reads
+both, so containers created by an older berth survive the upgrade (they are rewritten in the new
+format on their next save).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from typing import Any
+
+from berth.types.container import ContainerConfig, HealthConfig
+
+_TUPLES = ("exposed_ports", "cmd", "entrypoint", "volumes", "on_build", "shell")
+_FIELDS = frozenset(f.name for f in fields(ContainerConfig))
+
+
+def config_to_record(config: ContainerConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def config_from_record(data: Mapping[str, Any]) -> ContainerConfig:
+    if _is_legacy(data):
+        return config_from_legacy(data)
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    for key in _TUPLES:
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    values["env"] = tuple(values.get("env") or ())
+    values["labels"] = dict(values.get("labels") or {})
+    health = values.get("healthcheck")
+    if health is not None:
+        values["healthcheck"] = HealthConfig(**{**health, "test": tuple(health.get("test") or ())})
+    return ContainerConfig(**values)
+
+
+def _is_legacy(data: Mapping[str, Any]) -> bool:
+    """The previous format: Docker's Config keys (`Hostname`, `Env`, ...), all capitalised."""
+    return any(key[:1].isupper() for key in data)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
+def config_from_legacy(data: Mapping[str, Any]) -> ContainerConfig:
+    """A Config stored as Docker's JSON (what the engine merged and inspect showed) as typed."""
+    health = data.get("Healthcheck")
+    return ContainerConfig(
+        image=str(data.get("Image") or ""), hostname=str(data.get("Hostname") or ""),
+        domainname=str(data.get("Domainname") or ""), user=str(data.get("User") or ""),
+        attach_stdin=bool(data.get("AttachStdin")), attach_stdout=bool(data.get("AttachStdout")),
+        attach_stderr=bool(data.get("AttachStderr")),
+        exposed_ports=tuple(data["ExposedPorts"]) if data.get("ExposedPorts") is not None else None,
+        tty=bool(data.get("Tty")), open_stdin=bool(data.get("OpenStdin")), stdin_once=bool(data.get("StdinOnce")),
+        env=_strings(data.get("Env")) or (), cmd=_strings(data.get("Cmd")),
+        entrypoint=_strings(data.get("Entrypoint")),
+        healthcheck=None if not health else HealthConfig(
+            test=_strings(health.get("Test")) or (), interval=int(health.get("Interval") or 0),
+            timeout=int(health.get("Timeout") or 0), start_period=int(health.get("StartPeriod") or 0),
+            start_interval=int(health.get("StartInterval") or 0), retries=int(health.get("Retries") or 0)),
+        working_dir=str(data.get("WorkingDir") or ""),
+        labels={str(k): str(v) for k, v in (data.get("Labels") or {}).items()},
+        stop_signal=data.get("StopSignal") or None,
+        stop_timeout=int(data["StopTimeout"]) if data.get("StopTimeout") is not None else None,
+        volumes=tuple(data["Volumes"]) if data.get("Volumes") is not None else None,
+        on_build=_strings(data.get("OnBuild")), shell=_strings(data.get("Shell")),
+        mac_address=str(data.get("MacAddress") or ""), network_disabled=bool(data.get("NetworkDisabled")),
+        args_escaped=bool(data.get("ArgsEscaped")),
+    )
