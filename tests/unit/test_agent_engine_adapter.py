@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from berth.types.container import ContainerConfig as EngineConfig
-from berth.types.container import HealthConfig
+from berth.types.container import EndpointSettings, HealthConfig
 from berth.agent._engine import (
     ContainerEngine, ContainerSpec, DeviceMapping, HealthProbe, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
@@ -137,7 +137,7 @@ def test_engine_spec_empty_command_is_kept_distinct_from_none() -> None:
 def test_engine_spec_aliases_only_on_a_user_network() -> None:
     on_user = engine_spec(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
                                         network_aliases=("web", "api")))
-    assert on_user.networking == {"EndpointsConfig": {"ecs-net": {"Aliases": ["web", "api"]}}}
+    assert on_user.networking == {"ecs-net": EndpointSettings(aliases=("web", "api"))}
     assert on_user.host_config["NetworkMode"] == "ecs-net"
     for mode in ("bridge", "host", "none", "container:0123abcd"):
         made = engine_spec(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))

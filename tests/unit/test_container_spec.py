@@ -1,9 +1,10 @@
-"""The typed container Config: wire → spec at the API edge, spec → inspect JSON, and records in
-both the current and the previous (CamelCase) format."""
+"""The typed container Config and endpoints: wire → spec at the API edge, spec → inspect JSON,
+and records in both the current and the previous (CamelCase) format."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from berth.api.docker.wire import CONTAINER_CREATE
 from berth.api.shapes import check
 from berth.engine.containers import Container, ContainerConfig, config_json
 from berth.engine.containers import _config as cfg
-from berth.engine.containers._stored import config_from_record, config_to_record
+from berth.engine.containers._stored import config_from_record, config_to_record, endpoints_from_record
+from berth.engine.network_json import endpoint_settings
 from berth.errors import InvalidArgument
+from berth.types.container import EndpointIPAMConfig, EndpointSettings
 
 # The Config fields of a create body as docker CLI 28 sends them for
 # `docker run -it -e A=1 -l k=v -p 80 -v /data --health-cmd true -w /srv -u 1000 -h web --stop-signal SIGINT
@@ -108,3 +111,34 @@ def test_a_record_of_the_previous_format_still_loads() -> None:
     assert container.config.healthcheck is not None and container.config.healthcheck.test == ("CMD-SHELL", "true")
     again = Container.from_json(container.to_json())  # saved in the new format
     assert again.config == container.config and "Hostname" not in json.loads(container.to_json())["config"]
+
+
+def test_endpoints_are_typed_at_the_edge_and_shown_as_given() -> None:
+    body = {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "net1": {"IPAMConfig": {"IPv4Address": "10.9.0.5"}, "Links": ["db:d"], "Aliases": ["web"],
+                 "MacAddress": "02:42:ac:11:00:02", "DriverOpts": {"k": "v"}, "NetworkID": ""},
+        "default": None}}}
+    endpoints = spec_from_create(check(body, CONTAINER_CREATE)).networking
+    assert endpoints == {
+        "net1": EndpointSettings(aliases=("web",), links=("db:d",), mac_address="02:42:ac:11:00:02",
+                                 ipam_config=EndpointIPAMConfig(ipv4_address="10.9.0.5"), driver_opts={"k": "v"}),
+        "default": EndpointSettings(),
+    }
+    shown = endpoint_settings(network_id="n", aliases=["web"], dns_names=None, ep=None, container_id="c",
+                              config=endpoints["net1"])
+    assert (shown["IPAMConfig"], shown["Links"], shown["DriverOpts"]) == ({"IPv4Address": "10.9.0.5"}, ["db:d"],
+                                                                          {"k": "v"})
+    unset = endpoint_settings(network_id="n", aliases=None, dns_names=None, ep=None, container_id="c",
+                              config=endpoints["default"])
+    assert (unset["IPAMConfig"], unset["Links"], unset["DriverOpts"]) == (None, None, None)
+
+
+def test_endpoints_of_the_previous_record_format_still_load() -> None:
+    legacy = {"networking_config": {"EndpointsConfig": {
+        "net1": {"IPAMConfig": {"IPv4Address": "10.9.0.5"}, "Aliases": ["web"], "Links": None}, "default": {}}}}
+    endpoints = endpoints_from_record(legacy)
+    assert endpoints == {"net1": EndpointSettings(aliases=("web",),
+                                                  ipam_config=EndpointIPAMConfig(ipv4_address="10.9.0.5")),
+                         "default": EndpointSettings()}
+    stored = json.loads(json.dumps({"endpoints": {k: asdict(v) for k, v in endpoints.items()}}))
+    assert endpoints_from_record(stored) == endpoints

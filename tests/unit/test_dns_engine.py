@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.types.container import EndpointSettings
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService
@@ -42,7 +43,7 @@ def _start(service: NetworkService, tmp_path: Path, cid: str, name: str, network
            aliases: tuple[str, ...] = ()) -> Container:
     c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x", config=typed_config({"Hostname": name}),
                   host_config={"NetworkMode": network},
-                  networking_config={"EndpointsConfig": {network: {"Aliases": list(aliases)}}},
+                  endpoints={network: EndpointSettings(aliases=tuple(aliases))},
                   state=ContainerState(status="running"))
     (tmp_path / "containers" / c.id).mkdir(parents=True)
     service._repo.add(c)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from berth.engine.containers._stored import config_from_legacy as typed_config
-from berth.api.docker.container_spec import config_from_wire
+from berth.api.docker.container_spec import config_from_wire, endpoints_from_wire
 from berth.engine.containers import _config as cfg
 from berth.engine.containers._launch import Launcher
 from berth.engine.containers._render import inspect
@@ -26,7 +26,8 @@ MODE = "container:web"
 
 def _check(request: dict[str, Any] | None = None, networking: dict[str, Any] | None = None,
            **host_config: Any) -> None:
-    cfg.check_container_mode(config_from_wire(request or {}), {"NetworkMode": MODE, **host_config}, networking)
+    cfg.check_container_mode(config_from_wire(request or {}), {"NetworkMode": MODE, **host_config},
+                             endpoints_from_wire(networking))
 
 
 @pytest.mark.parametrize(("request_body", "host_config", "message"), [
@@ -60,7 +61,7 @@ def test_what_the_cli_sends_by_default_is_accepted() -> None:
            Dns=[], DnsOptions=[], DnsSearch=[], ExtraHosts=None, Links=None, PortBindings={},
            PublishAllPorts=False)
     _check(networking={"EndpointsConfig": {"default": {}}})
-    cfg.check_container_mode(config_from_wire({"Hostname": "h"}), {"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}, None)
+    cfg.check_container_mode(config_from_wire({"Hostname": "h"}), {"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}, {})
 
 
 def test_endpoints_of_other_networks_are_refused() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.types.container import EndpointSettings
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService, _split_link
@@ -85,7 +86,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NetworkService:
 def _container(cid: str, name: str, network: str, aliases: list[str] | None = None) -> Container:
     return Container(id=cid * 64, name=name, created="", image="busybox", image_id="x",
                      config=typed_config({"Hostname": name}), host_config={"NetworkMode": network},
-                     networking_config={"EndpointsConfig": {network: {"Aliases": aliases or []}}},
+                     endpoints={network: EndpointSettings(aliases=tuple(aliases or ()))},
                      state=ContainerState(status="running"))
 
 

@@ -26,7 +26,7 @@ from berth.errors import BerthError, FailedPrecondition, NotFound
 from berth.images.distribution import Credentials
 from berth.types.container import ContainerConfig as EngineConfig
 from berth.types.container import ContainerSpec as EngineSpec
-from berth.types.container import HealthConfig
+from berth.types.container import EndpointSettings, HealthConfig
 from berth.types.reference import DEFAULT_DOMAIN, parse_reference
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ def engine_spec(spec: ContainerSpec) -> EngineSpec:
             test=tuple(health.test), interval=_ns(health.interval), timeout=_ns(health.timeout),
             retries=health.retries, start_period=_ns(health.start_period)),
     )
-    networking: dict[str, Any] = {}
+    networking: dict[str, EndpointSettings] = {}
     if spec.network_aliases and _is_user_network(spec.network_mode):
-        networking = {"EndpointsConfig": {spec.network_mode: {"Aliases": list(spec.network_aliases)}}}
+        networking = {spec.network_mode: EndpointSettings(aliases=tuple(spec.network_aliases))}
     return EngineSpec(config=config, host_config=host_config(spec), networking=networking)
 
 

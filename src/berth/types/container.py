@@ -7,8 +7,8 @@ three parts share them and may not import each other: api/docker, engine and age
 `None` marks "unset" where Docker tells it apart from empty: an unset Cmd or Entrypoint falls back
 to the image's, an empty one does not; an unset StopTimeout means the daemon's default.
 
-HostConfig and NetworkingConfig are still carried as the wire mappings the client sent (issue 11
-§5 converts them next); only Config is typed so far.
+HostConfig is still carried as the wire mapping the client sent (issue 11 §5 converts it next);
+Config and the network endpoints are typed.
 """
 
 from __future__ import annotations
@@ -64,8 +64,29 @@ class ContainerConfig:
 
 
 @dataclass(frozen=True)
+class EndpointIPAMConfig:
+    """`--ip` / `--ip6` / `--link-local-ip` of one endpoint."""
+    ipv4_address: str = ""
+    ipv6_address: str = ""
+    link_local_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """What a create or `network connect` asks of the container's endpoint on one network
+    (NetworkingConfig.EndpointsConfig.<network>). `None`: not given (inspect shows null)."""
+    aliases: tuple[str, ...] | None = None
+    links: tuple[str, ...] | None = None       # `--link` on a user network: name aliases only
+    mac_address: str = ""
+    ipam_config: EndpointIPAMConfig | None = None
+    driver_opts: Mapping[str, str] | None = None
+    network_id: str = ""
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
-    """A create: the Config, and (for now) HostConfig and NetworkingConfig as sent."""
+    """A create: the Config, HostConfig (for now as sent), and the endpoints by network name
+    (NetworkingConfig.EndpointsConfig; the CLI names the default bridge `default`)."""
     config: ContainerConfig
     host_config: Mapping[str, Any] = field(default_factory=dict)
-    networking: Mapping[str, Any] = field(default_factory=dict)
+    networking: Mapping[str, EndpointSettings] = field(default_factory=dict)

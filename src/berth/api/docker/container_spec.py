@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from berth.errors import InvalidArgument
-from berth.types.container import ContainerConfig, ContainerSpec, HealthConfig
+from berth.types.container import (
+    ContainerConfig, ContainerSpec, EndpointIPAMConfig, EndpointSettings, HealthConfig,
+)
 
 EMPTY_CONFIG = "Config cannot be empty in order to create a container"
 
@@ -56,6 +58,29 @@ def config_from_wire(body: Mapping[str, Any]) -> ContainerConfig:
     )
 
 
+def endpoint_from_wire(value: Mapping[str, Any] | None) -> EndpointSettings:
+    """network.EndpointSettings (a create's EndpointsConfig entry, `network connect`'s
+    EndpointConfig). Addresses and ids the client may echo back are not requests; only
+    NetworkID is kept (inspect shows it for a configured network not joined yet)."""
+    value = value or {}
+    ipam = value.get("IPAMConfig")
+    return EndpointSettings(
+        aliases=_strslice(value.get("Aliases")), links=_strslice(value.get("Links")),
+        mac_address=value.get("MacAddress") or "",
+        ipam_config=None if ipam is None else EndpointIPAMConfig(
+            ipv4_address=ipam.get("IPv4Address") or "", ipv6_address=ipam.get("IPv6Address") or "",
+            link_local_ips=tuple(ipam.get("LinkLocalIPs") or ())),
+        driver_opts=None if value.get("DriverOpts") is None else dict(value["DriverOpts"]),
+        network_id=value.get("NetworkID") or "",
+    )
+
+
+def endpoints_from_wire(networking: Mapping[str, Any] | None) -> dict[str, EndpointSettings]:
+    """NetworkingConfig → the endpoints by network name, in the order sent."""
+    endpoints = (networking or {}).get("EndpointsConfig") or {}
+    return {name: endpoint_from_wire(settings) for name, settings in endpoints.items()}
+
+
 def spec_from_create(body: Any) -> ContainerSpec:
     """`POST /containers/create`'s body (checked against wire.CONTAINER_CREATE) as a ContainerSpec."""
     if not isinstance(body, dict) or not body.get("Image"):
@@ -64,4 +89,4 @@ def spec_from_create(body: Any) -> ContainerSpec:
     if not isinstance(host_config, dict):
         raise InvalidArgument("invalid HostConfig")
     return ContainerSpec(config=config_from_wire(body), host_config=host_config,
-                         networking=body.get("NetworkingConfig") or {})
+                         networking=endpoints_from_wire(body.get("NetworkingConfig")))

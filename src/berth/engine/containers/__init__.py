@@ -14,7 +14,9 @@ host-config checks), `_checks`, `_exits`, `_init` (docker-init), `_render` (insp
 policies), `_service` (ContainerService).
 """
 
-from berth.types.container import ContainerConfig, ContainerSpec, HealthConfig
+from berth.types.container import (
+    ContainerConfig, ContainerSpec, EndpointIPAMConfig, EndpointSettings, HealthConfig,
+)
 
 # The model first: modules the service imports (health_monitor, ...) import these names from this
 # package while it is still being initialised.
@@ -31,7 +33,8 @@ from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, classify, survey
 from berth.engine.containers._service import ContainerService
 
 __all__ = [
-    "CONFLICT_MAC", "CONFLICT_SHARED", "ContainerConfig", "ContainerSpec", "HealthConfig", "ETC_FILES", "UNKNOWN_EXIT_CODE", "ZERO_TIME", "Container",
+    "CONFLICT_MAC", "CONFLICT_SHARED", "ContainerConfig", "ContainerSpec", "EndpointIPAMConfig", "EndpointSettings",
+    "HealthConfig", "ETC_FILES", "UNKNOWN_EXIT_CODE", "ZERO_TIME", "Container",
     "ContainerRepository", "ContainerService", "ContainerState", "Launcher", "check_can_exec",
     "check_can_remove", "check_tty_size", "config_json", "check_wait_condition", "classify", "init_info_fields",
     "init_version_component", "joined_container", "parse_signal", "survey",

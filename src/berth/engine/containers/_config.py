@@ -15,7 +15,7 @@ from typing import Any
 from berth.engine import health
 from berth.engine.awslogs_options import validate_log_config
 from berth.errors import InvalidArgument
-from berth.types.container import ContainerConfig
+from berth.types.container import ContainerConfig, EndpointSettings
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
@@ -177,7 +177,7 @@ CONFLICT_SHARED = ("container sharing network namespace with another container o
 
 
 def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any],
-                         networking_config: Mapping[str, Any] | None) -> None:
+                         endpoints: Mapping[str, EndpointSettings]) -> None:
     """moby's validateNetContainerMode for `container:<ref>`: what the joined container owns
     (hostname, /etc files, addresses, ports) cannot be set on the joiner. `request` is the
     create body as sent (before the image's config is merged in), as moby checks it.
@@ -200,24 +200,19 @@ def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any
     for value, message in checks:
         if value:
             raise InvalidArgument(message)
-    _check_container_mode_endpoints(mode, networking_config or {})
+    _check_container_mode_endpoints(mode, endpoints)
 
 
-def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:
-    endpoints = networking_config.get("EndpointsConfig") if isinstance(networking_config, dict) else None
-    endpoints = endpoints or {}
-    if not isinstance(endpoints, dict):
-        raise InvalidArgument("invalid NetworkingConfig")
+def _check_container_mode_endpoints(mode: str, endpoints: Mapping[str, EndpointSettings]) -> None:
     for name, settings in endpoints.items():
         if name not in (mode, "default"):
             raise InvalidArgument(CONFLICT_SHARED)
-        settings = settings or {}
-        if settings.get("MacAddress"):  # the CLI puts --mac-address here since API 1.44
+        if settings.mac_address:  # the CLI puts --mac-address here since API 1.44
             raise InvalidArgument(CONFLICT_MAC)
-        if settings.get("Links"):
+        if settings.links:
             raise InvalidArgument(CONFLICT_LINKS)
-        ipam = settings.get("IPAMConfig") or {}
-        if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
+        ipam = settings.ipam_config
+        if ipam is not None and (ipam.ipv4_address or ipam.ipv6_address):
             raise InvalidArgument(CONFLICT_SHARED)
 
 

@@ -144,14 +144,14 @@ class ContainerService:
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
-        networking_config = dict(spec.networking)
-        await asyncio.to_thread(self._network.validate_create, host_config, networking_config,
+        endpoints = dict(spec.networking)
+        await asyncio.to_thread(self._network.validate_create, host_config, endpoints,
                                 request.mac_address)
         mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config.volumes or (),
                                          image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
             id=container_id, name=name, created=now_rfc3339(), image=request.image, image_id=image.id,
-            config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
+            config=config, host_config=host_config, endpoints=endpoints, mounts=mounts,
             secret_env=sorted(secret_env or {}),
         )
         cdir = self.container_dir(container_id)

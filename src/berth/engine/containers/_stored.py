@@ -1,8 +1,9 @@
-"""A container's typed Config in its SQLite record: to and from JSON, and the previous format.
+"""A container's typed Config and endpoints in its SQLite record: from JSON, and the previous format.
 
 The record keeps the dataclass fields (snake_case, `dataclasses.asdict`). Records written before
-the Config was typed hold Docker's CamelCase `Config` dict instead; `config_from_record` reads
-both, so containers created by an older berth survive the upgrade (they are rewritten in the new
+they were typed hold Docker's CamelCase `Config` dict and a `networking_config` dict
+(NetworkingConfig as sent) instead; `config_from_record` and `endpoints_from_record` read both,
+so containers created by an older berth survive the upgrade (they are rewritten in the new
 format on their next save).
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
-from berth.types.container import ContainerConfig, HealthConfig
+from berth.types.container import ContainerConfig, EndpointIPAMConfig, EndpointSettings, HealthConfig
 
 _TUPLES = ("exposed_ports", "cmd", "entrypoint", "volumes", "on_build", "shell")
 _FIELDS = frozenset(f.name for f in fields(ContainerConfig))
@@ -71,3 +72,39 @@ def config_from_legacy(data: Mapping[str, Any]) -> ContainerConfig:
         mac_address=str(data.get("MacAddress") or ""), network_disabled=bool(data.get("NetworkDisabled")),
         args_escaped=bool(data.get("ArgsEscaped")),
     )
+
+
+def endpoint_from_record(data: Mapping[str, Any]) -> EndpointSettings:
+    ipam = data.get("ipam_config")
+    return EndpointSettings(
+        aliases=_strings(data.get("aliases")), links=_strings(data.get("links")),
+        mac_address=str(data.get("mac_address") or ""),
+        ipam_config=None if ipam is None else EndpointIPAMConfig(
+            ipv4_address=str(ipam.get("ipv4_address") or ""), ipv6_address=str(ipam.get("ipv6_address") or ""),
+            link_local_ips=_strings(ipam.get("link_local_ips")) or ()),
+        driver_opts=None if data.get("driver_opts") is None else dict(data["driver_opts"]),
+        network_id=str(data.get("network_id") or ""),
+    )
+
+
+def endpoint_from_legacy(data: Mapping[str, Any] | None) -> EndpointSettings:
+    """One EndpointsConfig entry as the previous format kept it (Docker's JSON, as sent)."""
+    data = data or {}
+    ipam = data.get("IPAMConfig")
+    return EndpointSettings(
+        aliases=_strings(data.get("Aliases")), links=_strings(data.get("Links")),
+        mac_address=str(data.get("MacAddress") or ""),
+        ipam_config=None if ipam is None else EndpointIPAMConfig(
+            ipv4_address=str(ipam.get("IPv4Address") or ""), ipv6_address=str(ipam.get("IPv6Address") or ""),
+            link_local_ips=_strings(ipam.get("LinkLocalIPs")) or ()),
+        driver_opts=None if data.get("DriverOpts") is None else dict(data["DriverOpts"]),
+        network_id=str(data.get("NetworkID") or ""),
+    )
+
+
+def endpoints_from_record(data: Mapping[str, Any]) -> dict[str, EndpointSettings]:
+    """The record's `endpoints`, or (previous format) its `networking_config`."""
+    if "endpoints" in data:
+        return {name: endpoint_from_record(e) for name, e in (data["endpoints"] or {}).items()}
+    legacy = (data.get("networking_config") or {}).get("EndpointsConfig") or {}
+    return {name: endpoint_from_legacy(e) for name, e in legacy.items()}
