@@ -14,7 +14,7 @@ from berth.api.docker.wire import CONTAINER_CREATE
 from berth.api.shapes import check
 from berth.engine.containers import Container, ContainerConfig, config_json
 from berth.engine.containers import _config as cfg
-from berth.engine.containers._stored import config_from_record, config_to_record, endpoints_from_record
+from berth.engine.containers._stored import config_from_record, endpoints_from_record
 from berth.engine.network_json import endpoint_settings
 from berth.errors import InvalidArgument
 from berth.types.container import EndpointIPAMConfig, EndpointSettings
@@ -95,7 +95,7 @@ def test_wrong_json_types_are_refused_at_the_edge_with_gos_wording() -> None:
 
 def test_the_record_round_trips_the_typed_config() -> None:
     config = cfg.merge_config(config_from_wire(CLI_BODY), IMAGE, "a" * 64)
-    assert config_from_record(json.loads(json.dumps(config_to_record(config)))) == config
+    assert config_from_record(json.loads(json.dumps(asdict(config)))) == config
 
 
 def test_a_record_of_the_previous_format_still_loads() -> None:

@@ -180,7 +180,7 @@ def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any
                          endpoints: Mapping[str, EndpointSettings]) -> None:
     """moby's validateNetContainerMode for `container:<ref>`: what the joined container owns
     (hostname, /etc files, addresses, ports) cannot be set on the joiner. `request` is the
-    create body as sent (before the image's config is merged in), as moby checks it.
+    Config as requested (before the image's config is merged in), as moby checks it.
 
     NetworkingConfig may only name the mode itself (the CLI sends an empty endpoint for it)
     or `default`; an address or MAC there is refused like the flags that set them.

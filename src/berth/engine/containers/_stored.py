@@ -10,17 +10,13 @@ format on their next save).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from berth.types.container import ContainerConfig, EndpointIPAMConfig, EndpointSettings, HealthConfig
 
 _TUPLES = ("exposed_ports", "cmd", "entrypoint", "volumes", "on_build", "shell")
 _FIELDS = frozenset(f.name for f in fields(ContainerConfig))
-
-
-def config_to_record(config: ContainerConfig) -> dict[str, Any]:
-    return asdict(config)
 
 
 def config_from_record(data: Mapping[str, Any]) -> ContainerConfig:
