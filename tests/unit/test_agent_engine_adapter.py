@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from berth.types.container import ContainerConfig as EngineConfig
+from berth.types.container import EndpointSettings, HealthConfig
 from berth.agent._engine import (
     ContainerEngine, ContainerSpec, DeviceMapping, HealthProbe, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
 from berth.agent.engine_adapter import (
-    EngineAdapter, create_body, is_exit_event, names_registry, parse_time, published_ports, status_from_inspect,
+    EngineAdapter, engine_spec, is_exit_event, names_registry, parse_time, published_ports, status_from_inspect,
 )
 from berth.engine.events import EventBus
 from berth.errors import FailedPrecondition, NotFound, Unavailable
@@ -65,25 +67,25 @@ FULL = ContainerSpec(
 )
 
 
-def test_create_body_translates_every_field() -> None:
-    body = create_body(FULL)
-    hc = body.pop("HostConfig")
-    assert body == {
-        "Image": "127.0.0.1:5000/app:v1",
-        "Env": ["A=1", "B=two words"],
-        "Labels": {"com.amazonaws.ecs.task-arn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "x": "y"},
-        "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
-        "Tty": True,
-        "OpenStdin": True,
-        "Entrypoint": ["/bin/sh", "-c"],
-        "Cmd": ["exec httpd -f"],
-        "WorkingDir": "/srv",
-        "User": "1000:1000",
-        "Hostname": "web",
-        "StopTimeout": 7,
-        "Healthcheck": {"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 5_000_000_000,
-                        "Timeout": 2_500_000_000, "Retries": 4, "StartPeriod": 500_000_000},
-    }
+def test_engine_spec_translates_every_field() -> None:
+    made = engine_spec(FULL)
+    hc = made.host_config
+    assert made.config == EngineConfig(
+        image="127.0.0.1:5000/app:v1",
+        env=("A=1", "B=two words"),
+        labels={"com.amazonaws.ecs.task-arn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "x": "y"},
+        exposed_ports=("80/tcp", "53/udp"),
+        tty=True,
+        open_stdin=True,
+        entrypoint=("/bin/sh", "-c"),
+        cmd=("exec httpd -f",),
+        working_dir="/srv",
+        user="1000:1000",
+        hostname="web",
+        stop_timeout=7,
+        healthcheck=HealthConfig(test=("CMD-SHELL", "wget -q -O- localhost"), interval=5_000_000_000,
+                                 timeout=2_500_000_000, retries=4, start_period=500_000_000),
+    )
     assert hc == {
         "NetworkMode": "bridge",
         "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "8080"}],
@@ -114,40 +116,38 @@ def test_create_body_translates_every_field() -> None:
         "LogConfig": {"Type": "awslogs", "Config": {"awslogs-group": "/ecs/web"}},
         "ShmSize": 33554432,
     }
-    assert "NetworkingConfig" not in body
+    assert made.networking == {}
 
 
-def test_create_body_leaves_unset_values_to_the_engine_and_image() -> None:
-    body = create_body(ContainerSpec(name="c", image="busybox"))
-    hc = body["HostConfig"]
-    for key in ("Entrypoint", "Cmd", "WorkingDir", "User", "Hostname", "StopTimeout", "Healthcheck",
-                "NetworkingConfig"):
-        assert key not in body, key
+def test_engine_spec_leaves_unset_values_to_the_engine_and_image() -> None:
+    made = engine_spec(ContainerSpec(name="c", image="busybox"))
+    hc = made.host_config
+    assert made.config == EngineConfig(image="busybox", exposed_ports=()) and made.networking == {}
     for key in ("LogConfig", "ShmSize", "Binds", "Mounts", "Tmpfs"):
         assert key not in hc, key
-    assert body["ExposedPorts"] == {} and hc["PortBindings"] == {}
+    assert hc["PortBindings"] == {}
     assert hc["NetworkMode"] == "bridge" and hc["Memory"] == 0 and hc["CpuShares"] == 0
 
 
-def test_create_body_empty_command_is_kept_distinct_from_none() -> None:
-    body = create_body(ContainerSpec(name="c", image="busybox", command=()))
-    assert body["Cmd"] == []
+def test_engine_spec_empty_command_is_kept_distinct_from_none() -> None:
+    made = engine_spec(ContainerSpec(name="c", image="busybox", command=()))
+    assert made.config.cmd == ()
 
 
-def test_create_body_aliases_only_on_a_user_network() -> None:
-    on_user = create_body(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
+def test_engine_spec_aliases_only_on_a_user_network() -> None:
+    on_user = engine_spec(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
                                         network_aliases=("web", "api")))
-    assert on_user["NetworkingConfig"] == {"EndpointsConfig": {"ecs-net": {"Aliases": ["web", "api"]}}}
-    assert on_user["HostConfig"]["NetworkMode"] == "ecs-net"
+    assert on_user.networking == {"ecs-net": EndpointSettings(aliases=("web", "api"))}
+    assert on_user.host_config["NetworkMode"] == "ecs-net"
     for mode in ("bridge", "host", "none", "container:0123abcd"):
-        body = create_body(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))
-        assert "NetworkingConfig" not in body
-        assert body["HostConfig"]["NetworkMode"] == mode
+        made = engine_spec(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))
+        assert made.networking == {}
+        assert made.host_config["NetworkMode"] == mode
 
 
-def test_create_body_rejects_an_unknown_mount_kind() -> None:
+def test_engine_spec_rejects_an_unknown_mount_kind() -> None:
     with pytest.raises(ValueError, match="nfs"):
-        create_body(ContainerSpec(name="c", image="busybox", mounts=(Mount("nfs", "x", "/x"),)))
+        engine_spec(ContainerSpec(name="c", image="busybox", mounts=(Mount("nfs", "x", "/x"),)))
 
 
 # A running container's inspect dict as berth's engine answers it (abridged to what is read).

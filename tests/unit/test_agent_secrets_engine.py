@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.agent._engine import ContainerSpec
-from berth.agent.engine_adapter import EngineAdapter, create_body
+from berth.agent.engine_adapter import EngineAdapter, engine_spec
 from berth.engine import secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.errors import InvalidArgument, Unavailable
 
 CID = "a" * 64
@@ -69,7 +70,7 @@ def test_the_missing_error_names_the_variables_not_values() -> None:
 
 def test_the_record_keeps_names_only_and_old_records_load() -> None:
     c = Container(id=CID, name="n", created="t", image="busybox", image_id="sha256:x",
-                  config={"Env": ["A=<secret from p>"]}, host_config={}, secret_env=["A"])
+                  config=typed_config({"Env": ["A=<secret from p>"]}), host_config={}, secret_env=["A"])
     again = Container.from_json(c.to_json())
     assert again.secret_env == ["A"]
     legacy = c.to_json().replace(', "secret_env": ["A"]', "")
@@ -99,5 +100,5 @@ def test_the_adapter_hands_secret_values_beside_the_body() -> None:
     (_, body, kw), (_, _, plain_kw) = containers.calls
     assert kw == {"secret_env": {"DB_PASS": "v4lue"}}
     assert plain_kw == {}   # an engine without the argument still takes specs without secrets
-    assert body["Env"] == ["DB_PASS=<secret from arn:p>"]
-    assert "v4lue" not in repr(create_body(spec))
+    assert body.config.env == ("DB_PASS=<secret from arn:p>",)
+    assert "v4lue" not in repr(engine_spec(spec))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
+from berth.engine.containers import _config as cfg
 from berth.engine.awslogs_options import (
     DEFAULT_MAX_BUFFER, awslogs_config, log_tag, multiline_pattern, ram_in_bytes, validate_log_config,
 )

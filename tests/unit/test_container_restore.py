@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from berth.engine.container_model import Container, ContainerState
-from berth.engine.container_restore import UNKNOWN_EXIT_CODE, classify, survey
+from berth.engine.containers._model import Container, ContainerState
+from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, classify, survey
 
 
 def make(cid: str, status: str = "exited") -> Container:

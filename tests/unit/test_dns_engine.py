@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.types.container import EndpointSettings
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService
 from berth.network import BridgeConfig, EmbeddedDns, EndpointManager, NetworkIsolation, NetworkManager, NetworkRegistry
 from berth.network._isolation import STAGE_2
@@ -39,9 +41,9 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
 
 def _start(service: NetworkService, tmp_path: Path, cid: str, name: str, network: str,
            aliases: tuple[str, ...] = ()) -> Container:
-    c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x", config={"Hostname": name},
+    c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x", config=typed_config({"Hostname": name}),
                   host_config={"NetworkMode": network},
-                  networking_config={"EndpointsConfig": {network: {"Aliases": list(aliases)}}},
+                  endpoints={network: EndpointSettings(aliases=tuple(aliases))},
                   state=ContainerState(status="running"))
     (tmp_path / "containers" / c.id).mkdir(parents=True)
     service._repo.add(c)

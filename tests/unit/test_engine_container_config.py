@@ -1,39 +1,50 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from berth.engine import container_config as cfg
+from berth.api.docker.container_spec import config_from_wire
+from berth.api.docker.wire import CONTAINER_CREATE
+from berth.api.shapes import check
+from berth.engine.containers import ContainerConfig, config_json
+from berth.engine.containers import _config as cfg
 from berth.errors import InvalidArgument
 
 IMAGE = {"Env": ["PATH=/bin", "A=image"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "/srv",
          "Labels": {"from": "image"}, "ExposedPorts": {"80/tcp": {}}}
 
 
+def _merge(request: dict[str, Any], image: dict[str, Any], container_id: str) -> dict[str, Any]:
+    """The merged Config as inspect shows it, for a create body's Config fields."""
+    return config_json(cfg.merge_config(config_from_wire(request), image, container_id))
+
+
 def test_merge_uses_image_defaults() -> None:
-    merged = cfg.merge_config({"Image": "busybox", "Env": ["A=req", "B=2"]}, IMAGE, "a" * 64)
+    merged = _merge({"Image": "busybox", "Env": ["A=req", "B=2"]}, IMAGE, "a" * 64)
     assert merged["Env"] == ["PATH=/bin", "A=req", "B=2"]
     assert merged["Cmd"] == ["sh"] and merged["WorkingDir"] == "/srv"
     assert merged["Hostname"] == "a" * 12 and merged["ExposedPorts"] == {"80/tcp": {}}
 
 
 def test_explicit_entrypoint_drops_image_cmd() -> None:
-    merged = cfg.merge_config({"Image": "x", "Entrypoint": ["echo"]}, IMAGE, "b" * 64)
+    merged = _merge({"Image": "x", "Entrypoint": ["echo"]}, IMAGE, "b" * 64)
     assert merged["Entrypoint"] == ["echo"] and merged["Cmd"] is None
 
 
 def test_request_cmd_replaces_image_cmd() -> None:
-    merged = cfg.merge_config({"Image": "x", "Cmd": ["echo", "hi"]}, IMAGE, "c" * 64)
+    merged = cfg.merge_config(config_from_wire({"Image": "x", "Cmd": ["echo", "hi"]}), IMAGE, "c" * 64)
     assert cfg.process_args(merged) == ["echo", "hi"]
 
 
 def test_no_command_is_an_error() -> None:
     with pytest.raises(InvalidArgument, match="no command specified"):
-        cfg.process_args(cfg.merge_config({"Image": "x"}, {}, "d" * 64))
+        cfg.process_args(cfg.merge_config(config_from_wire({"Image": "x"}), {}, "d" * 64))
 
 
 def test_bad_cmd_type() -> None:
-    with pytest.raises(InvalidArgument):
-        cfg.merge_config({"Image": "x", "Cmd": {"a": 1}}, {}, "e" * 64)
+    with pytest.raises(InvalidArgument, match="field Cmd of type strslice.StrSlice"):
+        check({"Image": "x", "Cmd": {"a": 1}}, CONTAINER_CREATE)  # at the API edge, before the engine
 
 
 @pytest.mark.parametrize("name", ["web", "/web", "a.b_c-d", "x1"])
@@ -55,7 +66,7 @@ def test_generated_names_avoid_taken() -> None:
 def test_port_bindings_and_publish_all() -> None:
     hc = {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "53/udp": [{"HostPort": ""}]},
           "PublishAllPorts": True}
-    config = {"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}
+    config = ContainerConfig(exposed_ports=("80/tcp", "443/tcp"))
     assert sorted(cfg.port_bindings(hc, config)) == [(53, "udp", "", 0), (80, "tcp", "127.0.0.1", 8080),
                                                      (443, "tcp", "", 0)]
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from berth.engine import container_ops as ops
-from berth.engine.container_model import Container, ContainerState
-from berth.engine.container_restore import UNKNOWN_EXIT_CODE, survey
-from berth.engine.restart_policy import INITIAL_DELAY
-from berth.engine.restarts import RestartScheduler, _seconds_between
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers import _ops as ops
+from berth.engine.containers._model import Container, ContainerState
+from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, survey
+from berth.engine.containers._restart_policy import INITIAL_DELAY
+from berth.engine.containers._restarts import RestartScheduler, _seconds_between
 from berth.errors import InvalidArgument
 
 PS = """UID PID PPID C STIME TTY TIME CMD
@@ -25,7 +26,7 @@ root 43 42 0 10:01 ? 00:00:00 sh -c echo hi
 def make(cid: str, status: str = "exited", *, policy: str = "no", created: str = "2026-01-01T00:00:00Z",
          labels: dict[str, str] | None = None, name: str = "") -> Container:
     return Container(id=cid, name=name or f"n{cid}", created=created, image="busybox", image_id="sha256:x",
-                     config={"Labels": labels or {}}, host_config={"RestartPolicy": {"Name": policy}},
+                     config=typed_config({"Labels": labels or {}}), host_config={"RestartPolicy": {"Name": policy}},
                      state=ContainerState(status=status))
 
 

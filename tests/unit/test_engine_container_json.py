@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from berth.engine import container_json as cj
-from berth.engine.container_model import Container, ContainerState
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers import _render as cj
+from berth.engine.containers._model import Container, ContainerState
 
 
 def make(status: str = "running", **state: object) -> Container:
     now = datetime.now(timezone.utc)
     c = Container(id="f" * 64, name="web", created=now.isoformat(), image="busybox", image_id="sha256:" + "1" * 64,
-                  config={"Cmd": ["httpd", "-f"], "Entrypoint": None, "ExposedPorts": {"80/tcp": {}}, "Labels": {"a": "b"}},
+                  config=typed_config({"Cmd": ["httpd", "-f"], "Entrypoint": None, "ExposedPorts": {"80/tcp": {}},
+                                      "Labels": {"a": "b"}}),
                   host_config={"NetworkMode": "default"},
                   state=ContainerState(status=status, **state))  # type: ignore[arg-type]
     c.network = {"ip_address": "10.0.0.2", "gateway": "10.0.0.1", "prefix_len": 24, "mac_address": "",

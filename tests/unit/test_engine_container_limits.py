@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berth.engine import container_limits as limits
+from berth.engine.containers import _limits as limits
 from berth.errors import InvalidArgument
 
 HOST = limits.HostLimits(rlimit_ceilings={"nofile": 20000}, ncpu=2, cpus=frozenset({0, 1}))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from berth.engine import container_security as security
+from berth.engine.containers import _security as security
 from berth.errors import InvalidArgument
 from berth.runtime.spec import DeviceMapping
 

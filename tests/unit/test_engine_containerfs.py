@@ -1,4 +1,4 @@
-"""docker cp's view of a container (berth.engine.containerfs) and cp through it, on plain dirs."""
+"""docker cp's view of a container (berth.engine.archive._view) and cp through it, on plain dirs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from tests.helpers import make_tar
 
-from berth.engine.archive import extract_tar, stat_path, view_mounts, write_tar
-from berth.engine.containerfs import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewMount
+from berth.engine.archive import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewMount, stat_path, view_mounts
+from berth.engine.archive._tar import extract_tar, write_tar
 from berth.errors import InvalidArgument, Unavailable
 
 BOX = SimpleNamespace(name="box")

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-import berth.engine.archive as archive
+import berth.engine.archive._tar as archive
 import berth.images.upperdiff as upperdiff
-from berth.engine.archive import ArchiveService, extract_tar, stat_path, write_tar
-from berth.engine.containerfs import READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ContainerView, ViewFs, ViewMount
+from berth.engine.archive import (
+    READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ArchiveService, ContainerView, ViewFs, ViewMount, stat_path,
+)
+from berth.engine.archive._tar import extract_tar, write_tar
 from berth.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from berth.images.safefs import DirFds, FixedSize, open_regular
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from berth.types.container import ContainerConfig
 from berth.api.docker.server import API_VERSION, MIN_API_VERSION, version_refusal
-from berth.engine import container_config as cfg
+from berth.engine.containers import _config as cfg
 from berth.engine import etc_files, system_info
-from berth.engine.container_model import Container, ContainerState, check_can_remove
+from berth.engine.containers._model import Container, ContainerState, check_can_remove
 from berth.errors import Conflict
 from berth.runtime import ContainerSpec
 from berth.runtime.oci import _container_env
@@ -99,7 +100,7 @@ def test_bare_env_names_are_unset_in_the_process() -> None:
 
 def container(status: str) -> Container:
     c = Container(id="f" * 64, name="web", created="", image="busybox", image_id="sha256:" + "0" * 64,
-                  config={}, host_config={}, networking_config={}, mounts=[])
+                  config=ContainerConfig(), host_config={}, mounts=[])
     c.state = ContainerState(status=status)
     return c
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
-from berth.engine import container_json as cj
+from berth.api.docker.container_spec import config_from_wire, health_from_wire
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _render as cj
 from berth.engine import health
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.engine.health_monitor import START_TIMEOUT, ExecProber, HealthMonitor
 from berth.engine.testing import ManualClock
@@ -26,43 +28,51 @@ S = health.NS
 T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
 
 
+def _merge(container: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """health.merge on wire-shaped checks, the result as inspect shows it."""
+    merged = health.merge(health_from_wire(container), health.from_image(image))
+    return None if merged is None else cj.health_json(merged)
+
+
 # --- merge and effective config --------------------------------------------------------------------
 
 def test_merge_container_test_overrides_and_zero_fields_fall_back_to_the_image() -> None:
     image = {"Test": ["CMD", "true"], "Interval": 5 * S, "Timeout": 2 * S, "Retries": 4, "StartPeriod": 3 * S}
-    merged = health.merge({"Test": ["CMD-SHELL", "curl -f x"], "Interval": 1 * S, "Retries": 0}, image)
+    merged = _merge({"Test": ["CMD-SHELL", "curl -f x"], "Interval": 1 * S, "Retries": 0}, image)
     assert merged == {"Test": ["CMD-SHELL", "curl -f x"], "Interval": 1 * S, "Timeout": 2 * S, "Retries": 4,
                       "StartPeriod": 3 * S}
 
 
 def test_merge_without_a_container_check_takes_the_image_one() -> None:
-    assert health.merge(None, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"]}
-    assert health.merge(None, None) is None
-    assert health.merge({"Interval": S}, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"], "Interval": S}
-    assert health.merge({"Test": ["NONE"]}, {"Test": ["CMD", "true"]}) == {"Test": ["NONE"]}
+    assert _merge(None, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"]}
+    assert _merge(None, None) is None
+    assert _merge({"Interval": S}, {"Test": ["CMD", "true"]}) == {"Test": ["CMD", "true"], "Interval": S}
+    assert _merge({"Test": ["NONE"]}, {"Test": ["CMD", "true"]}) == {"Test": ["NONE"]}
 
 
 def test_merge_config_shows_the_merged_check_only_when_there_is_one() -> None:
     image = {"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD", "true"], "Retries": 2}}
-    merged = cfg.merge_config({"Image": "x", "Healthcheck": {"Test": ["CMD", "false"], "Interval": S}}, image, "a" * 64)
+    request = config_from_wire({"Image": "x", "Healthcheck": {"Test": ["CMD", "false"], "Interval": S}})
+    merged = cj.config_json(cfg.merge_config(request, image, "a" * 64))
     assert merged["Healthcheck"] == {"Test": ["CMD", "false"], "Interval": S, "Retries": 2}
-    assert "Healthcheck" not in cfg.merge_config({"Image": "x"}, {"Cmd": ["sh"]}, "a" * 64)
+    assert "Healthcheck" not in cj.config_json(cfg.merge_config(config_from_wire({"Image": "x"}), {"Cmd": ["sh"]},
+                                                                "a" * 64))
 
 
 def test_effective_defaults_and_kinds() -> None:
-    check = health.effective({"Test": ["CMD", "test", "-f", "/ok"]})
+    check = health.effective(health_from_wire({"Test": ["CMD", "test", "-f", "/ok"]}))
     assert check == HealthCheck(argv=("test", "-f", "/ok"), interval=30, timeout=30, start_period=0,
                                 start_interval=5, retries=3)
-    shell = health.effective({"Test": ["CMD-SHELL", "exit 1"], "Interval": S // 2, "Retries": 2})
+    shell = health.effective(health_from_wire({"Test": ["CMD-SHELL", "exit 1"], "Interval": S // 2, "Retries": 2}))
     assert shell is not None and shell.argv == ("/bin/sh", "-c", "exit 1")
     assert shell.interval == 0.5 and shell.retries == 2
-    own_shell = health.effective({"Test": ["CMD-SHELL", "x"]}, ["/bin/bash", "-ec"])
+    own_shell = health.effective(health_from_wire({"Test": ["CMD-SHELL", "x"]}), ["/bin/bash", "-ec"])
     assert own_shell is not None and own_shell.argv == ("/bin/bash", "-ec", "x")
 
 
 @pytest.mark.parametrize("test", [None, [], ["NONE"], ["CMD"], ["HTTP", "x"]])
 def test_effective_without_a_probe(test: list[str] | None) -> None:
-    assert health.effective({"Test": test} if test is not None else None) is None
+    assert health.effective(health_from_wire({"Test": test} if test is not None else None)) is None
 
 
 @pytest.mark.parametrize(("check", "message"), [
@@ -74,11 +84,11 @@ def test_effective_without_a_probe(test: list[str] | None) -> None:
 ])
 def test_validate_uses_mobys_wording(check: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        cfg.validate_config({"Healthcheck": {"Test": ["CMD", "true"], **check}})
+        cfg.validate_config(config_from_wire({"Healthcheck": {"Test": ["CMD", "true"], **check}}))
 
 
 def test_validate_accepts_zero_and_valid_values() -> None:
-    health.validate({"Test": ["CMD", "true"], "Interval": 0, "Timeout": 1_000_000, "Retries": 0})
+    health.validate(health_from_wire({"Test": ["CMD", "true"], "Interval": 0, "Timeout": 1_000_000, "Retries": 0}))
     health.validate(None)
 
 
@@ -187,7 +197,7 @@ def make(status: str = "running", healthcheck: dict[str, Any] | None = None,
     if healthcheck is not None:
         config["Healthcheck"] = healthcheck
     return Container(id="e" * 64, name="web", created=T0.isoformat(), image="busybox", image_id="sha256:" + "1" * 64,
-                     config=config, host_config={}, state=ContainerState(status=status, started_at=T0.isoformat()),
+                     config=typed_config(config), host_config={}, state=ContainerState(status=status, started_at=T0.isoformat()),
                      health=state_health)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_init
-from berth.engine.container_launch import Launcher
-from berth.engine.container_model import Container
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers import _init as container_init
+from berth.engine.containers._launch import Launcher
+from berth.engine.containers._model import Container
 from berth.errors import Unavailable
 from berth.runtime import Mount
 from berth.runtime.oci import build_oci_spec
@@ -62,7 +63,7 @@ def test_parse_version() -> None:
 
 def _container(host_config: dict[str, Any]) -> Container:
     return Container(id="c" * 64, name="c", created="", image="busybox", image_id="sha256:x",
-                     config={"Entrypoint": ["/entry"], "Cmd": ["sleep", "1000"]}, host_config=host_config)
+                     config=typed_config({"Entrypoint": ["/entry"], "Cmd": ["sleep", "1000"]}), host_config=host_config)
 
 
 def _launcher(tmp_path: Path) -> Launcher:

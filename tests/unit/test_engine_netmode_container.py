@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
-from berth.engine.container_launch import Launcher
-from berth.engine.container_json import inspect
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.api.docker.container_spec import config_from_wire, endpoints_from_wire
+from berth.engine.containers import _config as cfg
+from berth.engine.containers._launch import Launcher
+from berth.engine.containers._render import inspect
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.network_json import container_networks
 from berth.engine.networks import NetworkService
 from berth.errors import Conflict, InvalidArgument, NotFound
@@ -24,7 +26,8 @@ MODE = "container:web"
 
 def _check(request: dict[str, Any] | None = None, networking: dict[str, Any] | None = None,
            **host_config: Any) -> None:
-    cfg.check_container_mode(request or {}, {"NetworkMode": MODE, **host_config}, networking)
+    cfg.check_container_mode(config_from_wire(request or {}), {"NetworkMode": MODE, **host_config},
+                             endpoints_from_wire(networking))
 
 
 @pytest.mark.parametrize(("request_body", "host_config", "message"), [
@@ -58,7 +61,7 @@ def test_what_the_cli_sends_by_default_is_accepted() -> None:
            Dns=[], DnsOptions=[], DnsSearch=[], ExtraHosts=None, Links=None, PortBindings={},
            PublishAllPorts=False)
     _check(networking={"EndpointsConfig": {"default": {}}})
-    cfg.check_container_mode({"Hostname": "h"}, {"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}, None)
+    cfg.check_container_mode(config_from_wire({"Hostname": "h"}), {"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}, {})
 
 
 def test_endpoints_of_other_networks_are_refused() -> None:
@@ -98,7 +101,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NetworkService:
 def _add(service: NetworkService, tmp_path: Path, cid: str, name: str, mode: str,
          status: str = "created") -> Container:
     c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x",
-                  config={"Hostname": cid * 12}, host_config={"NetworkMode": mode},
+                  config=typed_config({"Hostname": cid * 12}), host_config={"NetworkMode": mode},
                   state=ContainerState(status=status))
     (tmp_path / "containers" / c.id).mkdir(parents=True)
     service._repo.add(c)
@@ -192,7 +195,7 @@ def test_joiner_cannot_connect_to_networks(service: NetworkService, tmp_path: Pa
 
 def test_inspect_shows_no_network_of_its_own(tmp_path: Path) -> None:
     side = Container(id="b" * 64, name="side", created="", image="busybox", image_id="x",
-                     config={"Hostname": "a" * 12}, host_config={"NetworkMode": MODE},
+                     config=typed_config({"Hostname": "a" * 12}), host_config={"NetworkMode": MODE},
                      state=ContainerState(status="running", pid=5),
                      network={"mode": "container", "container_id": "a" * 64, "netns_path": "/run/x/netns/a",
                               "etc_dir": "/var/lib/x/containers/" + "a" * 64, "hostname": "a" * 12,
@@ -207,7 +210,7 @@ def test_inspect_shows_no_network_of_its_own(tmp_path: Path) -> None:
 
 def _joiner(network: dict[str, Any]) -> Container:
     return Container(id="b" * 64, name="side", created="", image="busybox", image_id="x",
-                     config={"Hostname": "a" * 12, "Cmd": ["sleep", "1"]}, host_config={"NetworkMode": MODE},
+                     config=typed_config({"Hostname": "a" * 12, "Cmd": ["sleep", "1"]}), host_config={"NetworkMode": MODE},
                      network=network)
 
 

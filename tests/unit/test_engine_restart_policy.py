@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from berth.engine.restart_policy import (
+from berth.engine.containers._restart_policy import (
     INITIAL_DELAY, MAX_DELAY, RestartPolicy, next_delay, should_restart, starts_with_daemon,
 )
 

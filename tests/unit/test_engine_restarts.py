@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from berth.engine.container_model import Container, ContainerState
-from berth.engine.restart_policy import INITIAL_DELAY, MAX_DELAY, RESET_AFTER
-from berth.engine.restarts import RestartScheduler
+from berth.engine.containers import Container, ContainerState
+from berth.engine.containers._restart_policy import INITIAL_DELAY, MAX_DELAY, RESET_AFTER
+from berth.engine.containers._restarts import RestartScheduler
 from berth.engine.testing import ManualClock
 
 T0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from berth.engine import container_config as cfg
-from berth.engine import container_json, filters
+from berth.api.docker.container_spec import config_from_wire
+from berth.engine.containers import _config as cfg
+from berth.engine import filters
+from berth.engine.containers import _render as container_json
 from berth.engine.containers import check_tty_size, check_wait_condition, parse_signal
 from berth.engine.image_prune import _dangling_only
 from berth.engine.volumes import VolumeService
@@ -84,7 +86,7 @@ def test_signal_numbers_are_bounded() -> None:
 ])
 def test_config_values_moby_refuses(request_: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        cfg.validate_config(request_)
+        cfg.validate_config(config_from_wire(request_))
 
 
 def test_unknown_log_driver_is_refused() -> None:
@@ -121,7 +123,7 @@ def _tar(names: list[str], cut: int | None = None) -> bytes:
 
 @pytest.mark.parametrize("payload", [b"not a tar" * 100, _tar(["a", "b"], cut=700), _tar(["ok", "../escape"])])
 def test_a_bad_archive_changes_nothing_in_the_container(tmp_path: Path, payload: bytes) -> None:
-    from berth.engine.archive import extract_tar
+    from berth.engine.archive._tar import extract_tar
 
     root = tmp_path / "rootfs"
     (root / "dst").mkdir(parents=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.container_model import Container, ContainerRepository, ContainerState
+from berth.types.container import EndpointSettings
+from berth.engine.containers._stored import config_from_legacy as typed_config
+from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.networks import NetworkService, _split_link
 from berth.errors import AlreadyExists, BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry, PortMapping, UserNetwork
@@ -140,8 +142,8 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NetworkService:
 
 def _container(cid: str, name: str, network: str, aliases: list[str] | None = None) -> Container:
     return Container(id=cid * 64, name=name, created="", image="busybox", image_id="x",
-                     config={"Hostname": name}, host_config={"NetworkMode": network},
-                     networking_config={"EndpointsConfig": {network: {"Aliases": aliases or []}}},
+                     config=typed_config({"Hostname": name}), host_config={"NetworkMode": network},
+                     endpoints={network: EndpointSettings(aliases=tuple(aliases or ()))},
                      state=ContainerState(status="running"))
 
 

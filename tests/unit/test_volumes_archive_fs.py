@@ -12,7 +12,9 @@ import pytest
 
 from tests.helpers import make_tar
 
-from berth.engine.archive import changes, extract_tar, go_file_mode, layer_tar, split_request_path, stat_path
+from berth.engine.archive._changes import changes, layer_tar
+from berth.engine.archive._paths import go_file_mode, split_request_path, stat_path
+from berth.engine.archive._tar import extract_tar
 from berth.engine.rootpath import resolve_in_root
 from berth.errors import InvalidArgument, NotFound
 

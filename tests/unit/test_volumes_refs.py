@@ -283,7 +283,7 @@ class RecordingNetwork:
 
 def test_a_failed_teardown_still_releases_volumes_and_network(store: VolumeStore, ops: FakeMounts,
                                                               tmp_path: Path) -> None:
-    from berth.engine.container_launch import Launcher
+    from berth.engine.containers import Launcher
 
     store.create("tv", options=TMPFS)
     mounter = VolumeMounter(store, ops)
@@ -301,7 +301,7 @@ def test_a_failed_teardown_still_releases_volumes_and_network(store: VolumeStore
 # --- docker cp view, --mount volume-opt -----------------------------------------------------------
 def test_cp_view_of_a_read_only_bind_volume_is_read_only(store: VolumeStore, ops: FakeMounts, tmp_path: Path) -> None:
     from berth.engine.archive import view_mounts
-    from berth.engine.container_model import Container
+    from berth.engine.containers import Container
 
     host = tmp_path / "host"
     host.mkdir()

@@ -59,7 +59,7 @@ def test_list_filters_and_prune(svc: VolumeService, users: dict[str, list[dict]]
 
 def test_plan_creates_volumes_and_bind_dirs(svc: VolumeService, tmp_path: Path) -> None:
     host = tmp_path / "made-by-run"
-    records = svc.plan_container({"Binds": [f"{host}:/h", "named:/n"]}, {"Volumes": {"/anon": {}}},
+    records = svc.plan_container({"Binds": [f"{host}:/h", "named:/n"]}, ["/anon"],
                                  {"config": {"Volumes": {"/img": {}}}}, lookup=lambda ref: ("x", []))
     assert host.is_dir()
     by_dst = {r["destination"]: r for r in records}

@@ -1,8 +1,8 @@
 """The agent's ContainerEngine (berth.agent._engine) over berth's own engine on this host.
 
-Only this module knows Docker's wire dictionaries: `create_body` turns the agent's typed
-ContainerSpec into the Docker Engine API create body that ContainerService.create takes (the
-same body the docker CLI sends), and `status_from_inspect` reads a ContainerStatus back out of
+Only this module knows the engine's shapes: `engine_spec` turns the agent's ContainerSpec into
+the engine's typed create (berth.types.container.ContainerSpec; its HostConfig is still Docker's
+wire mapping, as the docker CLI sends it), and `status_from_inspect` reads a ContainerStatus back out of
 the Docker inspect dict. Both are pure, so they are unit-tested without an engine.
 
 The agent may not import the engine (DESIGN.md), so the daemon hands the engine's services in
@@ -27,6 +27,9 @@ from berth.agent._engine import (
 from berth.errors import BerthError, FailedPrecondition, NotFound
 from berth.images import Image
 from berth.images.distribution import Credentials
+from berth.types.container import ContainerConfig as EngineConfig
+from berth.types.container import ContainerSpec as EngineSpec
+from berth.types.container import EndpointSettings, HealthConfig
 from berth.types.reference import DEFAULT_DOMAIN, parse_reference
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,13 @@ _BUILTIN_MODES = frozenset({"bridge", "default", "host", "none"})
 
 # --- the collaborators, as far as the adapter uses them ----------------------------------------
 
-class _Created(Protocol):  # berth.engine.container_model.Container
+class _Created(Protocol):  # berth.engine.containers.Container
     @property
     def id(self) -> str: ...
 
 
 class _Containers(Protocol):  # berth.engine.containers.ContainerService
-    async def create(self, name: str | None, body: dict[str, Any], *,
+    async def create(self, name: str | None, spec: EngineSpec, *,
                      secret_env: Mapping[str, str] | None = None) -> _Created: ...
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
@@ -80,14 +83,33 @@ class _Events(Protocol):  # berth.engine.events.EventBus
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
 
 
-# --- ContainerSpec → Docker create body (pure) ------------------------------------------------
+# --- ContainerSpec → the engine's create (pure) -----------------------------------------------
 
-def create_body(spec: ContainerSpec) -> dict[str, Any]:
-    """The Docker Engine API create body (`POST /containers/create`) for one ContainerSpec.
+def engine_spec(spec: ContainerSpec) -> EngineSpec:
+    """The engine's typed create (berth.types.container.ContainerSpec) for one agent ContainerSpec.
 
-    Optional values the spec leaves unset (None, 0, "") are left out, so the engine applies its
+    Optional values the spec leaves unset (None, 0, "") stay unset, so the engine applies its
     and the image's defaults exactly as it does for a docker CLI request without the flag.
     """
+    health = spec.health
+    config = EngineConfig(
+        image=spec.image, env=tuple(spec.env), labels=dict(spec.labels),
+        exposed_ports=tuple(dict.fromkeys(_port_key(p) for p in spec.ports)), tty=spec.tty,
+        open_stdin=spec.open_stdin, entrypoint=spec.entrypoint, cmd=spec.command,
+        working_dir=spec.working_dir or "", user=spec.user or "", hostname=spec.hostname or "",
+        stop_timeout=spec.stop_timeout,
+        healthcheck=None if health is None else HealthConfig(
+            test=tuple(health.test), interval=_ns(health.interval), timeout=_ns(health.timeout),
+            retries=health.retries, start_period=_ns(health.start_period)),
+    )
+    networking: dict[str, EndpointSettings] = {}
+    if spec.network_aliases and _is_user_network(spec.network_mode):
+        networking = {spec.network_mode: EndpointSettings(aliases=tuple(spec.network_aliases))}
+    return EngineSpec(config=config, host_config=host_config(spec), networking=networking)
+
+
+def host_config(spec: ContainerSpec) -> dict[str, Any]:
+    """HostConfig as Docker's wire mapping (the engine still takes it so, issue 11 §5)."""
     host_config: dict[str, Any] = {
         "NetworkMode": spec.network_mode,
         "PortBindings": _port_bindings(spec.ports),
@@ -119,31 +141,7 @@ def create_body(spec: ContainerSpec) -> dict[str, Any]:
         host_config["LogConfig"] = {"Type": spec.log_driver, "Config": dict(spec.log_options)}
     if spec.shm_size:
         host_config["ShmSize"] = spec.shm_size
-    body: dict[str, Any] = {
-        "Image": spec.image,
-        "Env": list(spec.env),
-        "Labels": dict(spec.labels),
-        "ExposedPorts": {_port_key(p): {} for p in spec.ports},
-        "Tty": spec.tty,
-        "OpenStdin": spec.open_stdin,
-        "HostConfig": host_config,
-    }
-    # None means "the image's": a key left out, never an empty list (which would override it).
-    optional = {"Entrypoint": _list_or_none(spec.entrypoint), "Cmd": _list_or_none(spec.command),
-                "WorkingDir": spec.working_dir, "User": spec.user, "Hostname": spec.hostname,
-                "StopTimeout": spec.stop_timeout}
-    body.update({key: value for key, value in optional.items() if value is not None})
-    if spec.health is not None:
-        h = spec.health
-        body["Healthcheck"] = {"Test": list(h.test), "Interval": _ns(h.interval), "Timeout": _ns(h.timeout),
-                               "Retries": h.retries, "StartPeriod": _ns(h.start_period)}
-    if spec.network_aliases and _is_user_network(spec.network_mode):
-        body["NetworkingConfig"] = {"EndpointsConfig": {spec.network_mode: {"Aliases": list(spec.network_aliases)}}}
-    return body
-
-
-def _list_or_none(value: tuple[str, ...] | None) -> list[str] | None:
-    return None if value is None else list(value)
+    return host_config
 
 
 def _ns(seconds: float) -> int:
@@ -346,9 +344,9 @@ class EngineAdapter:
 
     async def create(self, spec: ContainerSpec) -> str:
         if spec.secret_env:  # beside the body: the engine keeps the values off --root
-            container = await self._containers.create(spec.name, create_body(spec), secret_env=dict(spec.secret_env))
+            container = await self._containers.create(spec.name, engine_spec(spec), secret_env=dict(spec.secret_env))
         else:
-            container = await self._containers.create(spec.name, create_body(spec))
+            container = await self._containers.create(spec.name, engine_spec(spec))
         return container.id
 
     async def start(self, container_id: str) -> None:

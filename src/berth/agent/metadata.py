@@ -137,14 +137,14 @@ class RepoTasks:
         return [t for t in self.repo.list(m.Task) if t.task_role_arn]
 
 
-class _RunState(Protocol):  # berth.engine.container_model.ContainerState
+class _RunState(Protocol):  # berth.engine.containers.ContainerState
     @property
     def running(self) -> bool: ...
     @property
     def pid(self) -> int: ...
 
 
-class _Container(Protocol):  # berth.engine.container_model.Container
+class _Container(Protocol):  # berth.engine.containers.Container
     @property
     def id(self) -> str: ...
     @property

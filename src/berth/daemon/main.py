@@ -38,13 +38,11 @@ from berth.api.docker.server import make_server
 from berth.api.docker.versions import ENGINE_VERSION
 from berth.builder import Builder
 from berth.daemon.config import DaemonConfig, parse_host
-from berth.engine.container_model import ContainerRepository
-from berth.engine.containers import ContainerService
+from berth.engine.containers import ContainerRepository, ContainerService, init_info_fields
 from berth.engine.distribution import DistributionConfig, DistributionService
 from berth.ecr import EcrService, EcrTokens, import_legacy_repositories
 from berth.ecr.registry_adapter import RegistryImages
 from berth.engine.events import EventBus
-from berth.engine import container_init
 from berth.engine import stats as engine_stats
 from berth.engine.stats import host_memory
 from berth.engine.execs import ExecService
@@ -167,7 +165,7 @@ class Daemon:
             "Runtimes": {self.runtime.name: {"path": self.runtime.name}},
             "DefaultRuntime": self.runtime.name, "SecurityOptions": ["name=seccomp,profile=builtin"],
             "ExperimentalBuild": False, "LiveRestoreEnabled": True, "Swarm": {"LocalNodeState": "inactive"},
-            "Labels": [f"berth.version={__version__}"], "Warnings": [], **container_init.info_fields(),
+            "Labels": [f"berth.version={__version__}"], "Warnings": [], **init_info_fields(),
         }
 
     async def _start_registry(self) -> RegistryServer | None:

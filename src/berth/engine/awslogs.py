@@ -43,13 +43,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from berth.engine import awslogs_events as ev
 from berth.engine.awslogs_options import DRIVER, AwslogsConfig, awslogs_config
-from berth.engine.container_model import Container
 from berth.errors import BerthError, InvalidArgument, NotFound, Unavailable
 from berth.runtime import readable
+
+if TYPE_CHECKING:  # the containers package imports this module
+    from berth.engine.containers import Container
 
 log = logging.getLogger(__name__)
 

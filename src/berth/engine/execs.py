@@ -11,12 +11,28 @@ from typing import Any, Protocol
 
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
-from berth.engine.container_model import Container, check_can_exec
-from berth.engine.containers import check_tty_size
+from berth.engine.containers import Container, check_can_exec, check_tty_size
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import ExecProcess, ExecSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecConfig:
+    """What `docker exec` asks for (the API edge converts the create body into it).
+    `console_size` is kept as sent, checked at create with dockerd's wording."""
+    cmd: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    user: str = ""
+    working_dir: str = ""
+    tty: bool = False
+    privileged: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    detach_keys: str = ""
+    console_size: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -62,37 +78,27 @@ class ExecService:
         self._runtime = runtime
         self._execs: dict[str, ExecInstance] = {}
 
-    def create(self, ref: str, body: dict[str, Any]) -> str:
-        """`body`: the wire ExecConfig (`POST /containers/{id}/exec`)."""
+    def create(self, ref: str, config: ExecConfig) -> str:
         container = self._containers.get(ref)
-        if not isinstance(body, dict):
-            raise InvalidArgument("Config cannot be empty in order to create an exec")
-        cmd = body.get("Cmd")
-        if isinstance(cmd, str):
-            cmd = [cmd]
-        if not cmd or not isinstance(cmd, list):
+        if not config.cmd:
             raise InvalidArgument("No exec command specified")
         check_can_exec(container)
-        escape = detach_keys(body.get("DetachKeys") or "", what="escape")
+        escape = detach_keys(config.detach_keys, what="escape")
         # a secret variable's Env entry is its placeholder: the bundle's process env has the value
-        env = list(secret_env.without(container.config.get("Env") or [], container.secret_env))
-        env += [e for e in (body.get("Env") or []) if isinstance(e, str)]
-        console = body.get("ConsoleSize") or [0, 0]
-        if not (isinstance(console, list) and len(console) == 2
-                and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in console)):
-            raise InvalidArgument(f"invalid ConsoleSize: {console!r} (want [height, width])")
+        env = [*secret_env.without(container.config.env, container.secret_env), *config.env]
+        console = config.console_size or (0, 0)
+        if len(console) != 2 or not all(0 <= v <= 0xFFFF for v in console):
+            raise InvalidArgument(f"invalid ConsoleSize: {list(console)!r} (want [height, width])")
         spec = ExecSpec(
-            args=tuple(str(a) for a in cmd), env=tuple(env),
-            user=body.get("User") or container.config.get("User") or "",
-            cwd=body.get("WorkingDir") or container.config.get("WorkingDir") or "",
-            tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")),
-            privileged=bool(body.get("Privileged")), height=int(console[0] or 0), width=int(console[1] or 0),
+            args=config.cmd, env=tuple(env), user=config.user or container.config.user,
+            cwd=config.working_dir or container.config.working_dir, tty=config.tty, stdin=config.attach_stdin,
+            privileged=config.privileged, height=console[0], width=console[1],
         )
         exec_id = secrets.token_hex(32)
         self._execs[exec_id] = ExecInstance(
-            id=exec_id, container_id=container.id, spec=spec, attach_stdin=bool(body.get("AttachStdin")),
-            attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
-            detach_keys=body.get("DetachKeys") or "", escape_keys=escape)
+            id=exec_id, container_id=container.id, spec=spec, attach_stdin=config.attach_stdin,
+            attach_stdout=config.attach_stdout, attach_stderr=config.attach_stderr,
+            detach_keys=config.detach_keys, escape_keys=escape)
         return exec_id
 
     def get(self, exec_id: str) -> ExecInstance:

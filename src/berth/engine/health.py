@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.types.container import HealthConfig
 
 NS = 1_000_000_000
 DEFAULT_INTERVAL = 30.0
@@ -39,37 +41,48 @@ MINIMUM_DURATION_NS = 1_000_000   # moby's container.MinimumDuration (1ms)
 STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
 FILTER_VALUES = (STARTING, HEALTHY, UNHEALTHY, NONE)   # `docker ps --filter health=`
 
-_DURATIONS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
 _DEFAULT_SHELL = ("/bin/sh", "-c")
 
 
 # --- configuration -------------------------------------------------------------------------------
 
-def merge(container: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Config.Healthcheck as inspect shows it (moby's merge in daemon/commit.go): the container's
-    fields win, an empty Test and zero durations/retries fall back to the image's. Zero fields
-    are left out, as Go's `omitempty` does."""
-    if container is None:
-        merged = dict(image) if image else None
-    else:
-        merged = dict(container)
-        for key in ("Test", *_DURATIONS, "Retries"):
-            if not merged.get(key) and image and image.get(key):
-                merged[key] = image[key]
-    if merged is None:
+def from_image(image: Mapping[str, Any] | None) -> HealthConfig | None:
+    """An image config's Healthcheck (berth.images' OCI/Docker image JSON) as a HealthConfig."""
+    if not image:
         return None
-    return {k: v for k, v in merged.items() if v}
+    return HealthConfig(
+        test=tuple(str(t) for t in image.get("Test") or ()), interval=int(image.get("Interval") or 0),
+        timeout=int(image.get("Timeout") or 0), start_period=int(image.get("StartPeriod") or 0),
+        start_interval=int(image.get("StartInterval") or 0), retries=int(image.get("Retries") or 0))
 
 
-def validate(healthcheck: Any) -> None:  # any JSON value: only an object is checked
+def merge(container: HealthConfig | None, image: HealthConfig | None) -> HealthConfig | None:
+    """Config.Healthcheck as inspect shows it (moby's merge in daemon/commit.go): the container's
+    fields win, an empty Test and zero durations/retries fall back to the image's. None when
+    nothing is left (Go's `omitempty` leaves the field out)."""
+    if container is None:
+        merged = image
+    elif image is None:
+        merged = container
+    else:
+        merged = HealthConfig(
+            test=container.test or image.test, interval=container.interval or image.interval,
+            timeout=container.timeout or image.timeout, start_period=container.start_period or image.start_period,
+            start_interval=container.start_interval or image.start_interval,
+            retries=container.retries or image.retries)
+    return None if merged is None or merged == HealthConfig() else merged
+
+
+def validate(healthcheck: HealthConfig | None) -> None:
     """moby's validateHealthCheck, with its wording."""
-    if not isinstance(healthcheck, dict):
+    if healthcheck is None:
         return
-    for key in _DURATIONS:
-        value = healthcheck.get(key) or 0
+    durations = (("Interval", healthcheck.interval), ("Timeout", healthcheck.timeout),
+                 ("StartPeriod", healthcheck.start_period), ("StartInterval", healthcheck.start_interval))
+    for key, value in durations:
         if value and value < MINIMUM_DURATION_NS:
             raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
-    if (healthcheck.get("Retries") or 0) < 0:
+    if healthcheck.retries < 0:
         raise InvalidArgument("Retries in Healthcheck cannot be negative")
 
 
@@ -83,13 +96,12 @@ class HealthCheck:
     retries: int = DEFAULT_RETRIES
 
 
-def effective(healthcheck: dict[str, Any] | None, shell: list[str] | None = None) -> HealthCheck | None:
+def effective(healthcheck: HealthConfig | None, shell: Sequence[str] | None = None) -> HealthCheck | None:
     """The probe a merged Config.Healthcheck asks for: `CMD` execs its argv, `CMD-SHELL` runs
     through the container's Shell (default `/bin/sh -c`); None for `NONE` and unknown types."""
-    test = list((healthcheck or {}).get("Test") or [])
-    if not test:
+    if healthcheck is None or not healthcheck.test:
         return None
-    kind, args = test[0], test[1:]
+    kind, args = healthcheck.test[0], healthcheck.test[1:]
     if kind == "CMD":
         argv = tuple(args)
     elif kind == "CMD-SHELL":
@@ -98,20 +110,17 @@ def effective(healthcheck: dict[str, Any] | None, shell: list[str] | None = None
         return None
     if not argv:
         return None
-    hc = healthcheck or {}
-    retries = hc.get("Retries") or 0
+    hc = healthcheck
     return HealthCheck(
-        argv=argv, interval=_seconds(hc, "Interval", DEFAULT_INTERVAL),
-        timeout=_seconds(hc, "Timeout", DEFAULT_TIMEOUT),
-        start_period=_seconds(hc, "StartPeriod", DEFAULT_START_PERIOD),
-        start_interval=_seconds(hc, "StartInterval", DEFAULT_START_INTERVAL),
-        retries=retries if retries > 0 else DEFAULT_RETRIES,
+        argv=argv, interval=_seconds(hc.interval, DEFAULT_INTERVAL), timeout=_seconds(hc.timeout, DEFAULT_TIMEOUT),
+        start_period=_seconds(hc.start_period, DEFAULT_START_PERIOD),
+        start_interval=_seconds(hc.start_interval, DEFAULT_START_INTERVAL),
+        retries=hc.retries if hc.retries > 0 else DEFAULT_RETRIES,
     )
 
 
-def _seconds(hc: dict[str, Any], key: str, default: float) -> float:
-    value = hc.get(key) or 0
-    return value / NS if value > 0 else default
+def _seconds(value_ns: int, default: float) -> float:
+    return value_ns / NS if value_ns > 0 else default
 
 
 # --- state machine -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from berth.engine import health, secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers import Container
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
 from berth.engine.timers import Sleep, within
 from berth.errors import BerthError
@@ -69,7 +69,7 @@ class HealthMonitor:
 
     def start(self, container: Container, *, reset: bool) -> None:
         """Probe `container` (running, not paused) if its config has a check; see the module doc."""
-        check = health.effective(container.config.get("Healthcheck"), container.config.get("Shell"))
+        check = health.effective(container.config.healthcheck, container.config.shell)
         if check is None:
             return
         self._cancel(container.id)  # never two loops for one container
@@ -157,9 +157,8 @@ class ExecProber:
 
     async def __call__(self, container: Container, check: HealthCheck) -> tuple[int, str]:
         config = container.config
-        env = secret_env.without(config.get("Env") or (), container.secret_env)  # placeholders: not over the values
-        spec = ExecSpec(args=check.argv, env=env, user=config.get("User") or "",
-                        cwd=config.get("WorkingDir") or "")
+        env = secret_env.without(config.env, container.secret_env)  # placeholders: not over the values
+        spec = ExecSpec(args=check.argv, env=env, user=config.user, cwd=config.working_dir)
         starting = asyncio.ensure_future(self._runtime.exec(container.id, spec))
         try:
             process = await within(asyncio.shield(starting), START_TIMEOUT, self._sleep)

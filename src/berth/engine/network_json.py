@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from berth.engine.container_model import Container
 from berth.network import Endpoint, UserNetwork
+from berth.types.container import EndpointIPAMConfig, EndpointSettings
+
+if TYPE_CHECKING:  # the containers package imports this module
+    from berth.engine.containers import Container
 
 BUILTIN_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 
@@ -18,15 +21,25 @@ def endpoint_record(e: Endpoint) -> dict[str, Any]:
             "ifname": e.ifname}
 
 
+def ipam_json(ipam: EndpointIPAMConfig | None) -> dict[str, Any] | None:
+    """An endpoint's IPAMConfig as given; empty fields left out (Go's omitempty)."""
+    if ipam is None:
+        return None
+    fields = {"IPv4Address": ipam.ipv4_address, "IPv6Address": ipam.ipv6_address,
+              "LinkLocalIPs": list(ipam.link_local_ips)}
+    return {key: value for key, value in fields.items() if value}
+
+
 def endpoint_settings(*, network_id: str, aliases: list[str] | None, dns_names: list[str] | None,
                       ep: Mapping[str, Any] | None, container_id: str,
-                      config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      config: EndpointSettings | None = None) -> dict[str, Any]:
     """One `NetworkSettings.Networks` entry (empty addresses while not running)."""
     ep = ep or {}
-    config = config or {}
+    config = config or EndpointSettings()
     return {
-        "IPAMConfig": config.get("IPAMConfig"), "Links": config.get("Links"), "Aliases": aliases or None,
-        "MacAddress": ep.get("mac_address", ""), "DriverOpts": config.get("DriverOpts"), "GwPriority": 0,
+        "IPAMConfig": ipam_json(config.ipam_config), "Links": None if config.links is None else list(config.links),
+        "Aliases": aliases or None, "MacAddress": ep.get("mac_address", ""),
+        "DriverOpts": None if config.driver_opts is None else dict(config.driver_opts), "GwPriority": 0,
         "NetworkID": network_id, "EndpointID": (container_id if ep.get("ip_address") else ""),
         "Gateway": ep.get("gateway", ""), "IPAddress": ep.get("ip_address", ""),
         "IPPrefixLen": ep.get("prefix_len", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
@@ -90,7 +103,7 @@ def container_networks(c: Container) -> dict[str, Any]:
     if mode.startswith("container:"):
         return {}  # on the joined container's networks, not on any of its own (as moby)
     net = c.network if c.state.running else {}
-    configs = (c.networking_config or {}).get("EndpointsConfig") or {}
+    configs = c.endpoints
     out: dict[str, Any] = {}
     if mode in BUILTIN_DRIVERS:
         out[mode] = endpoint_settings(network_id=mode, aliases=None, dns_names=None, ep=net or None,
@@ -101,10 +114,10 @@ def container_networks(c: Container) -> dict[str, Any]:
     names = ([mode] if mode not in BUILTIN_DRIVERS else []) + [
         n for n in configs if n not in BUILTIN_DRIVERS and n != "default"]
     for name in dict.fromkeys(names):
-        conf = configs.get(name) or {}
+        conf = configs.get(name) or EndpointSettings()
         ep = recorded.get(name)
-        aliases = list(dict.fromkeys([*(conf.get("Aliases") or []), c.id[:12]]))
+        aliases = list(dict.fromkeys([*(conf.aliases or ()), c.id[:12]]))
         out[name] = endpoint_settings(
-            network_id=(ep or {}).get("network_id") or conf.get("NetworkID") or "", aliases=aliases,
+            network_id=(ep or {}).get("network_id") or conf.network_id, aliases=aliases,
             dns_names=list(dict.fromkeys([c.name, *aliases])), ep=ep, container_id=c.id, config=conf)
     return out

@@ -36,15 +36,16 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
 from berth.engine import etc_files
 from berth.engine import filters as filters_mod
 from berth.engine import legacy_links
-from berth.engine.container_config import CONFLICT_MAC, CONFLICT_SHARED, joined_container
-from berth.engine.container_model import Container, ContainerRepository
+from berth.engine.containers import (
+    CONFLICT_MAC, CONFLICT_SHARED, Container, ContainerRepository, EndpointSettings, joined_container,
+)
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import (
@@ -92,13 +93,13 @@ class NetworkService:
         self._isolation = isolation
 
     # === the container's life ======================================================================
-    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any],
+    def validate_create(self, host_config: dict[str, Any], endpoints: dict[str, EndpointSettings],
                         mac_address: str = "") -> None:
         """InvalidArgument `network X not found` for any network the container names that does not exist.
 
-        Network ids and id prefixes are replaced by names in both dicts (in place), so the
-        records name each network one way. Since API 1.44 the container may name several
-        networks in EndpointsConfig at create: it joins all of them. `mac_address` is the
+        Network ids and id prefixes are replaced by names in host_config and `endpoints` (in
+        place), so the records name each network one way. Since API 1.44 the container may name
+        several networks in EndpointsConfig at create: it joins all of them. `mac_address` is the
         container-wide Config.MacAddress of older clients: like dockerd, it becomes the
         MacAddress of the endpoint on the container's main network.
         """
@@ -110,27 +111,26 @@ class NetworkService:
             return
         if mode not in ("default", *BUILTIN):
             host_config["NetworkMode"] = mode = self._find_for_create(mode).name
-        configs = networking_config.get("EndpointsConfig") or {}
+        configs = endpoints
         for name in list(configs):
             if name not in _BUILTIN_NAMES:
                 canonical = self._find_for_create(name).name
                 configs[canonical] = configs.pop(name)
-            elif ((configs[name] or {}).get("IPAMConfig") or {}).get("IPv4Address"):
+            elif _fixed_ip_asked(configs[name]):
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
         if mac_address:
             if mode == "host":
                 raise InvalidArgument(CONFLICT_MAC)
             if mode != "none":
                 key = _main_endpoint_key(mode, configs)
-                conf = configs.setdefault(key, {}) or {}
-                if conf.get("MacAddress") and parse_mac(conf["MacAddress"]) != parse_mac(mac_address):
+                conf = configs.get(key) or EndpointSettings()
+                if conf.mac_address and parse_mac(conf.mac_address) != parse_mac(mac_address):
                     raise InvalidArgument("the container-wide MAC address must match the endpoint-specific "
                                           "MAC address for the main network, or be left empty")
-                configs[key] = {**conf, "MacAddress": mac_address}
-                networking_config["EndpointsConfig"] = configs
+                configs[key] = replace(conf, mac_address=mac_address)
         for conf in configs.values():
-            if (conf or {}).get("MacAddress"):
-                parse_mac(conf["MacAddress"])
+            if conf.mac_address:
+                parse_mac(conf.mac_address)
         for entry in host_config.get("ExtraHosts") or []:
             etc_files.parse_extra_host(entry)
 
@@ -206,14 +206,14 @@ class NetworkService:
         return {
             "mode": "container", "container_id": joined.id, "netns_path": netns,
             "etc_dir": net.get("etc_dir") or str(self._containers_dir / joined.id),
-            "hostname": joined.config.get("Hostname") or joined.id[:12],
-            "domainname": joined.config.get("Domainname") or "",
+            "hostname": joined.config.hostname or joined.id[:12],
+            "domainname": joined.config.domainname,
             "ports": [], "endpoints": {},
         }
 
-    def _user_networks(self, container: Container, mode: str) -> list[tuple[UserNetwork, dict[str, Any]]]:
-        configs = (container.networking_config or {}).get("EndpointsConfig") or {}
-        found: list[tuple[UserNetwork, dict[str, Any]]] = []
+    def _user_networks(self, container: Container, mode: str) -> list[tuple[UserNetwork, EndpointSettings]]:
+        configs = container.endpoints
+        found: list[tuple[UserNetwork, EndpointSettings]] = []
         if mode not in BUILTIN:
             net = self.registry.get(mode)
             found.append((net, _config_for(configs, net)))
@@ -228,7 +228,7 @@ class NetworkService:
         return found
 
     def _add_endpoints(self, container: Container, attachment: Attachment,
-                       user_nets: list[tuple[UserNetwork, dict[str, Any]]], ports: list[PortMapping],
+                       user_nets: list[tuple[UserNetwork, EndpointSettings]], ports: list[PortMapping],
                        base_mode: str) -> list[Endpoint]:
         endpoints: list[Endpoint] = []
         offset = 0 if base_mode == "none" else 1
@@ -237,8 +237,7 @@ class NetworkService:
             endpoints.append(self.endpoints.add(
                 container.id, attachment.netns_path or "", net, f"eth{index + offset}",
                 name=container.name, aliases=_aliases(container, conf), primary=primary,
-                ports=tuple(ports) if primary else (), ip=_fixed_ip(net, conf),
-                mac=str(conf.get("MacAddress") or "")))
+                ports=tuple(ports) if primary else (), ip=_fixed_ip(net, conf), mac=conf.mac_address))
         return endpoints
 
     def _attachment_data(self, attachment: Attachment, endpoints: list[Endpoint], mode: str) -> dict[str, Any]:
@@ -341,8 +340,8 @@ class NetworkService:
     def _write_files(self, container: Container, cdir: Path, data: dict[str, Any],
                      mode: str) -> list[tuple[str, str]]:
         """Write hosts/hostname/resolv.conf; returns the --link lines (ip, names) it used."""
-        config, hc = container.config, container.host_config
-        hostname = config.get("Hostname") or container.id[:12]
+        hc = container.host_config
+        hostname = container.config.hostname or container.id[:12]
         settings = etc_files.dns_settings(hc)
         host_resolv = etc_files.host_file("/etc/resolv.conf")
         if data.get("dns"):
@@ -359,7 +358,7 @@ class NetworkService:
         else:
             links = self._link_lines(container, data)
             base = etc_files.hosts_base(
-                hostname=hostname, domainname=config.get("Domainname") or "", own_ip=data.get("ip_address", ""),
+                hostname=hostname, domainname=container.config.domainname, own_ip=data.get("ip_address", ""),
                 extra_hosts=hc.get("ExtraHosts") or [], links=links, gateway=data.get("gateway", ""))
         etc_files.write_etc_files(cdir, hostname=hostname, base=base, peers=self._peer_text(container.id),
                                   resolv=resolv)
@@ -385,7 +384,7 @@ class NetworkService:
                 lines.append((ip, names))
             if _mode(container) == "bridge" and _mode(target) == "bridge" and target.network.get("ip_address"):
                 env += legacy_links.link_env(container.name, alias, str(target.network["ip_address"]),
-                                             target.config.get("ExposedPorts") or {}, target.config.get("Env") or [])
+                                             target.config.exposed_ports or (), list(target.config.env))
         lines = list(dict.fromkeys(lines + self._endpoint_link_lines(container, data)))  # the CLI sends both
         if env:
             data["link_env"] = env  # the process gets them (container_launch); its own Env wins
@@ -396,9 +395,10 @@ class NetworkService:
         on a user network): name aliases of a member of that network, no variables. A target
         that is not (yet) on the network is skipped, as dockerd's alias then resolves nothing."""
         lines = []
-        configs = (container.networking_config or {}).get("EndpointsConfig") or {}
+        configs = container.endpoints
         for net_name, ep in (data.get("endpoints") or {}).items():
-            for link in (configs.get(net_name) or {}).get("Links") or []:
+            conf = configs.get(net_name)
+            for link in (conf.links if conf is not None else None) or ():
                 target_ref, alias = _split_link(link)
                 try:
                     target = self._repo.get(target_ref)
@@ -516,11 +516,11 @@ class NetworkService:
             deleted.append(net.name)
         return {"NetworksDeleted": deleted or None}
 
-    def connect(self, ref: str, container_ref: str, endpoint_config: Mapping[str, Any] | None) -> None:
+    def connect(self, ref: str, container_ref: str, endpoint_config: EndpointSettings | None) -> None:
         with self._membership_lock:
             self._connect(ref, container_ref, endpoint_config)
 
-    def _connect(self, ref: str, container_ref: str, endpoint_config: Mapping[str, Any] | None) -> None:
+    def _connect(self, ref: str, container_ref: str, endpoint_config: EndpointSettings | None) -> None:
         net = self._connectable(ref)
         container = self._repo.get(container_ref)
         mode = _mode(container)
@@ -531,10 +531,10 @@ class NetworkService:
                                   "host network" if mode == "host" else
                                   "container cannot be connected to multiple networks with one of the "
                                   "networks in private (none) mode")
-        conf = dict(endpoint_config or {})
-        if conf.get("MacAddress"):
-            parse_mac(str(conf["MacAddress"]))
-        configs = container.networking_config.setdefault("EndpointsConfig", {})
+        conf = endpoint_config or EndpointSettings()
+        if conf.mac_address:
+            parse_mac(conf.mac_address)
+        configs = container.endpoints
         if container.state.running:
             if self.endpoints.get(container.id, net.id) is not None:
                 raise Conflict(f"endpoint with name {container.name} already exists in network {net.name}")
@@ -544,10 +544,10 @@ class NetworkService:
             ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
             endpoint = self.endpoints.add(container.id, container.network.get("netns_path") or "", net, ifname,
                                           name=container.name, aliases=_aliases(container, conf), primary=False,
-                                          ip=_fixed_ip(net, conf), mac=str(conf.get("MacAddress") or ""))
+                                          ip=_fixed_ip(net, conf), mac=conf.mac_address)
             container.network.setdefault("endpoints", {})[net.name] = endpoint_record(endpoint)
         configs.pop(net.id, None)
-        configs[net.name] = {**(configs.get(net.name) or {}), **conf}
+        configs[net.name] = _overlay(configs.get(net.name), conf)
         self._repo.save(container)
         if container.state.running:
             self._refresh({net.id})
@@ -559,7 +559,7 @@ class NetworkService:
     def _disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
         net = self._connectable(ref)
         container = self._repo.get(container_ref)
-        configs = container.networking_config.setdefault("EndpointsConfig", {})
+        configs = container.endpoints
         configured = net.name in configs or net.id in configs or _mode(container) in (net.name, net.id)
         endpoint = self.endpoints.get(container.id, net.id)
         if not configured and endpoint is None and not force:
@@ -604,7 +604,7 @@ class NetworkService:
 
     def _active_members(self, net: UserNetwork) -> list[Endpoint]:
         """Endpoints of running containers. Those of exited or removed containers are only
-        waiting for the background teardown (engine/container_exits.py); DEL them now."""
+        waiting for the background teardown (engine/containers/_exits.py); DEL them now."""
         active = []
         for member in self.endpoints.members(net.id):
             try:
@@ -648,16 +648,25 @@ def _isolated(net: UserNetwork) -> IsolatedBridge:
     return IsolatedBridge(net.bridge, net.subnet, internal=net.internal)
 
 
-def _config_for(configs: Mapping[str, Any], net: UserNetwork) -> dict[str, Any]:
-    return dict(configs.get(net.name) or configs.get(net.id) or {})
+def _config_for(configs: Mapping[str, EndpointSettings], net: UserNetwork) -> EndpointSettings:
+    return configs.get(net.name) or configs.get(net.id) or EndpointSettings()
 
 
-def _aliases(container: Container, conf: Mapping[str, Any]) -> tuple[str, ...]:
+def _overlay(old: EndpointSettings | None, new: EndpointSettings) -> EndpointSettings:
+    """`network connect` onto an endpoint configured before: the settings it gives win."""
+    if old is None:
+        return new
+    given = {f.name: getattr(new, f.name) for f in fields(new)
+             if getattr(new, f.name) not in (None, "")}
+    return replace(old, **given)
+
+
+def _aliases(container: Container, conf: EndpointSettings) -> tuple[str, ...]:
     """Names peers resolve for this container on a network: its name first, then aliases."""
-    return tuple(dict.fromkeys([container.name, *(conf.get("Aliases") or [])]))
+    return tuple(dict.fromkeys([container.name, *(conf.aliases or ())]))
 
 
-def _main_endpoint_key(mode: str, configs: Mapping[str, Any]) -> str:
+def _main_endpoint_key(mode: str, configs: Mapping[str, EndpointSettings]) -> str:
     """The EndpointsConfig key of the container's main network (the CLI says `default` for
     the default bridge, docker-py `bridge` or nothing)."""
     if mode in ("default", "bridge"):
@@ -667,17 +676,20 @@ def _main_endpoint_key(mode: str, configs: Mapping[str, Any]) -> str:
 
 def _builtin_mac(container: Container) -> str:
     """The MacAddress asked for on the default bridge (validated at create)."""
-    configs = (container.networking_config or {}).get("EndpointsConfig") or {}
     for key in ("default", "bridge"):
-        mac = (configs.get(key) or {}).get("MacAddress")
-        if mac:
-            return str(mac)
+        conf = container.endpoints.get(key)
+        if conf is not None and conf.mac_address:
+            return conf.mac_address
     return ""
 
 
-def _fixed_ip(net: UserNetwork, conf: Mapping[str, Any]) -> str:
+def _fixed_ip_asked(conf: EndpointSettings) -> bool:
+    return conf.ipam_config is not None and bool(conf.ipam_config.ipv4_address)
+
+
+def _fixed_ip(net: UserNetwork, conf: EndpointSettings) -> str:
     """`--ip`: only on networks with a user-configured subnet (Docker's rule and wording)."""
-    ip = str(((conf.get("IPAMConfig") or {}).get("IPv4Address")) or "")
+    ip = conf.ipam_config.ipv4_address if conf.ipam_config is not None else ""
     if ip and not net.ipam_config_given:
         raise InvalidArgument("user specified IP address is supported only when connecting to networks "
                               "with user configured subnets")

@@ -140,10 +140,11 @@ class VolumeService:
                              mounts=host_config.get("Mounts") or [], tmpfs=host_config.get("Tmpfs") or {})
         return [self._materialise(p).to_record() for p in points]
 
-    def plan_container(self, host_config: Mapping[str, Any], config: Mapping[str, Any],
+    def plan_container(self, host_config: Mapping[str, Any], config_volumes: Iterable[str],
                        image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
-        """`plan` with the declared volumes taken from the image and the request."""
-        return self.plan(host_config, declared_volumes(config, image_config), lookup)
+        """`plan` with the declared volumes taken from the image and the container's
+        Config.Volumes."""
+        return self.plan(host_config, declared_volumes(config_volumes, image_config), lookup)
 
     def _materialise(self, point: MountPoint) -> MountPoint:
         if point.type == "bind":
@@ -312,7 +313,8 @@ def tree_size(path: Path) -> int:
 __all__ = ["VolumeService", "declared_volumes", "no_such_volume", "tree_size"]
 
 
-def declared_volumes(config: Mapping[str, Any], image_config: Mapping[str, Any]) -> list[str]:
-    """VOLUME destinations of the image plus the request's `Config.Volumes` (`-v /path`)."""
+def declared_volumes(config_volumes: Iterable[str], image_config: Mapping[str, Any]) -> list[str]:
+    """VOLUME destinations of the image (berth.images' config JSON) plus the container's
+    `Config.Volumes` (`-v /path`)."""
     image_volumes = (image_config.get("config") or {}).get("Volumes") or {}
-    return list(dict.fromkeys([*image_volumes, *(config.get("Volumes") or {})]))
+    return list(dict.fromkeys([*image_volumes, *config_volumes]))

@@ -20,7 +20,7 @@ from berth.api.docker.streams import Peer, RawPeer, api_at_least, frame, hijack_
 from berth.api.httpserver import Request, Response, Router
 from berth.api.websocket import WebSocketPeer
 from berth.engine.attach import detach_keys
-from berth.engine.container_model import Container
+from berth.engine.containers import Container
 from berth.errors import BerthError, Conflict
 
 
@@ -41,7 +41,7 @@ def register(router: Router, backend: Backend) -> None:
                     keys: bytes, stdin: bool, stdout: bool, stderr: bool) -> None:
         """Join the container's stdio *before* upgrading (dockerd's order too): `docker run`
         calls /start once it has the 101, and output from before the join would be lost."""
-        tty = bool(container.config.get("Tty"))
+        tty = container.config.tty
         session, peer = None, None
         try:
             if req.qbool("stream"):
@@ -51,7 +51,7 @@ def register(router: Router, backend: Backend) -> None:
                 await send_logs(peer, container.id, multiplexed, stdout=stdout, stderr=stderr)
             if session is not None:
                 await pump(peer, session, multiplexed=multiplexed, stdin=session.stdin,
-                           close_stdin_on_eof=bool(container.config.get("StdinOnce")) and not tty,
+                           close_stdin_on_eof=container.config.stdin_once and not tty,
                            detach_keys=keys if tty else b"")
         finally:
             if session is not None:
@@ -74,7 +74,7 @@ def register(router: Router, backend: Backend) -> None:
     async def attach(req: Request) -> Response | None:
         keys = detach_keys(req.query("detachKeys"))
         container = attachable(req)
-        multiplexed = not container.config.get("Tty")
+        multiplexed = not container.config.tty
         content_type = hijack_content_type(multiplexed, api_at_least(req.api_version, (1, 42)))
 
         async def upgrade() -> Peer:

@@ -8,6 +8,7 @@ from typing import Any
 
 from berth.api.docker import wire
 from berth.api.docker.backend import Backend
+from berth.api.docker.container_spec import spec_from_create
 from berth.api.docker.streams import frame
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import check
@@ -82,7 +83,7 @@ def register(router: Router, backend: Backend) -> None:
         body = check(await req.json(), wire.CONTAINER_CREATE)
         if isinstance(body.get("Healthcheck"), dict) and not _at_least(req, "1.44"):
             body["Healthcheck"].pop("StartInterval", None)  # moby ignores it before API 1.44
-        container = await svc.create(req.query("name") or None, body)
+        container = await svc.create(req.query("name") or None, spec_from_create(body))
         return json_response({"Id": container.id, "Warnings": []}, status=201)
 
     async def list_(req: Request) -> Response:
@@ -134,7 +135,7 @@ def register(router: Router, backend: Backend) -> None:
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
         tail = _tail(req.query("tail", "all"))
         since, until = _timestamp(req.query("since")), _timestamp(req.query("until"))  # 400 before the head
-        tty = bool(container.config.get("Tty"))
+        tty = container.config.tty
         stream = await req.stream(200, RAW if tty else MULTIPLEXED)
 
         follow = req.qbool("follow")

@@ -16,7 +16,7 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.streams import RawPeer, api_at_least, frame, hijack_content_type, pump
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import Struct, check
-from berth.engine.execs import ExecInstance
+from berth.engine.execs import ExecConfig, ExecInstance
 from berth.errors import BerthError, InvalidArgument
 
 
@@ -32,6 +32,19 @@ def _go_field_names(body: Any, shape: Struct) -> Any:  # any JSON value; check()
         name = str(key)
         out[name if name in shape.fields else folded.get(name.lower(), name)] = value
     return out
+
+
+def exec_from_wire(body: dict[str, Any]) -> ExecConfig:
+    """Exec create's body (checked against wire.EXEC_CREATE) as the engine's ExecConfig."""
+    cmd = body.get("Cmd")
+    console = body.get("ConsoleSize")
+    return ExecConfig(
+        cmd=(cmd,) if isinstance(cmd, str) else tuple(cmd or ()), env=tuple(body.get("Env") or ()),
+        user=body.get("User") or "", working_dir=body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
+        privileged=bool(body.get("Privileged")), attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
+        detach_keys=body.get("DetachKeys") or "", console_size=None if console is None else tuple(console),
+    )
 
 
 def _start_console(req: Request, body: dict[str, Any]) -> tuple[int, int] | None:
@@ -51,7 +64,7 @@ def register(router: Router, backend: Backend) -> None:
         body = check(_go_field_names(await req.json(), wire.EXEC_CREATE), wire.EXEC_CREATE)
         if not api_at_least(req.api_version, (1, 42)):
             body.pop("ConsoleSize", None)  # dockerd: not supported by API versions before 1.42
-        return json_response({"Id": execs.create(req.match["id"], body)}, status=201)
+        return json_response({"Id": execs.create(req.match["id"], exec_from_wire(body))}, status=201)
 
     async def start(req: Request) -> Response | None:
         body = check(_go_field_names(await req.json(), wire.EXEC_START), wire.EXEC_START)

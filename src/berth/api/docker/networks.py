@@ -6,6 +6,7 @@ import asyncio
 
 from berth.api.docker import wire
 from berth.api.docker.backend import Backend
+from berth.api.docker.container_spec import endpoint_from_wire
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import check
@@ -38,7 +39,8 @@ def register(router: Router, backend: Backend) -> None:
         body = check(await req.json(), wire.NETWORK_CONNECT)
         if not body.get("Container"):
             raise InvalidArgument("container is required")
-        await asyncio.to_thread(svc.connect, req.match["id"], body["Container"], body.get("EndpointConfig"))
+        await asyncio.to_thread(svc.connect, req.match["id"], body["Container"],
+                                endpoint_from_wire(body.get("EndpointConfig")))
         return Response(status=200, body=b"", content_type="text/plain")
 
     async def disconnect(req: Request) -> Response:

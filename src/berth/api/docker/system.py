@@ -11,7 +11,8 @@ from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.docker.versions import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from berth.api.httpserver import Request, Response, Router, json_response
-from berth.engine import container_init, system_info
+from berth.engine import system_info
+from berth.engine.containers import init_version_component
 from berth.engine.events import matches
 from berth.engine.volumes import tree_size
 from berth.errors import InvalidArgument
@@ -30,7 +31,7 @@ def version_json() -> dict[str, object]:
         "MinAPIVersion": MIN_API_VERSION, "GitCommit": "berth", "GoVersion": "n/a", "Os": "linux",
         "Arch": _arch(), "KernelVersion": platform.release(), "Experimental": False,
         "BuildTime": "", "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details},
-                                        *filter(None, [container_init.version_component()])],
+                                        *filter(None, [init_version_component()])],
     }
 
 

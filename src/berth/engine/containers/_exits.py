@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -7,23 +7,24 @@
     teardown: runtime delete → unmount rootfs → release volumes [→ detach networks]
 
 The Launcher holds no per-container state: locking, recording the state and watching for the
-exit stay with ContainerService (engine/containers.py).
+exit stay with ContainerService (engine/containers/_service.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from berth.engine import container_config as cfg
-from berth.engine import container_init
-from berth.engine import container_limits as limits
-from berth.engine import container_security as security
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _init as container_init
+from berth.engine.containers import _limits as limits
+from berth.engine.containers import _security as security
 from berth.engine import etc_files
 from berth.engine import secret_env
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.images import Image
 from berth.network import PortMapping
 from berth.runtime import ContainerSpec, Mount, Runtime
@@ -92,8 +93,8 @@ class Launcher:
         container.network = attachment
         if attachment.get("mode") == "container":
             # moby copies the joined container's names into the joiner's Config at start
-            container.config["Hostname"] = attachment["hostname"]
-            container.config["Domainname"] = attachment.get("domainname") or ""
+            container.config = replace(container.config, hostname=attachment["hostname"],
+                                       domainname=attachment.get("domainname") or "")
         spec = self._spec(container, attachment, init, secret_values or {})
         rootfs = self.container_dir(container.id) / "rootfs"
         return await asyncio.to_thread(self._runtime.create, spec, rootfs, self.log_path(container.id))
@@ -149,15 +150,15 @@ class Launcher:
         ulimits = tuple((str(u.get("Name") or ""), int(u.get("Soft") or 0), int(u.get("Hard") or 0))
                         for u in (hc.get("Ulimits") or []))
         args = tuple(cfg.process_args(c))
-        if init is not None:  # --init: tini as PID 1 (engine/container_init.py)
+        if init is not None:  # --init: tini as PID 1 (engine/containers/_init.py)
             args, mounts = container_init.wrap(args, mounts, init)
         return ContainerSpec(
-            id=container.id, args=args, env=secret_env.merge(_with_link_env(c.get("Env") or [], attachment),
+            id=container.id, args=args, env=secret_env.merge(_with_link_env(list(c.env), attachment),
                                                            secret_values or {}),
-            cwd=c.get("WorkingDir") or "/", user=c.get("User") or "", tty=bool(c.get("Tty")),
+            cwd=c.working_dir or "/", user=c.user, tty=c.tty,
             group_add=tuple(str(g) for g in hc.get("GroupAdd") or ()),
-            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=bool(c.get("OpenStdin")), stdin_once=bool(c.get("StdinOnce")),
-            hostname=c.get("Hostname") or container.id[:12],
+            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=c.open_stdin, stdin_once=c.stdin_once,
+            hostname=c.hostname or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
             resources=limits.resources(hc), ulimits=ulimits,
             # Labels stay out of the OCI annotations, as in moby: crun acts on `run.oci.*`

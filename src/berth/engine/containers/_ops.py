@@ -7,10 +7,10 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
-from berth.engine import container_config as cfg
-from berth.engine import container_json
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _render as container_json
 from berth.engine import filters as filters_mod
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.errors import InvalidArgument
 
 PRUNABLE = ("exited", "created", "dead")

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from berth.engine.container_model import Container
+from berth.engine.containers._model import Container
 from berth.runtime import Runtime
 
 UNKNOWN_EXIT_CODE = 255   # the runtime kept no exit code (e.g. the host rebooted)

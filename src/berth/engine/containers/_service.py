@@ -3,14 +3,14 @@
 It keeps the public surface the API layer and the other engine services use, and the lifecycle
 (create, start, stop, kill, restart, update, pause, remove). Helpers, each given what it needs:
 
-    container_checks.py   pure checks: signals, wait conditions, tty sizes, start exit codes
-    container_launch.py   Launcher: rootfs + network + OCI spec → runtime create/start; teardown
-    container_exits.py    ExitTracker: exit monitors, `exited` events, `docker wait` futures,
+    _checks.py            pure checks: signals, wait conditions, tty sizes, start exit codes
+    _launch.py            Launcher: rootfs + network + OCI spec → runtime create/start; teardown
+    _exits.py             ExitTracker: exit monitors, `exited` events, `docker wait` futures,
                           background network teardown
-    restarts.py           RestartScheduler: restart policies, back-off, ExitOnNext
-    container_ops.py      top / prune / rename logic
-    container_restore.py  what a starting daemon finds (ContainerService.restore applies it)
-    health_monitor.py     HealthMonitor: HEALTHCHECK probes while a container runs unpaused
+    _restarts.py          RestartScheduler: restart policies, back-off, ExitOnNext
+    _ops.py               top / prune / rename logic
+    _restore.py           what a starting daemon finds (ContainerService.restore applies it)
+    ../health_monitor.py  HealthMonitor: HEALTHCHECK probes while a container runs unpaused
 
 Concurrency rules:
 - Each container has an asyncio.Lock; start, stop, kill-to-death and remove take it, so two of
@@ -34,29 +34,30 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from berth.engine import container_config as cfg
-from berth.engine import container_limits as limits
-from berth.engine import container_json
-from berth.engine import container_ops as ops
-from berth.engine import container_restore
-from berth.engine import container_security as security
+from berth.engine.containers import _config as cfg
+from berth.engine.containers import _limits as limits
+from berth.engine.containers import _render as container_json
+from berth.engine.containers import _ops as ops
+from berth.engine.containers import _restore as container_restore
+from berth.engine.containers import _security as security
 from berth.engine import secret_env as secrets_env
 from berth.engine.attach import AttachSession
 from berth.engine.awslogs import AwslogsShipper, LogSink
-from berth.engine.container_checks import (
+from berth.engine.containers._checks import (
     NON_FATAL_SIGNALS, check_tty_size, check_wait_condition, parse_signal, start_error_code,
 )
-from berth.engine.container_exits import ExitTracker
-from berth.engine.container_launch import ImageLayers, Launcher, MountRecords, NetworkAttacher, VolumeMounts
-from berth.engine.container_model import (
+from berth.engine.containers._exits import ExitTracker
+from berth.engine.containers._launch import ImageLayers, Launcher, MountRecords, NetworkAttacher, VolumeMounts
+from berth.engine.containers._model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
 )
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
-from berth.engine.restarts import RestartScheduler
+from berth.engine.containers._restarts import RestartScheduler
 from berth.engine.volumes import LookupFn, tree_size
 from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
+from berth.types.container import ContainerSpec
 from berth.runtime import Runtime, follow_logs, read_logs_async
 
 # Re-exported: the API layer, ExecService and the tests import these from here.
@@ -80,7 +81,7 @@ class ContainerNetworks(NetworkAttacher, Protocol):
 class ContainerVolumes(VolumeMounts, Protocol):
     """berth.engine.volumes.VolumeService, as containers use it (blocking calls)."""
 
-    def plan_container(self, host_config: Mapping[str, Any], config: Mapping[str, Any],
+    def plan_container(self, host_config: Mapping[str, Any], config_volumes: Iterable[str],
                        image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
         """The container's mount records (volumes created as needed)."""
 
@@ -139,44 +140,42 @@ class ContainerService:
                 for c in self._repo.all() if c.image_id == image_id]
 
     # --- create ----------------------------------------------------------------------------------
-    async def create(self, name: str | None, body: dict[str, Any], *,
+    async def create(self, name: str | None, spec: ContainerSpec, *,
                      secret_env: Mapping[str, str] | None = None) -> Container:
-        """`secret_env`: variables whose values stay off --root (secret_env.py); the body's Env
+        """`secret_env`: variables whose values stay off --root (secret_env.py); the spec's Env
         should carry a placeholder for each, which is what the record and inspect show."""
-        if not isinstance(body, dict) or not body.get("Image"):
+        request = spec.config
+        if not request.image:
             raise InvalidArgument("Config cannot be empty in order to create a container")
         if secret_env:
             if self._secrets is None:
                 raise Unavailable("this engine has no run root to keep a secret environment in")
             secrets_env.check_names(secret_env)
-        host_config = body.get("HostConfig") or {}
-        if not isinstance(host_config, dict):
-            raise InvalidArgument("invalid HostConfig")
-        cfg.validate_config(body)
-        if body.get("StopSignal"):
-            parse_signal(body["StopSignal"])
-        host_config = cfg.normalize_host_config(host_config)
+        cfg.validate_config(request)
+        if request.stop_signal:
+            parse_signal(request.stop_signal)
+        host_config = cfg.normalize_host_config(dict(spec.host_config))
         cfg.validate_host_config(host_config)
         host_config = limits.normalize(host_config)
         limits.validate(host_config, self._launcher.host_limits())
         await asyncio.to_thread(security.validate, host_config)  # stats --device paths
         cfg.network_mode(host_config)
         # before the image lookup, as moby: a conflict is reported even for a missing image
-        cfg.check_container_mode(body, host_config, body.get("NetworkingConfig"))
-        image = await asyncio.to_thread(self._images.resolve, body["Image"])
+        cfg.check_container_mode(request, host_config, spec.networking)
+        image = await asyncio.to_thread(self._images.resolve, request.image)
         container_id = secrets.token_hex(32)
-        config = cfg.merge_config(body, (image.config or {}).get("config") or {}, container_id)
+        config = cfg.merge_config(request, (image.config or {}).get("config") or {}, container_id)
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
-        networking_config = body.get("NetworkingConfig") or {}
-        await asyncio.to_thread(self._network.validate_create, host_config, networking_config,
-                                str(body.get("MacAddress") or ""))
-        mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config,
+        endpoints = dict(spec.networking)
+        await asyncio.to_thread(self._network.validate_create, host_config, endpoints,
+                                request.mac_address)
+        mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config.volumes or (),
                                          image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
-            id=container_id, name=name, created=now_rfc3339(), image=body["Image"], image_id=image.id,
-            config=config, host_config=host_config, networking_config=networking_config, mounts=mounts,
+            id=container_id, name=name, created=now_rfc3339(), image=request.image, image_id=image.id,
+            config=config, host_config=host_config, endpoints=endpoints, mounts=mounts,
             secret_env=sorted(secret_env or {}),
         )
         cdir = self.container_dir(container_id)
@@ -344,9 +343,9 @@ class ContainerService:
             await self._stop_locked(container, timeout, signal)
 
     async def _stop_locked(self, container: Container, timeout: int | None, signal: str | None) -> None:
-        sig = parse_signal(signal or container.config.get("StopSignal"), signals.SIGTERM)
+        sig = parse_signal(signal or container.config.stop_signal, signals.SIGTERM)
         if timeout is None:
-            timeout = container.config.get("StopTimeout")
+            timeout = container.config.stop_timeout
             timeout = 10 if timeout is None else int(timeout)
         exited = self._exits.exited(container.id)
         self._restarts.exit_on_next(container.id)
@@ -363,7 +362,7 @@ class ContainerService:
         sig = parse_signal(signal)
         if not container.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
-        stop_signal = parse_signal(container.config.get("StopSignal"), signals.SIGTERM)
+        stop_signal = parse_signal(container.config.stop_signal, signals.SIGTERM)
         if sig in (signals.SIGKILL, stop_signal):
             self._restarts.exit_on_next(container.id)  # moby's ExitOnNext: no policy restart
         if sig not in NON_FATAL_SIGNALS:
@@ -524,7 +523,7 @@ class ContainerService:
     # --- attach, logs, resize ------------------------------------------------------------------------
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> tuple[Container, AttachSession]:
         container = self.get(ref)
-        session = AttachSession(stdin=stdin and bool(container.config.get("OpenStdin")), stdout=stdout, stderr=stderr)
+        session = AttachSession(stdin=stdin and container.config.open_stdin, stdout=stdout, stderr=stderr)
         if container.state.running:
             session.connect(await self._runtime.attach(container.id))
         else:
@@ -559,10 +558,10 @@ class ContainerService:
         container = self.get(ref)
         if not container.state.running:
             raise Conflict(f"Container {container.id} is not running")
-        if container.config.get("Tty"):
+        if container.config.tty:
             await asyncio.to_thread(self._runtime.resize, container.id, height, width)
 
-    # --- rename, top, prune (logic in container_ops.py) -------------------------------------------
+    # --- rename, top, prune (logic in _ops.py) -------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
         container = self.get(ref)
         name = ops.check_rename(container, new_name)
@@ -662,7 +661,7 @@ class ContainerService:
             pass
 
     def _publish(self, container: Container, action: str, **extra: str) -> None:
-        attrs = {"name": container.name, "image": container.image, **(container.config.get("Labels") or {})}
+        attrs = {"name": container.name, "image": container.image, **container.config.labels}
         attrs.update(extra)
         self._events.publish("container", action, container.id, attrs)
 

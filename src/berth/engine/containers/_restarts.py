@@ -17,8 +17,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from berth.engine.container_model import Container, ContainerRepository
-from berth.engine.restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
+from berth.engine.containers._model import Container, ContainerRepository
+from berth.engine.containers._restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
 from berth.engine.timers import Sleep
 
 Relaunch = Callable[[str], Awaitable[None]]   # called with the container's lock held

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from berth.engine.containers._stored import config_from_record, endpoints_from_record
 from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from berth.state import Database
+from berth.types.container import ContainerConfig, EndpointSettings
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -53,9 +55,10 @@ class Container:
     created: str
     image: str                      # as the user typed it
     image_id: str
-    config: dict[str, Any]
+    config: ContainerConfig          # merged with the image's (inspect's Config)
     host_config: dict[str, Any]
-    networking_config: dict[str, Any] = field(default_factory=dict)
+    # the endpoints asked for, by network name (NetworkingConfig.EndpointsConfig, network connect)
+    endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
     state: ContainerState = field(default_factory=ContainerState)
     network: dict[str, Any] = field(default_factory=dict)   # last Attachment as a dict
     restart_count: int = 0
@@ -78,6 +81,9 @@ class Container:
         data = json.loads(text)
         data.pop("health", None)
         data["state"] = ContainerState(**data["state"])
+        data["config"] = config_from_record(data["config"])  # either format (_stored.py)
+        data["endpoints"] = endpoints_from_record(data)
+        data.pop("networking_config", None)
         return cls(**data, health=json.loads(health) if health else None)
 
 

@@ -9,9 +9,10 @@ from typing import Any
 from berth.engine import filters as filters_mod
 from berth.engine import health
 from berth.types.durations import human_duration
-from berth.engine.container_model import ZERO_TIME, Container
+from berth.engine.containers._model import ZERO_TIME, Container
 from berth.engine.network_json import container_networks
 from berth.errors import InvalidArgument
+from berth.types.container import ContainerConfig, HealthConfig
 from berth.volumes import MountPoint
 
 
@@ -45,7 +46,7 @@ def status_text(c: Container, now: datetime | None = None) -> str:
 
 def ports_json(c: Container) -> dict[str, Any]:
     """NetworkSettings.Ports: every exposed port, with bindings when published."""
-    ports: dict[str, Any] = {key: None for key in (c.config.get("ExposedPorts") or {})}
+    ports: dict[str, Any] = {key: None for key in (c.config.exposed_ports or ())}
     if c.state.running:
         for p in c.network.get("ports", []):
             key = f"{p['container_port']}/{p['protocol']}"
@@ -63,7 +64,7 @@ def ps_ports(c: Container) -> list[dict[str, Any]]:
             published.add((p["container_port"], p["protocol"]))
             items.append({"IP": p["host_ip"] or "0.0.0.0", "PrivatePort": p["container_port"],
                           "PublicPort": p["host_port"], "Type": p["protocol"]})
-    for key in (c.config.get("ExposedPorts") or {}):
+    for key in c.config.exposed_ports or ():
         port, _, proto = key.partition("/")
         if (int(port), proto or "tcp") not in published:
             items.append({"PrivatePort": int(port), "Type": proto or "tcp"})
@@ -84,7 +85,7 @@ def mounts_json(c: Container) -> list[dict[str, Any]]:
 
 
 def command_text(c: Container) -> str:
-    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    args = list(c.config.entrypoint or ()) + list(c.config.cmd or ())
     return " ".join(shlex.quote(a) if " " in a else a for a in args)
 
 
@@ -93,17 +94,52 @@ def list_item(c: Container) -> dict[str, Any]:
     return {
         "Id": c.id, "Names": [f"/{c.name}"], "Image": c.image, "ImageID": c.image_id,
         "Command": command_text(c), "Created": int(created.timestamp()) if created else 0,
-        "Ports": ps_ports(c), "Labels": c.config.get("Labels") or {}, "State": c.state.status,
+        "Ports": ps_ports(c), "Labels": dict(c.config.labels), "State": c.state.status,
         "Status": status_text(c), "HostConfig": {"NetworkMode": _network_mode_name(c)},
         "NetworkSettings": {"Networks": _networks_json(c)}, "Mounts": mounts_json(c),
     }
+
+
+def _keyed(keys: tuple[str, ...] | None) -> dict[str, Any] | None:
+    """ExposedPorts / Volumes: Go's map[string]struct{}."""
+    return None if keys is None else {key: {} for key in keys}
+
+
+def _list(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def health_json(hc: HealthConfig) -> dict[str, Any]:
+    """Config.Healthcheck; zero fields left out (Go's omitempty)."""
+    fields = {"Test": list(hc.test), "Interval": hc.interval, "Timeout": hc.timeout,
+              "StartPeriod": hc.start_period, "StartInterval": hc.start_interval, "Retries": hc.retries}
+    return {key: value for key, value in fields.items() if value}
+
+
+def config_json(config: ContainerConfig) -> dict[str, Any]:
+    """inspect's `Config`. Healthcheck, Shell, MacAddress, NetworkDisabled and ArgsEscaped only
+    when set (Go's omitempty)."""
+    out: dict[str, Any] = {
+        "Hostname": config.hostname, "Domainname": config.domainname, "User": config.user,
+        "AttachStdin": config.attach_stdin, "AttachStdout": config.attach_stdout,
+        "AttachStderr": config.attach_stderr, "ExposedPorts": _keyed(config.exposed_ports), "Tty": config.tty,
+        "OpenStdin": config.open_stdin, "StdinOnce": config.stdin_once, "Env": list(config.env),
+        "Cmd": _list(config.cmd), "Image": config.image, "Volumes": _keyed(config.volumes),
+        "WorkingDir": config.working_dir, "Entrypoint": _list(config.entrypoint), "OnBuild": _list(config.on_build),
+        "Labels": dict(config.labels), "StopSignal": config.stop_signal, "StopTimeout": config.stop_timeout,
+    }
+    optional = {"Healthcheck": health_json(config.healthcheck) if config.healthcheck else None,
+                "Shell": _list(config.shell), "MacAddress": config.mac_address,
+                "NetworkDisabled": config.network_disabled, "ArgsEscaped": config.args_escaped}
+    out.update({key: value for key, value in optional.items() if value})
+    return out
 
 
 def inspect(c: Container, *, root: str, log_path: str, runtime: str = "") -> dict[str, Any]:
     """`runtime`: the daemon's default OCI runtime, shown as HostConfig.Runtime when the create
     named none (dockerd fills it in the same way)."""
     st = c.state
-    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    args = list(c.config.entrypoint or ()) + list(c.config.cmd or ())
     net = c.network if st.running else {}
     etc_root = root
     if net.get("mode") == "container":
@@ -128,7 +164,7 @@ def inspect(c: Container, *, root: str, log_path: str, runtime: str = "") -> dic
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": f"{root}/upper", "WorkDir": f"{root}/work",
                                                      "MergedDir": f"{root}/rootfs"}},
         "Mounts": mounts_json(c),
-        "Config": c.config,
+        "Config": config_json(c.config),
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if net else "", "SandboxKey": net.get("netns_path") or "",
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
@@ -166,7 +202,7 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
         if key == "status":
             return c.state.status == value
         if key == "label":
-            return filters_mod.label_matches(c.config.get("Labels") or {}, value)
+            return filters_mod.label_matches(c.config.labels, value)
         if key == "ancestor":
             return value in (c.image, c.image_id) or c.image_id.startswith("sha256:" + value)
         if key == "exited":

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from berth.engine import health
 from berth.engine.awslogs_options import validate_log_config
 from berth.errors import InvalidArgument
+from berth.types.container import ContainerConfig, EndpointSettings
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
@@ -54,68 +56,51 @@ def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> lis
     return list(merged.values())
 
 
-def _as_list(value: Any, field: str) -> list[str] | None:  # value: any JSON value, checked here
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-                          f"Config.{field} of type strslice.StrSlice")
+def _strings(value: Any) -> tuple[str, ...] | None:
+    """A list of strings from the image config (berth.images' JSON), None when absent."""
+    return None if value is None else tuple(str(v) for v in value)
 
 
-def merge_config(request: dict[str, Any], image_config: dict[str, Any], container_id: str) -> dict[str, Any]:
-    """The container's `Config` as `docker inspect` shows it."""
+def merge_config(request: ContainerConfig, image_config: Mapping[str, Any], container_id: str) -> ContainerConfig:
+    """The container's `Config` as `docker inspect` shows it: the request merged with the
+    image's config (a berth.images config dict)."""
     img = image_config or {}
-    entrypoint = _as_list(request.get("Entrypoint"), "Entrypoint")
-    cmd = _as_list(request.get("Cmd"), "Cmd")
+    entrypoint, cmd = request.entrypoint, request.cmd
     if entrypoint is None:
-        entrypoint = img.get("Entrypoint")
+        entrypoint = _strings(img.get("Entrypoint"))
         if not cmd:
-            cmd = img.get("Cmd")
+            cmd = _strings(img.get("Cmd"))
     # An explicit entrypoint keeps only the request's Cmd: the image's Cmd is dropped (moby).
-    if entrypoint == [""]:
+    if entrypoint == ("",):
         entrypoint = None
-    labels = dict(img.get("Labels") or {})
-    labels.update(request.get("Labels") or {})
-    exposed = dict(img.get("ExposedPorts") or {})
-    exposed.update(request.get("ExposedPorts") or {})
-    config = {
-        "Hostname": request.get("Hostname") or container_id[:12],
-        "Domainname": request.get("Domainname") or "",
-        "User": request.get("User") or img.get("User") or "",
-        "AttachStdin": bool(request.get("AttachStdin")),
-        "AttachStdout": bool(request.get("AttachStdout")),
-        "AttachStderr": bool(request.get("AttachStderr")),
-        "ExposedPorts": exposed or None,
-        "Tty": bool(request.get("Tty")),
-        "OpenStdin": bool(request.get("OpenStdin")),
-        "StdinOnce": bool(request.get("StdinOnce")),
-        "Env": merge_env(img.get("Env"), _as_list(request.get("Env"), "Env")),
-        "Cmd": cmd,
-        "Image": request.get("Image") or "",
-        "Volumes": request.get("Volumes") or img.get("Volumes"),
-        "WorkingDir": request.get("WorkingDir") or img.get("WorkingDir") or "",
-        "Entrypoint": entrypoint,
-        "OnBuild": None,
-        "Labels": labels,
-        "StopSignal": request.get("StopSignal") or img.get("StopSignal") or None,
-        "StopTimeout": request.get("StopTimeout"),
-    }
-    # Shown only when set (Go's omitempty); CMD-SHELL health probes run through Shell.
-    healthcheck = health.merge(request.get("Healthcheck"), img.get("Healthcheck"))
-    if healthcheck:
-        config["Healthcheck"] = healthcheck
-    shell = request.get("Shell") or img.get("Shell")
-    if shell:
-        config["Shell"] = shell
-    return config
+    labels = {**(img.get("Labels") or {}), **request.labels}
+    exposed = tuple(dict.fromkeys([*(img.get("ExposedPorts") or {}), *(request.exposed_ports or ())]))
+    return ContainerConfig(
+        hostname=request.hostname or container_id[:12],
+        domainname=request.domainname,
+        user=request.user or img.get("User") or "",
+        attach_stdin=request.attach_stdin, attach_stdout=request.attach_stdout, attach_stderr=request.attach_stderr,
+        exposed_ports=exposed or None,
+        tty=request.tty, open_stdin=request.open_stdin, stdin_once=request.stdin_once,
+        env=tuple(merge_env(img.get("Env"), list(request.env))),
+        cmd=cmd,
+        image=request.image,
+        volumes=request.volumes or _strings(img.get("Volumes")),
+        working_dir=request.working_dir or img.get("WorkingDir") or "",
+        entrypoint=entrypoint,
+        on_build=None,
+        labels=labels,
+        stop_signal=request.stop_signal or img.get("StopSignal") or None,
+        stop_timeout=request.stop_timeout,
+        # CMD-SHELL health probes run through Shell.
+        healthcheck=health.merge(request.healthcheck, health.from_image(img.get("Healthcheck"))),
+        shell=request.shell or _strings(img.get("Shell")) or None,
+    )
 
 
-def process_args(config: dict[str, Any]) -> list[str]:
+def process_args(config: ContainerConfig) -> list[str]:
     """Entrypoint + Cmd; InvalidArgument with moby's wording when both are empty."""
-    args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+    args = list(config.entrypoint or ()) + list(config.cmd or ())
     if not args:
         raise InvalidArgument("no command specified")
     return args
@@ -139,7 +124,7 @@ def parse_host_port(value: str) -> int:
     return int(text)
 
 
-def port_bindings(host_config: dict[str, Any], config: dict[str, Any]) -> list[tuple[int, str, str, int]]:
+def port_bindings(host_config: Mapping[str, Any], config: ContainerConfig) -> list[tuple[int, str, str, int]]:
     """(container_port, proto, host_ip, host_port) for each binding; -P publishes every exposed port."""
     bindings = host_config.get("PortBindings") or {}
     if not isinstance(bindings, dict):
@@ -152,7 +137,7 @@ def port_bindings(host_config: dict[str, Any], config: dict[str, Any]) -> list[t
             result.append((port, proto, entry.get("HostIp") or "", parse_host_port(entry.get("HostPort", ""))))
     if host_config.get("PublishAllPorts"):
         bound = {(p, pr) for p, pr, _, _ in result}
-        for key in (config.get("ExposedPorts") or {}):
+        for key in config.exposed_ports or ():
             port, proto = port_key(key)
             if (port, proto) not in bound:
                 result.append((port, proto, "", 0))
@@ -191,11 +176,11 @@ CONFLICT_SHARED = ("container sharing network namespace with another container o
                    "connected to any other network")
 
 
-def check_container_mode(request: dict[str, Any], host_config: dict[str, Any],
-                         networking_config: dict[str, Any] | None) -> None:
+def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any],
+                         endpoints: Mapping[str, EndpointSettings]) -> None:
     """moby's validateNetContainerMode for `container:<ref>`: what the joined container owns
     (hostname, /etc files, addresses, ports) cannot be set on the joiner. `request` is the
-    create body as sent (before the image's config is merged in), as moby checks it.
+    Config as requested (before the image's config is merged in), as moby checks it.
 
     NetworkingConfig may only name the mode itself (the CLI sends an empty endpoint for it)
     or `default`; an address or MAC there is refused like the flags that set them.
@@ -204,35 +189,30 @@ def check_container_mode(request: dict[str, Any], host_config: dict[str, Any],
     if not joined_container(mode):
         return
     checks = (
-        (request.get("Hostname"), CONFLICT_HOSTNAME),
+        (request.hostname, CONFLICT_HOSTNAME),
         (host_config.get("Links"), CONFLICT_LINKS),
         (host_config.get("Dns"), CONFLICT_DNS),
         (host_config.get("ExtraHosts"), CONFLICT_EXTRA_HOSTS),
-        (request.get("MacAddress"), CONFLICT_MAC),
+        (request.mac_address, CONFLICT_MAC),
         (host_config.get("PortBindings") or host_config.get("PublishAllPorts"), CONFLICT_PUBLISH),
-        (request.get("ExposedPorts"), CONFLICT_EXPOSE),
+        (request.exposed_ports, CONFLICT_EXPOSE),
     )
     for value, message in checks:
         if value:
             raise InvalidArgument(message)
-    _check_container_mode_endpoints(mode, networking_config or {})
+    _check_container_mode_endpoints(mode, endpoints)
 
 
-def _check_container_mode_endpoints(mode: str, networking_config: Any) -> None:  # any JSON value, checked here
-    endpoints = networking_config.get("EndpointsConfig") if isinstance(networking_config, dict) else None
-    endpoints = endpoints or {}
-    if not isinstance(endpoints, dict):
-        raise InvalidArgument("invalid NetworkingConfig")
+def _check_container_mode_endpoints(mode: str, endpoints: Mapping[str, EndpointSettings]) -> None:
     for name, settings in endpoints.items():
         if name not in (mode, "default"):
             raise InvalidArgument(CONFLICT_SHARED)
-        settings = settings or {}
-        if settings.get("MacAddress"):  # the CLI puts --mac-address here since API 1.44
+        if settings.mac_address:  # the CLI puts --mac-address here since API 1.44
             raise InvalidArgument(CONFLICT_MAC)
-        if settings.get("Links"):
+        if settings.links:
             raise InvalidArgument(CONFLICT_LINKS)
-        ipam = settings.get("IPAMConfig") or {}
-        if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
+        ipam = settings.ipam_config
+        if ipam is not None and (ipam.ipv4_address or ipam.ipv6_address):
             raise InvalidArgument(CONFLICT_SHARED)
 
 
@@ -256,14 +236,14 @@ LOG_DRIVERS = ("", "json-file", "local", "none", "journald", "syslog", "fluentd"
                "etwlogs", "gcplogs", "logentries", "k8s-file")
 
 
-def validate_config(request: dict[str, Any]) -> None:
+def validate_config(request: ContainerConfig) -> None:
     """Reject the Config values moby's verifyContainerSettings rejects, with its wording."""
-    workdir = request.get("WorkingDir") or ""
+    workdir = request.working_dir
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
-    for key in request.get("ExposedPorts") or {}:
+    for key in request.exposed_ports or ():
         port_key(key)
-    health.validate(request.get("Healthcheck"))
+    health.validate(request.healthcheck)
 
 
 def validate_host_config(host_config: dict[str, Any]) -> None:

@@ -1,0 +1,106 @@
+"""A container's typed Config and endpoints in its SQLite record: from JSON, and the previous format.
+
+The record keeps the dataclass fields (snake_case, `dataclasses.asdict`). Records written before
+they were typed hold Docker's CamelCase `Config` dict and a `networking_config` dict
+(NetworkingConfig as sent) instead; `config_from_record` and `endpoints_from_record` read both,
+so containers created by an older berth survive the upgrade (they are rewritten in the new
+format on their next save).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from berth.types.container import ContainerConfig, EndpointIPAMConfig, EndpointSettings, HealthConfig
+
+_TUPLES = ("exposed_ports", "cmd", "entrypoint", "volumes", "on_build", "shell")
+_FIELDS = frozenset(f.name for f in fields(ContainerConfig))
+
+
+def config_from_record(data: Mapping[str, Any]) -> ContainerConfig:
+    if _is_legacy(data):
+        return config_from_legacy(data)
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    for key in _TUPLES:
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    values["env"] = tuple(values.get("env") or ())
+    values["labels"] = dict(values.get("labels") or {})
+    health = values.get("healthcheck")
+    if health is not None:
+        values["healthcheck"] = HealthConfig(**{**health, "test": tuple(health.get("test") or ())})
+    return ContainerConfig(**values)
+
+
+def _is_legacy(data: Mapping[str, Any]) -> bool:
+    """The previous format: Docker's Config keys (`Hostname`, `Env`, ...), all capitalised."""
+    return any(key[:1].isupper() for key in data)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
+def config_from_legacy(data: Mapping[str, Any]) -> ContainerConfig:
+    """A Config stored as Docker's JSON (what the engine merged and inspect showed) as typed."""
+    health = data.get("Healthcheck")
+    return ContainerConfig(
+        image=str(data.get("Image") or ""), hostname=str(data.get("Hostname") or ""),
+        domainname=str(data.get("Domainname") or ""), user=str(data.get("User") or ""),
+        attach_stdin=bool(data.get("AttachStdin")), attach_stdout=bool(data.get("AttachStdout")),
+        attach_stderr=bool(data.get("AttachStderr")),
+        exposed_ports=tuple(data["ExposedPorts"]) if data.get("ExposedPorts") is not None else None,
+        tty=bool(data.get("Tty")), open_stdin=bool(data.get("OpenStdin")), stdin_once=bool(data.get("StdinOnce")),
+        env=_strings(data.get("Env")) or (), cmd=_strings(data.get("Cmd")),
+        entrypoint=_strings(data.get("Entrypoint")),
+        healthcheck=None if not health else HealthConfig(
+            test=_strings(health.get("Test")) or (), interval=int(health.get("Interval") or 0),
+            timeout=int(health.get("Timeout") or 0), start_period=int(health.get("StartPeriod") or 0),
+            start_interval=int(health.get("StartInterval") or 0), retries=int(health.get("Retries") or 0)),
+        working_dir=str(data.get("WorkingDir") or ""),
+        labels={str(k): str(v) for k, v in (data.get("Labels") or {}).items()},
+        stop_signal=data.get("StopSignal") or None,
+        stop_timeout=int(data["StopTimeout"]) if data.get("StopTimeout") is not None else None,
+        volumes=tuple(data["Volumes"]) if data.get("Volumes") is not None else None,
+        on_build=_strings(data.get("OnBuild")), shell=_strings(data.get("Shell")),
+        mac_address=str(data.get("MacAddress") or ""), network_disabled=bool(data.get("NetworkDisabled")),
+        args_escaped=bool(data.get("ArgsEscaped")),
+    )
+
+
+def endpoint_from_record(data: Mapping[str, Any]) -> EndpointSettings:
+    ipam = data.get("ipam_config")
+    return EndpointSettings(
+        aliases=_strings(data.get("aliases")), links=_strings(data.get("links")),
+        mac_address=str(data.get("mac_address") or ""),
+        ipam_config=None if ipam is None else EndpointIPAMConfig(
+            ipv4_address=str(ipam.get("ipv4_address") or ""), ipv6_address=str(ipam.get("ipv6_address") or ""),
+            link_local_ips=_strings(ipam.get("link_local_ips")) or ()),
+        driver_opts=None if data.get("driver_opts") is None else dict(data["driver_opts"]),
+        network_id=str(data.get("network_id") or ""),
+    )
+
+
+def endpoint_from_legacy(data: Mapping[str, Any] | None) -> EndpointSettings:
+    """One EndpointsConfig entry as the previous format kept it (Docker's JSON, as sent)."""
+    data = data or {}
+    ipam = data.get("IPAMConfig")
+    return EndpointSettings(
+        aliases=_strings(data.get("Aliases")), links=_strings(data.get("Links")),
+        mac_address=str(data.get("MacAddress") or ""),
+        ipam_config=None if ipam is None else EndpointIPAMConfig(
+            ipv4_address=str(ipam.get("IPv4Address") or ""), ipv6_address=str(ipam.get("IPv6Address") or ""),
+            link_local_ips=_strings(ipam.get("LinkLocalIPs")) or ()),
+        driver_opts=None if data.get("DriverOpts") is None else dict(data["DriverOpts"]),
+        network_id=str(data.get("NetworkID") or ""),
+    )
+
+
+def endpoints_from_record(data: Mapping[str, Any]) -> dict[str, EndpointSettings]:
+    """The record's `endpoints`, or (previous format) its `networking_config`."""
+    if "endpoints" in data:
+        return {name: endpoint_from_record(e) for name, e in (data["endpoints"] or {}).items()}
+    legacy = (data.get("networking_config") or {}).get("EndpointsConfig") or {}
+    return {name: endpoint_from_legacy(e) for name, e in legacy.items()}
