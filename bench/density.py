@@ -57,9 +57,15 @@ def one_round(env: dict[str, str], count: int, names: tuple[str, ...], marker: s
     base = engine_pss(names, marker)
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda i: docker(env, "run", "-d", "busybox", "sleep", "3600").stdout.strip(),
-                            range(count)))
+        runs = list(pool.map(lambda i: docker(env, "run", "-d", "busybox", "sleep", "3600"), range(count)))
+    failed = [r.stderr.strip() for r in runs if r.returncode != 0]
+    if failed:  # a benchmark of an engine that failed some runs measures nothing
+        raise RuntimeError(f"{len(failed)} of {count} `docker run -d` failed, e.g. {failed[0]}")
+    ids = [r.stdout.strip() for r in runs]
+    deadline = time.monotonic() + 300
     while len(docker(env, "ps", "-q").stdout.split()) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} containers running after 300 s")
         time.sleep(0.05)
     start_all = time.perf_counter() - started
     time.sleep(1.0)  # let the engines settle before measuring memory

@@ -55,7 +55,7 @@ from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.containers._restarts import RestartScheduler
 from berth.engine.volumes import LookupFn, tree_size
-from berth.errors import BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from berth.errors import AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
 from berth.types.container import ContainerSpec
 from berth.runtime import Runtime, follow_logs, read_logs_async
@@ -64,6 +64,7 @@ from berth.runtime import Runtime, follow_logs, read_logs_async
 __all__ = ["ContainerService", "check_tty_size", "check_wait_condition", "parse_signal", "start_error_code"]
 
 log = logging.getLogger(__name__)
+_NAME_DRAWS = 20  # attempts at a free generated name before the conflict is reported
 
 
 class ContainerNetworks(NetworkAttacher, Protocol):
@@ -166,6 +167,7 @@ class ContainerService:
         container_id = secrets.token_hex(32)
         config = cfg.merge_config(request, (image.config or {}).get("config") or {}, container_id)
         cfg.port_bindings(host_config, config)  # validates every port spec now, not at start
+        generated = not name
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
         endpoints = dict(spec.networking)
@@ -183,7 +185,7 @@ class ContainerService:
             if secret_env and self._secrets is not None:
                 await asyncio.to_thread(self._secrets.put, container_id, secret_env)
             cdir.mkdir(parents=True)
-            self._repo.add(container)
+            self._add_record(container, name_generated=generated)
         except BaseException:
             await asyncio.to_thread(_remove_tree, cdir)
             if self._secrets is not None:
@@ -193,6 +195,19 @@ class ContainerService:
             raise
         self._publish(container, "create")
         return container
+
+    def _add_record(self, container: Container, *, name_generated: bool) -> None:
+        """A generated name another create took meanwhile (both picked it while free, then
+        awaited) is drawn again, as moby does: only a name the user gave is a conflict."""
+        for _ in range(_NAME_DRAWS):
+            try:
+                self._repo.add(container)
+                return
+            except AlreadyExists:
+                if not name_generated:
+                    raise
+                container.name = cfg.generate_name(self._repo.names())
+        self._repo.add(container)
 
     def _mount_lookup(self, ref: str) -> tuple[str, list[dict[str, Any]]]:
         container = self.get(ref)
