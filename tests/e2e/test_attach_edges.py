@@ -208,10 +208,14 @@ WS_HEADERS = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Ve
               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
-async def ws_collect(ws: aiohttp.ClientWebSocketResponse, until: bytes, timeout: float = 20) -> tuple[bytes, set[aiohttp.WSMsgType]]:
+async def ws_collect(ws: aiohttp.ClientWebSocketResponse, until: bytes | tuple[bytes, ...],
+                     timeout: float = 20) -> tuple[bytes, set[aiohttp.WSMsgType]]:
+    """Frames until every one of `until` has arrived (stdout and stderr are separate pipes: their
+    lines reach the client in either order)."""
+    wanted = (until,) if isinstance(until, bytes) else until
     data, kinds = b"", set()
     deadline = time.monotonic() + timeout
-    while until not in data:
+    while not all(w in data for w in wanted):
         msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
         kinds.add(msg.type)
         if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
@@ -231,7 +235,7 @@ def test_websocket_attach_sends_input_and_reads_output(daemon: BerthDaemon, clie
                 data, kinds = await ws_collect(ws, b"ready\n")  # logs=1: the history first
                 await ws.send_bytes(b"one\n")
                 await ws.send_str("two\n")
-                more, more_kinds = await ws_collect(ws, b"err-two\n")
+                more, more_kinds = await ws_collect(ws, (b"out-one\n", b"err-one\n", b"out-two\n", b"err-two\n"))
                 data += more
                 # never multiplexed: raw bytes of both streams in binary frames
                 assert kinds | more_kinds == {aiohttp.WSMsgType.BINARY}
@@ -243,10 +247,12 @@ def test_websocket_attach_sends_input_and_reads_output(daemon: BerthDaemon, clie
                 data, _ = await ws_collect(ws, b"out-three\n")
                 assert b"err-three" not in data
 
-    asyncio.run(main())
-    container.reload()
-    assert container.status == "running"  # closing the websocket leaves the container alone
-    container.remove(force=True)
+    try:
+        asyncio.run(main())
+        container.reload()
+        assert container.status == "running"  # closing the websocket leaves the container alone
+    finally:
+        container.remove(force=True)  # the daemon is the whole session's: leave it empty
 
 
 def test_websocket_attach_detach_keys_and_end_of_container(daemon: BerthDaemon, client: docker.DockerClient) -> None:
