@@ -517,3 +517,50 @@ def make_tar(path: Path, entries: list[tuple[str, bytes | None, str]]) -> Path:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def drive_pty(env: dict[str, str], argv: list[str], actions: list[tuple[bytes, bytes]], *,
+              timeout: float = 30, size: tuple[int, int] | None = None) -> tuple[int | None, bytes]:
+    """Run the docker CLI (`argv` after `docker`) on a pty; once the output so far holds a
+    trigger, type its keys. Returns the exit code (None after `timeout`) and all the output,
+    including what the CLI wrote just before it exited (read after the exit: e.g. "read escape
+    sequence" may still be in the pty when the exit is seen)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    if size is not None:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    proc = subprocess.Popen([DOCKER, *argv], env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out, pending = b"", list(actions)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+            if pending and pending[0][0] in out:
+                os.write(master, pending.pop(0)[1])
+        code = proc.wait(timeout=10)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the CLI's side is closed and drained
+                break
+            if not chunk:
+                break
+            out += chunk
+        return code, out
+    except subprocess.TimeoutExpired:
+        return None, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

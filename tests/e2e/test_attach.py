@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
-import select
-import struct
-import subprocess
-import termios
-import time
 
 import pytest
 
-from tests.helpers import DOCKER, BerthDaemon
+from tests.helpers import BerthDaemon, drive_pty
 
 pytestmark = pytest.mark.root
 
 
 def drive(d: BerthDaemon, args: list[str], actions: list[tuple[bytes, bytes]],
           timeout: float = 20, size: tuple[int, int] = (24, 80)) -> tuple[int | None, bytes]:
-    """Run the docker CLI on a pty; when the output so far contains a trigger, type its keys."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
-    proc = subprocess.Popen([DOCKER, *args], env=d.env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out, pending = b"", list(actions)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    out += os.read(master, 4096)
-                except OSError:
-                    break
-            if pending and pending[0][0] in out:
-                os.write(master, pending.pop(0)[1])
-        return proc.wait(timeout=5), out
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return None, out
-    finally:
-        os.close(master)
+    return drive_pty(d.env, args, actions, timeout=timeout, size=size)
 
 
 def test_detach_and_reattach(daemon: BerthDaemon) -> None:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import pty
-import select
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +15,7 @@ import aiohttp
 import docker
 import pytest
 
-from tests.helpers import DOCKER, BerthDaemon, api, wait_for
+from tests.helpers import BerthDaemon, api, drive_pty, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -44,29 +40,7 @@ def config_dir() -> Iterator[Path]:
 
 def drive(env: dict[str, str], args: list[str], actions: list[tuple[bytes, bytes]],
           timeout: float = 30) -> tuple[int | None, bytes]:
-    """Run the docker CLI on a pty; once the output so far holds a trigger, type its keys."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([DOCKER, *args], env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out, pending = b"", list(actions)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    out += os.read(master, 4096)
-                except OSError:
-                    break
-            if pending and pending[0][0] in out:
-                os.write(master, pending.pop(0)[1])
-        return proc.wait(timeout=10), out
-    except subprocess.TimeoutExpired:
-        return None, out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
+    return drive_pty(env, args, actions, timeout=timeout)
 
 
 def read_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: float = 20) -> bytes:
