@@ -157,7 +157,8 @@ class Project:
         `docker network disconnect -f`), then `down` again."""
         network = f"{self.name}_default"
         status, info = api(self.engine.sock, "GET", f"/networks/{network}")
-        for container in (info or {}).get("Containers") or {} if status == 200 else {}:
+        stale = (info or {}).get("Containers") or {} if status == 200 else {}
+        for container in stale:
             api(self.engine.sock, "POST", f"/networks/{network}/disconnect", {"Container": container, "Force": True})
         try:
             self.compose("down", "-t", "0")

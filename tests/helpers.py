@@ -4,16 +4,21 @@ the tests of its AWS endpoint share (clients, raw signed requests, polling with 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
+import pty
 import secrets
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import struct
 import sys
 import tempfile
+import termios
 import time
 import urllib.error
 import urllib.request
@@ -525,12 +530,6 @@ def drive_pty(env: dict[str, str], argv: list[str], actions: list[tuple[bytes, b
     trigger, type its keys. Returns the exit code (None after `timeout`) and all the output,
     including what the CLI wrote just before it exited (read after the exit: e.g. "read escape
     sequence" may still be in the pty when the exit is seen)."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-
     master, slave = pty.openpty()
     if size is not None:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))

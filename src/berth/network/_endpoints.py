@@ -296,11 +296,12 @@ class EndpointManager:
     def _delete_record(self, endpoint: Endpoint) -> None:
         with self._records_lock:
             (self._dir / endpoint.network_id / f"{endpoint.container_id}.json").unlink(missing_ok=True)
-            net = self._loaded().get(endpoint.network_id)
+            records = self._loaded()
+            net = records.get(endpoint.network_id)
             if net is not None:
                 net.pop(endpoint.container_id, None)
                 if not net:
-                    del self._loaded()[endpoint.network_id]
+                    del records[endpoint.network_id]
 
 
 def _load(path: Path) -> Endpoint | None:

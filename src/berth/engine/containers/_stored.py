@@ -70,32 +70,35 @@ def config_from_legacy(data: Mapping[str, Any]) -> ContainerConfig:
     )
 
 
-def endpoint_from_record(data: Mapping[str, Any]) -> EndpointSettings:
-    ipam = data.get("ipam_config")
+# The keys of one endpoint's fields in each stored form: the record's own (the dataclass's
+# names) and Docker's JSON as the previous format kept it.
+_RECORD_KEYS = ("aliases", "links", "mac_address", "ipam_config", "ipv4_address", "ipv6_address",
+                "link_local_ips", "driver_opts", "network_id")
+_LEGACY_KEYS = ("Aliases", "Links", "MacAddress", "IPAMConfig", "IPv4Address", "IPv6Address",
+                "LinkLocalIPs", "DriverOpts", "NetworkID")
+
+
+def _endpoint(data: Mapping[str, Any], keys: tuple[str, ...]) -> EndpointSettings:
+    aliases, links, mac, ipam_key, ipv4, ipv6, link_local, driver_opts, network_id = keys
+    ipam = data.get(ipam_key)
     return EndpointSettings(
-        aliases=_strings(data.get("aliases")), links=_strings(data.get("links")),
-        mac_address=str(data.get("mac_address") or ""),
+        aliases=_strings(data.get(aliases)), links=_strings(data.get(links)),
+        mac_address=str(data.get(mac) or ""),
         ipam_config=None if ipam is None else EndpointIPAMConfig(
-            ipv4_address=str(ipam.get("ipv4_address") or ""), ipv6_address=str(ipam.get("ipv6_address") or ""),
-            link_local_ips=_strings(ipam.get("link_local_ips")) or ()),
-        driver_opts=None if data.get("driver_opts") is None else dict(data["driver_opts"]),
-        network_id=str(data.get("network_id") or ""),
+            ipv4_address=str(ipam.get(ipv4) or ""), ipv6_address=str(ipam.get(ipv6) or ""),
+            link_local_ips=_strings(ipam.get(link_local)) or ()),
+        driver_opts=None if data.get(driver_opts) is None else dict(data[driver_opts]),
+        network_id=str(data.get(network_id) or ""),
     )
+
+
+def endpoint_from_record(data: Mapping[str, Any]) -> EndpointSettings:
+    return _endpoint(data, _RECORD_KEYS)
 
 
 def endpoint_from_legacy(data: Mapping[str, Any] | None) -> EndpointSettings:
     """One EndpointsConfig entry as the previous format kept it (Docker's JSON, as sent)."""
-    data = data or {}
-    ipam = data.get("IPAMConfig")
-    return EndpointSettings(
-        aliases=_strings(data.get("Aliases")), links=_strings(data.get("Links")),
-        mac_address=str(data.get("MacAddress") or ""),
-        ipam_config=None if ipam is None else EndpointIPAMConfig(
-            ipv4_address=str(ipam.get("IPv4Address") or ""), ipv6_address=str(ipam.get("IPv6Address") or ""),
-            link_local_ips=_strings(ipam.get("LinkLocalIPs")) or ()),
-        driver_opts=None if data.get("DriverOpts") is None else dict(data["DriverOpts"]),
-        network_id=str(data.get("NetworkID") or ""),
-    )
+    return _endpoint(data or {}, _LEGACY_KEYS)
 
 
 def endpoints_from_record(data: Mapping[str, Any]) -> dict[str, EndpointSettings]:
