@@ -164,3 +164,32 @@ def test_builder_prune_forgets_the_cache(private: BerthDaemon) -> None:
     assert refused.returncode != 0 and "invalid filter 'bogus'" in refused.stderr
     system = private.docker("system", "prune", "-f")
     assert system.returncode == 0, system.stderr
+
+
+def _tar_bytes(members: list[tarfile.TarInfo], data: bytes = b"inside\n") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info in members:
+            if info.isreg():
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def test_add_refuses_an_archive_member_leaving_the_destination(daemon: BerthDaemon, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    good = tarfile.TarInfo("pkg/README")
+    evil = tarfile.TarInfo("../../evil-from-add")
+    (ctx / "good.tar").write_bytes(_tar_bytes([good]))
+    (ctx / "evil.tar").write_bytes(_tar_bytes([good, evil]))
+    (ctx / "Dockerfile").write_text("FROM busybox\nADD good.tar /opt/\nADD evil.tar /opt/\n")
+    result = daemon.docker("build", "-t", "add-escape:1", str(ctx), timeout=120)
+    assert result.returncode != 0
+    assert 'failed to extract evil.tar: "../../evil-from-add" is outside of "/opt"' in result.stderr
+    assert "add-escape" not in daemon.docker("images", check=True).stdout  # no image half made
+    for where in (daemon.root, daemon.run_root, tmp_path.parent):
+        found = subprocess.run(["find", str(where), "-name", "evil-from-add"], capture_output=True, text=True)
+        assert found.stdout == ""

@@ -15,6 +15,7 @@ where the kernel would have put it:
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import tarfile
 import time
@@ -123,14 +124,48 @@ def _is_archive(source: Source) -> bool:
 
 def _extract_archive(writer: LayerWriter, view: MergedView, source: Source, target: list[str],
                      opts: CopyOptions) -> None:
+    archive = "/".join(source.parts)
     with source.tree.open(source.entry) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
         for member in tar:
-            parts = split_path(member.name)
-            if member.name.startswith("/") or ".." in parts or not parts:
-                continue  # an archive member may not leave the destination
+            parts = archive_member_parts(member, archive=archive, dest="/" + "/".join(target))
+            if not parts:
+                continue  # `.` or `/`: the destination itself
             dest = target + parts
             _ensure_dirs(writer, view, dest[:-1], opts)
             _add_member(writer, tar, member, dest, target, opts)
+
+
+def _inside(path: str) -> list[str] | None:
+    """moby's Unpack joins a member's name (or a link's target) under the extraction directory
+    and cleans it (an absolute name stays inside); the parts, or None when `..` leaves it."""
+    cleaned = posixpath.normpath(path) if path else "."
+    if cleaned.startswith("/"):
+        return split_path(cleaned)
+    if cleaned == ".." or cleaned.startswith("../"):
+        return None
+    return split_path(cleaned)
+
+
+def archive_member_parts(member: tarfile.TarInfo, *, archive: str, dest: str) -> list[str]:
+    """Where an ADD archive's member lands, relative to the destination; refused as moby's
+    Unpack refuses it (the build fails naming the member) when its name, its hard link's target
+    or its relative symlink's target would leave the destination.
+
+    Raises:
+        InvalidArgument: the member breaks out of the destination.
+    """
+    def refuse(what: str) -> InvalidArgument:
+        return InvalidArgument(f"ADD failed: failed to extract {archive}: {what}")
+
+    parts = _inside(member.name)
+    if parts is None:
+        raise refuse(f"{json.dumps(member.name)} is outside of {json.dumps(dest)}")
+    if member.islnk() and _inside(member.linkname) is None:
+        raise refuse(f"invalid hardlink {json.dumps(member.name)} -> {json.dumps(member.linkname)}")
+    if member.issym() and not member.linkname.startswith("/") and \
+            _inside(posixpath.join("/".join(parts[:-1]) or ".", member.linkname)) is None:
+        raise refuse(f"invalid symlink {json.dumps(member.name)} -> {json.dumps(member.linkname)}")
+    return parts
 
 
 def _add_member(writer: LayerWriter, tar: tarfile.TarFile, member: tarfile.TarInfo, dest: list[str],
@@ -147,10 +182,7 @@ def _add_member(writer: LayerWriter, tar: tarfile.TarFile, member: tarfile.TarIn
     if member.issym():
         info.linkname = member.linkname
     elif member.islnk():
-        link = split_path(member.linkname)
-        if member.linkname.startswith("/") or ".." in link:
-            return
-        info.linkname = "/".join(target + link)
+        info.linkname = "/".join(target + (_inside(member.linkname) or []))  # checked above
     if member.isreg():
         info.size = member.size
         writer.add_info(info, tar.extractfile(member))
