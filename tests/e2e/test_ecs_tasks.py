@@ -226,6 +226,25 @@ def test_awsvpc_task_gets_its_own_ip_and_shares_localhost(env: Env) -> None:
     assert env.d.docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}").stdout.strip() == ""
 
 
+def test_awsvpc_copies_with_the_same_port_share_an_instance(env: Env) -> None:
+    # Each awsvpc task has a namespace of its own and publishes nothing on the host, so the fixed
+    # port 80 of one copy does not keep the next off the instance (as on ECS; bridge would refuse).
+    env.register("vpc-port", [box("web", command=HTTPD, portMappings=[{"containerPort": 80, "hostPort": 80}])],
+                 networkMode="awsvpc")
+    out = env.ecs.run_task(taskDefinition="vpc-port", count=2,
+                           networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+    assert out["failures"] == [] and len(out["tasks"]) == 2
+    ips = []
+    for task in out["tasks"]:
+        running = env.running(task["taskArn"])
+        ip = {d["name"]: d["value"] for d in running["attachments"][0]["details"]}["privateIPv4Address"]
+        assert http_get(f"http://{ip}:80/") == (200, b"hello\n")
+        ips.append(ip)
+    assert len(set(ips)) == 2
+    for task in out["tasks"]:
+        env.stop(task["taskArn"])
+
+
 def test_fargate_task_runs_and_an_invalid_size_is_refused(env: Env) -> None:
     env.register("fg", [box("app", command=IDLE, memory=None)], requiresCompatibilities=["FARGATE"],
                  networkMode="awsvpc", cpu="256", memory="512")

@@ -353,6 +353,10 @@ def test_run_task_placement_failures(api: Api) -> None:
     assert len(first["tasks"]) == 1
     second = api.RunTask(taskDefinition="port")
     assert second["tasks"] == [] and second["failures"][0]["reason"] == "RESOURCE:PORTS"
+    # awsvpc: every task has its own namespace, so copies with the same port share the instance
+    register(api, "vpc", container(portMappings=[{"containerPort": 8080, "hostPort": 8080}]), networkMode="awsvpc")
+    vpc = api.RunTask(taskDefinition="vpc", count=2, networkConfiguration=NETWORK)
+    assert len(vpc["tasks"]) == 2 and vpc["failures"] == []
     register(api, "half", container(memory=400))
     two = api.RunTask(taskDefinition="half", count=3)  # 64 + 2 * 400 fit in 1000, the third does not
     assert len(two["tasks"]) == 2 and [f["reason"] for f in two["failures"]] == ["RESOURCE:MEMORY"]

@@ -507,7 +507,7 @@ def test_fixed_host_ports() -> None:
                                {"containerPort": 53, "hostPort": 53}]),
     ))
     assert bridge.fixed_host_ports() == ((8443, "tcp"), (53, "udp"), (53, "tcp"))
-    assert parse_task_definition(VALID["awsvpc"]).fixed_host_ports() == ((80, "tcp"), (53, "udp"))
+    assert parse_task_definition(VALID["awsvpc"]).fixed_host_ports() == ()  # its own namespace
     assert parse_task_definition(VALID["host"]).fixed_host_ports() == ((8080, "tcp"),)
     assert parse_task_definition(VALID["none"]).fixed_host_ports() == ()
 

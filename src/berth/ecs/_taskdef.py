@@ -301,8 +301,10 @@ class TaskDefinitionSpec:
         return sum(_container_memory(c) for c in self.containers)
 
     def fixed_host_ports(self) -> tuple[tuple[int, str], ...]:
-        """(port, protocol) of every non-dynamic host port, in definition order."""
-        if self.network_mode not in ("bridge", "host", "awsvpc"):
+        """(port, protocol) of every non-dynamic host port, in definition order. An awsvpc task
+        has a network namespace (ENI on AWS) of its own and publishes nothing on the host, so it
+        takes none of the instance's ports: copies of it share an instance, as on ECS."""
+        if self.network_mode not in ("bridge", "host"):
             return ()
         return tuple(
             (pm.host_port, pm.protocol) for c in self.containers for pm in c.port_mappings if pm.host_port
