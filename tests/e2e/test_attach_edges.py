@@ -281,3 +281,25 @@ def test_websocket_attach_of_old_api_versions(daemon: BerthDaemon, client: docke
         asyncio.run(main())
     finally:
         container.remove(force=True)
+
+
+def test_attach_and_detach_events(client: docker.DockerClient, daemon: BerthDaemon) -> None:
+    since = time.time() - 1
+    container = started(client, tty=True)
+    try:
+        sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stream": 1})._sock
+        try:
+            sock.sendall(b"\x10\x11")
+            assert closed_by_server(sock)
+        finally:
+            sock.close()
+
+        def seen() -> list[str] | None:
+            stream = client.events(since=since, until=time.time() + 0.2, filters={"container": container.id},
+                                   decode=True)
+            actions = [e["Action"] for e in stream if e["Action"] in ("attach", "detach")]
+            return actions if len(actions) >= 2 else None
+
+        assert wait_for("attach and detach events", seen) == ["attach", "detach"]
+    finally:
+        container.remove(force=True)

@@ -4,6 +4,7 @@ request (as dockerd's router decides it), the start's ConsoleSize, and detach ke
 from __future__ import annotations
 
 import json
+import time
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -175,3 +176,42 @@ def test_docker_py_sends_the_config_files_detach_keys(daemon: BerthDaemon, box, 
         assert configured.exec_inspect(eid)["Running"] is True
     finally:
         configured.close()
+
+
+def _actions(client: docker.DockerClient, container_id: str, since: float) -> list[dict[str, object]]:
+    """The container's events from `since` until now (the stream ends at `until`)."""
+    stream = client.events(since=since, until=time.time() + 0.2, filters={"container": container_id},
+                           decode=True)
+    return [{"Action": e["Action"], **e["Actor"]["Attributes"]} for e in stream]
+
+
+def test_exec_and_attach_publish_dockerds_events(client: docker.DockerClient, box) -> None:  # type: ignore[no-untyped-def]
+    since = time.time() - 1
+    eid = client.api.exec_create(box.id, ["sh", "-c", "exit 3"])["Id"]
+    client.api.exec_start(eid)
+    wait_for("the exec's exit", lambda: client.api.exec_inspect(eid)["ExitCode"] == 3)
+    # a TTY exec left with the detach keys: exec_detach, the process runs on
+    tty = client.api.exec_create(box.id, ECHO_TTY, tty=True, stdin=True)["Id"]
+    sock = client.api.exec_start(tty, socket=True, tty=True)._sock
+    try:
+        assert b"ready" in read_until(sock, lambda d: b"ready" in d)
+        sock.sendall(b"\x10\x11")
+        assert closed_by_server(sock)
+    finally:
+        sock.close()
+    # an attach (logs only: it returns at once) is an `attach` event
+    client.api.attach(box.id, stream=False, logs=True)
+
+    def seen() -> list[dict[str, object]] | None:
+        found = [e for e in _actions(client, box.id, since) if e["Action"] != "create" and e["Action"] != "start"]
+        return found if len(found) >= 7 else None
+
+    events = wait_for("the exec and attach events", seen)
+    assert [e["Action"] for e in events[:3]] == ["exec_create: sh -c exit 3", "exec_start: sh -c exit 3",
+                                                  "exec_die"]
+    assert all(e["execID"] == eid and e["name"] == box.name for e in events[:3])
+    assert events[2]["exitCode"] == "3"
+    assert [e["Action"] for e in events[3:6]] == [f"exec_create: {' '.join(ECHO_TTY)}",
+                                                  f"exec_start: {' '.join(ECHO_TTY)}", "exec_detach"]
+    assert events[5]["execID"] == tty
+    assert events[6]["Action"] == "attach" and "execID" not in events[6]

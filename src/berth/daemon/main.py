@@ -127,7 +127,7 @@ class Daemon:
         self.archive = ArchiveService(containers=self.containers, images=self.image_store, runtime=self.runtime,
                                       tmp_dir=c.root / "tmp", events=self.events,
                                       volume_dir=self.volumes.content_dir)
-        self.execs = ExecService(containers=self.containers, runtime=self.runtime)
+        self.execs = ExecService(containers=self.containers, runtime=self.runtime, events=self.events)
         self.images = ImageService(self.image_store)
         self.distribution = DistributionService(self.image_store, self.db, DistributionConfig(
             hosts=RegistryHosts(insecure=c.insecure_registries, mirrors=c.registry_mirrors),

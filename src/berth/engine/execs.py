@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
 from berth.engine.containers import Container, check_can_exec, check_tty_size
+from berth.engine.events import EventBus
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import ExecProcess, ExecSpec
 
@@ -73,10 +74,34 @@ class ExecRuntime(Protocol):
 
 
 class ExecService:
-    def __init__(self, *, containers: ExecContainers, runtime: ExecRuntime) -> None:
+    def __init__(self, *, containers: ExecContainers, runtime: ExecRuntime, events: EventBus | None = None) -> None:
         self._containers = containers
         self._runtime = runtime
+        self._events = events
         self._execs: dict[str, ExecInstance] = {}
+
+    def _publish(self, instance: ExecInstance, action: str, **extra: str) -> None:
+        """dockerd's exec events: `exec_create: <cmd>`, `exec_start: <cmd>` and `exec_die`, on
+        the container, with its name, image and labels and the exec's id."""
+        if self._events is None:
+            return
+        try:
+            container = self._containers.get(instance.container_id)
+        except NotFound:
+            return  # removed meanwhile: dockerd has no container to log the event on either
+        attrs = {"name": container.name, "image": container.image, **container.config.labels,
+                 "execID": instance.id, **extra}
+        self._events.publish("container", action, container.id, attrs)
+
+    @staticmethod
+    def _with_command(action: str, instance: ExecInstance) -> str:
+        """moby writes `Entrypoint + " " + strings.Join(Args, " ")` (a lone command keeps its space)."""
+        args = instance.spec.args
+        return f"{action}: {args[0]} {' '.join(args[1:])}"
+
+    def detached(self, exec_id: str) -> None:
+        """The client left the exec with the detach keys (the process runs on): `exec_detach`."""
+        self._publish(self.get(exec_id), "exec_detach")
 
     def create(self, ref: str, config: ExecConfig) -> str:
         container = self._containers.get(ref)
@@ -99,6 +124,7 @@ class ExecService:
             id=exec_id, container_id=container.id, spec=spec, attach_stdin=config.attach_stdin,
             attach_stdout=config.attach_stdout, attach_stderr=config.attach_stderr,
             detach_keys=config.detach_keys, escape_keys=escape)
+        self._publish(self._execs[exec_id], self._with_command("exec_create", self._execs[exec_id]))
         return exec_id
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -125,6 +151,7 @@ class ExecService:
         process = instance.process = await self._runtime.exec(instance.container_id, instance.spec)
         instance.pid = process.pid
         instance.running = True
+        self._publish(instance, self._with_command("exec_start", instance))
         asyncio.create_task(self._reap(instance, process))
         return instance
 
@@ -135,6 +162,7 @@ class ExecService:
             log.exception("exec %s failed", instance.id[:12])
             instance.exit_code = 126
         instance.running = False
+        self._publish(instance, "exec_die", exitCode=str(instance.exit_code))
         instance.done.set()
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:

@@ -49,10 +49,13 @@ def register(router: Router, backend: Backend) -> None:
             peer = await upgrade()
             if req.qbool("logs"):
                 await send_logs(peer, container.id, multiplexed, stdout=stdout, stderr=stderr)
+            svc.publish_attach(container.id)
             if session is not None:
-                await pump(peer, session, multiplexed=multiplexed, stdin=session.stdin,
-                           close_stdin_on_eof=container.config.stdin_once and not tty,
-                           detach_keys=keys if tty else b"")
+                detached = await pump(peer, session, multiplexed=multiplexed, stdin=session.stdin,
+                                      close_stdin_on_eof=container.config.stdin_once and not tty,
+                                      detach_keys=keys if tty else b"")
+                if detached:
+                    svc.publish_attach(container.id, detached=True)
         finally:
             if session is not None:
                 svc.detach_session(container.id, session)

@@ -92,6 +92,7 @@ def register(router: Router, backend: Backend) -> None:
                               detach_keys=instance.escape_keys if instance.spec.tty else b"")
         if detached:
             await instance.started_process().detach()
+            execs.detached(instance.id)
         return None
 
     async def resize(req: Request) -> Response:

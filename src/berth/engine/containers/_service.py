@@ -545,6 +545,14 @@ class ContainerService:
             self._pending_attach.setdefault(container.id, []).append(session)
         return container, session
 
+    def publish_attach(self, container_id: str, *, detached: bool = False) -> None:
+        """dockerd's `attach` event (each attach, once any logs are sent), and `detach` when the
+        client left with the detach keys."""
+        try:
+            self._publish(self.get(container_id), "detach" if detached else "attach")
+        except NotFound:
+            pass
+
     def detach_session(self, container_id: str, session: AttachSession) -> None:
         sessions = self._pending_attach.get(container_id, [])
         if session in sessions:
