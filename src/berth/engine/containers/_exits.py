@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
+from berth.engine.background import Background
 from berth.engine.containers._model import Container
 from berth.runtime import Runtime
 
@@ -33,9 +35,10 @@ class NetworkDetacher(Protocol):
 
 
 class ExitTracker:
-    def __init__(self, *, runtime: Runtime, network: NetworkDetacher) -> None:
+    def __init__(self, *, runtime: Runtime, network: NetworkDetacher, background: Background | None = None) -> None:
         self._runtime = runtime
         self._network = network
+        self._background = background or Background()
         self._exited: dict[str, asyncio.Event] = {}
         self._exit_waiters: _Waiters = {}
         self._removed_waiters: _Waiters = {}
@@ -100,7 +103,7 @@ class ExitTracker:
 
     async def _detach_network(self, container_id: str) -> None:
         try:
-            await asyncio.to_thread(self._network.detach, container_id)
+            await self._background.run(partial(self._network.detach, container_id))
         except Exception:  # noqa: BLE001 - logged; cleanup_stale retries at next start
             log.exception("network teardown of %s failed", container_id[:12])
         finally:

@@ -51,6 +51,7 @@ from berth.engine.containers._launch import ImageLayers, Launcher, MountRecords,
 from berth.engine.containers._model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
 )
+from berth.engine.background import Background
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.containers._restarts import RestartScheduler
@@ -111,7 +112,9 @@ class ContainerService:
         self._pending_attach: dict[str, list[AttachSession]] = {}   # attached before start
         self._launcher = Launcher(containers_dir=containers_dir, images=images, runtime=runtime,
                                   network=network, volumes=volumes)
-        self._exits = ExitTracker(runtime=runtime, network=network)
+        # Teardowns that follow an answer (after an exit, after rm) share low-priority workers.
+        self._background = Background()
+        self._exits = ExitTracker(runtime=runtime, network=network, background=self._background)
         self._awslogs = AwslogsShipper(log_sink, default_region=aws_region)
         # Host clean-up of removed `--rm` containers (runtime delete, unmount, files), done after
         # the removal is reported so `docker run --rm` does not wait for it; close() awaits them.
@@ -500,8 +503,8 @@ class ContainerService:
 
     async def _clean_up(self, container_id: str, with_network: bool) -> None:
         try:
-            await asyncio.to_thread(self._launcher.teardown, container_id, with_network)
-            await asyncio.to_thread(_remove_tree, self.container_dir(container_id))
+            await self._background.run(partial(self._launcher.teardown, container_id, with_network))
+            await self._background.run(partial(_remove_tree, self.container_dir(container_id)))
         except Exception:  # noqa: BLE001 - logged; restore() sweeps what is left at the next start
             log.exception("clean-up of removed container %s failed", container_id[:12])
         finally:
@@ -675,6 +678,7 @@ class ContainerService:
         await self._awslogs.close()  # each shipper records where it is; the next daemon resumes there
         if self._cleanups:
             await asyncio.gather(*self._cleanups.values(), return_exceptions=True)
+        await asyncio.to_thread(self._background.close)
 
     def _publish_health(self, container_id: str, action: str) -> None:
         """A health_status event with the container's current name and labels (renames happen)."""
