@@ -81,9 +81,9 @@ async def _with_engine(host: BerthDaemon, scenario: Scenario) -> None:
 
 async def _shut_down(daemon: Daemon) -> None:
     """Remove what the scenario left, then close the engine as `Daemon.serve` does on SIGTERM."""
-    for item in daemon.containers.list(all=True, limit=-1, filters={}):
+    for snapshot in daemon.containers.list(all=True, limit=-1, filters={}):
         try:
-            await daemon.containers.remove(item["Id"], force=True, volumes=True)
+            await daemon.containers.remove(snapshot.container.id, force=True, volumes=True)
         except NotFound:
             pass
     await daemon.containers.close()

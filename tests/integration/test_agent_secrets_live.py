@@ -16,6 +16,7 @@ import pytest
 
 from berth.agent._engine import ContainerSpec, HealthProbe
 from berth.agent.engine_adapter import EngineAdapter
+from berth.api.docker import container_json
 from berth.daemon.main import Daemon
 from berth.errors import Unavailable
 from tests.helpers import BerthDaemon
@@ -50,7 +51,7 @@ def test_secret_env_lives_on_the_run_root_only(host: BerthDaemon) -> None:  # no
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         await adapter.start(cid)
         assert f"DB_PASS={VALUE}" in _process_env(host, cid) and "PLAIN=1" in _process_env(host, cid)
-        doc = daemon.containers.inspect(cid)
+        doc = container_json.inspect(daemon.containers.inspect(cid))  # what `docker inspect` shows
         assert f"DB_PASS={PLACEHOLDER}" in doc["Config"]["Env"]
         assert VALUE not in json.dumps(doc)
         deadline = time.monotonic() + 60
@@ -70,8 +71,8 @@ def test_secret_env_lives_on_the_run_root_only(host: BerthDaemon) -> None:  # no
         secret_file.unlink()
         with pytest.raises(Unavailable, match=r"needs its secret environment \(DB_PASS\)"):
             await adapter.start(cid)
-        state = daemon.containers.inspect(cid)["State"]
-        assert state["Running"] is False and "secret environment" in state["Error"]
+        state = daemon.containers.inspect(cid).container.state
+        assert state.running is False and "secret environment" in state.error
 
         await adapter.remove(cid)
         other = await adapter.create(ContainerSpec(name="again", image="busybox", command=("true",),

@@ -1,10 +1,10 @@
-"""The agent's engine adapter, without an engine: ContainerSpec → Docker create body, Docker
-inspect dict → ContainerStatus, image-reference and event classification."""
+"""The agent's engine adapter, without an engine: ContainerSpec → Docker create body, the
+engine's container snapshot → ContainerStatus, image-reference and event classification."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,8 +16,9 @@ from berth.agent._engine import (
     ContainerEngine, ContainerSpec, DeviceMapping, HealthProbe, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
 from berth.agent.engine_adapter import (
-    EngineAdapter, engine_spec, is_exit_event, names_registry, parse_time, published_ports, status_from_inspect,
+    EngineAdapter, engine_spec, is_exit_event, names_registry, parse_time, published_ports, status_from_snapshot,
 )
+from berth.engine.containers import Container, ContainerSnapshot, ContainerState, snapshot_of
 from berth.engine.events import EventBus
 from berth.errors import FailedPrecondition, NotFound, Unavailable
 from berth.images.distribution import Credentials
@@ -150,31 +151,32 @@ def test_engine_spec_rejects_an_unknown_mount_kind() -> None:
         engine_spec(ContainerSpec(name="c", image="busybox", mounts=(Mount("nfs", "x", "/x"),)))
 
 
-# A running container's inspect dict as berth's engine answers it (abridged to what is read).
-RUNNING: dict[str, Any] = {
-    "Id": "4f" * 32,
-    "Created": "2025-03-01T10:00:00.000000Z",
-    "Name": "/ecs-web-3-app-9a8b7c",
-    "Image": "sha256:" + "ab" * 32,
-    "State": {
-        "Status": "running", "Running": True, "Paused": False, "Restarting": False, "OOMKilled": False,
-        "Dead": False, "Pid": 4242, "ExitCode": 0, "Error": "",
-        "StartedAt": "2025-03-01T10:00:01.250000Z", "FinishedAt": "0001-01-01T00:00:00Z",
-        "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []},
-    },
-    "HostConfig": {"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}},
-    "Config": {"Image": "127.0.0.1:5000/app:v1", "Labels": {"com.amazonaws.ecs.task-arn": "t1"}},
-    "NetworkSettings": {
-        "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}],
-                  "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}], "9000/tcp": None},
-        "IPAddress": "10.88.0.5", "Gateway": "10.88.0.1",
-        "Networks": {"bridge": {"IPAddress": "10.88.0.5", "Gateway": "10.88.0.1"}},
-    },
-}
+# A running container as berth's engine records it (abridged to what is read).
+def running(**changes: Any) -> Container:
+    c = Container(
+        id="4f" * 32, created="2025-03-01T10:00:00.000000Z", name="ecs-web-3-app-9a8b7c",
+        image="127.0.0.1:5000/app:v1", image_id="sha256:" + "ab" * 32,
+        config=EngineConfig(image="127.0.0.1:5000/app:v1", labels={"com.amazonaws.ecs.task-arn": "t1"},
+                            exposed_ports=("80/tcp", "53/udp", "9000/tcp")),
+        host_config={"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}},
+        state=ContainerState(status="running", pid=4242, started_at="2025-03-01T10:00:01.250000Z"),
+        network={"mode": "bridge", "netns_path": "/run/berth/netns/4f", "ip_address": "10.88.0.5", "prefix_len": 16,
+                 "gateway": "10.88.0.1", "mac_address": "",
+                 "ports": [{"container_port": 80, "protocol": "tcp", "host_ip": "", "host_port": 32768},
+                           {"container_port": 53, "protocol": "udp", "host_ip": "127.0.0.1", "host_port": 5353}],
+                 "endpoints": {}},
+        health={"Status": "healthy", "FailingStreak": 0, "Log": []})
+    for key, value in changes.items():
+        setattr(c, key, value)
+    return c
+
+
+def snap(c: Container) -> ContainerSnapshot:
+    return snapshot_of(c, dir="/r", log_path="/r/ctr.log", default_runtime="crun")
 
 
 def test_status_of_a_running_container() -> None:
-    status = status_from_inspect(RUNNING)
+    status = status_from_snapshot(snap(running()))
     assert status.id == "4f" * 32
     assert status.name == "ecs-web-3-app-9a8b7c"
     assert status.labels == {"com.amazonaws.ecs.task-arn": "t1"}
@@ -190,38 +192,31 @@ def test_status_of_a_running_container() -> None:
 
 
 def test_status_of_an_exited_container() -> None:
-    doc = copy.deepcopy(RUNNING)
-    doc["State"].update(Status="exited", Running=False, Pid=0, ExitCode=137, OOMKilled=True,
-                        FinishedAt="2025-03-01T10:05:00.123456789Z")
-    del doc["State"]["Health"]
-    doc["NetworkSettings"].update(Ports={"80/tcp": None}, IPAddress="", Networks={"bridge": {"IPAddress": ""}})
-    status = status_from_inspect(doc)
+    state = ContainerState(status="exited", exit_code=137, oom_killed=True, started_at="2025-03-01T10:00:01.250000Z",
+                           finished_at="2025-03-01T10:05:00.123456789Z")
+    status = status_from_snapshot(snap(running(state=state, health=None)))
     assert status.state == "exited" and status.exit_code == 137 and status.oom_killed
     assert status.finished_at == pytest.approx(datetime(2025, 3, 1, 10, 5, 0, 123456, tzinfo=timezone.utc).timestamp())
     assert status.health == "" and status.ports == () and status.ip_address == ""
 
 
 def test_status_of_a_created_container_and_a_start_failure() -> None:
-    created = copy.deepcopy(RUNNING)
-    created["State"] = {"Status": "created", "ExitCode": 0, "StartedAt": "0001-01-01T00:00:00Z",
-                        "FinishedAt": "0001-01-01T00:00:00Z"}
-    status = status_from_inspect(created)
+    status = status_from_snapshot(snap(running(state=ContainerState(status="created"))))
     assert status.exit_code is None and status.started_at is None and status.finished_at is None
-    failed = copy.deepcopy(created)
-    failed["State"].update(Status="exited", ExitCode=127, Error="exec: \"nope\": executable file not found")
-    status = status_from_inspect(failed)
+    failed = ContainerState(status="exited", exit_code=127, error="exec: \"nope\": executable file not found")
+    status = status_from_snapshot(snap(running(state=failed)))
     assert status.exit_code == 127 and "executable file not found" in status.error
 
 
 def test_ip_address_by_network_mode() -> None:
-    user = copy.deepcopy(RUNNING)
-    user["HostConfig"]["NetworkMode"] = "ecs-net"
-    user["NetworkSettings"].update(IPAddress="", Networks={"ecs-net": {"IPAddress": "172.30.0.9"}})
-    assert status_from_inspect(user).ip_address == "172.30.0.9"
+    on_user_network = dict(running().network, ip_address="", endpoints={"ecs-net": {
+        "network_id": "n1", "ip_address": "172.30.0.9", "prefix_len": 24, "gateway": "172.30.0.1"}})
+    user = running(host_config={"NetworkMode": "ecs-net"}, endpoints={"ecs-net": EndpointSettings()},
+                   network=on_user_network)
+    assert status_from_snapshot(snap(user)).ip_address == "172.30.0.9"
     for mode in ("host", "none", "container:" + "1" * 64):
-        other = copy.deepcopy(RUNNING)
-        other["HostConfig"]["NetworkMode"] = mode
-        assert status_from_inspect(other).ip_address == ""
+        other = running(host_config={"NetworkMode": mode})
+        assert status_from_snapshot(snap(other)).ip_address == ""
 
 
 def test_parse_time() -> None:
@@ -233,8 +228,11 @@ def test_parse_time() -> None:
 
 
 def test_published_ports_skip_unbound() -> None:
-    assert published_ports({"80/tcp": None, "81/tcp": [{"HostIp": "", "HostPort": ""}]}) == ()
-    assert published_ports({"81": [{"HostIp": "::", "HostPort": "81"}]}) == (PortBinding(81, "tcp", 81, "::"),)
+    config = dataclasses.replace(running().config, exposed_ports=("80/tcp", "81/tcp"))
+    bound = dict(running().network, ports=[{"container_port": 81, "protocol": "tcp", "host_ip": "::", "host_port": 81}])
+    assert published_ports(snap(running(config=config, network=bound))) == (PortBinding(81, "tcp", 81, "::"),)
+    stopped = running(config=config, network=bound, state=ContainerState(status="exited"))
+    assert published_ports(snap(stopped)) == ()
 
 
 @pytest.mark.parametrize(("reference", "remote"), [
@@ -274,7 +272,7 @@ class _FakeContainers:
         if self.error:
             raise self.error
 
-    def inspect(self, ref: str) -> dict[str, Any]:
+    def inspect(self, ref: str) -> ContainerSnapshot:
         raise NotFound(f"No such container: {ref}")
 
 

@@ -22,6 +22,7 @@ from berth.api.aws import Authenticator, TemporaryCredentials
 from berth.api.aws._errors import AwsError
 from berth.ecs import model as m
 from berth.ecs._taskdef import parse_task_definition
+from berth.engine.containers import Container, ContainerConfig, ContainerSnapshot, ContainerState, snapshot_of
 
 ACCOUNT = "000000000000"
 CLUSTER = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/default"
@@ -59,25 +60,26 @@ def task(**kw: Any) -> m.Task:
     return m.Task(**base)
 
 
-def inspect(name: str, cid: str, *, running: bool = True, ip: str = "10.88.0.5", mac: str = "",
-            prefix: int = 16, gateway: str = "10.88.0.1") -> dict[str, Any]:
-    return {
-        "Id": cid, "Name": f"/ecs-web-3-{name}-abc", "Image": "sha256:" + "d" * 64, "Created": "2024-01-02T03:04:05.123456789Z",
-        "RestartCount": 0,
-        "Config": {"Image": "busybox", "Labels": {
+def snapshot(name: str, cid: str, *, running: bool = True, ip: str = "10.88.0.5", mac: str = "",
+             prefix: int = 16, gateway: str = "10.88.0.1") -> ContainerSnapshot:
+    """The engine's snapshot of one of the task's containers (on the default bridge)."""
+    state = ContainerState(status="running" if running else "exited", exit_code=0 if running else 3,
+                           started_at="2024-01-02T03:04:06Z",
+                           finished_at="0001-01-01T00:00:00Z" if running else "2024-01-02T03:05:00Z")
+    network = {"mode": "bridge", "netns_path": f"/run/berth/netns/{cid}", "ip_address": ip, "prefix_len": prefix,
+               "gateway": gateway, "mac_address": mac, "ports": [], "endpoints": {}}
+    c = Container(
+        id=cid, name=f"ecs-web-3-{name}-abc", created="2024-01-02T03:04:05.123456789Z", image="busybox",
+        image_id="sha256:" + "d" * 64,
+        config=ContainerConfig(image="busybox", labels={
             "com.amazonaws.ecs.cluster": "default", "com.amazonaws.ecs.task-arn": TASK_ARN,
             "com.amazonaws.ecs.container-name": name, "com.amazonaws.ecs.task-definition-family": "web",
-            "com.amazonaws.ecs.task-definition-version": "3"}},
-        "State": {"Status": "running" if running else "exited", "ExitCode": 0 if running else 3,
-                  "StartedAt": "2024-01-02T03:04:06Z",
-                  "FinishedAt": "0001-01-01T00:00:00Z" if running else "2024-01-02T03:05:00Z",
-                  "Health": {"Status": "healthy", "Log": [{"End": "2024-01-02T03:04:10Z", "ExitCode": 0,
-                                                           "Output": "ok"}]}},
-        "HostConfig": {"LogConfig": {"Type": "k8s-file", "Config": {}}},
-        "Mounts": [],
-        "NetworkSettings": {"IPAddress": ip, "Networks": {"berth": {
-            "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac}} if ip else {}},
-    }
+            "com.amazonaws.ecs.task-definition-version": "3"}),
+        host_config={"LogConfig": {"Type": "k8s-file", "Config": {}}},
+        state=state, network=network if ip else {},
+        health={"Status": "healthy", "FailingStreak": 0,
+                "Log": [{"End": "2024-01-02T03:04:10Z", "ExitCode": 0, "Output": "ok"}]})
+    return snapshot_of(c, dir=f"/var/lib/berth/containers/{cid}", log_path="/l", default_runtime="crun")
 
 
 class FakeTasks:
@@ -95,10 +97,10 @@ class FakeTasks:
 
 
 class FakeContainers:
-    def __init__(self, by_task: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, by_task: dict[str, list[ContainerSnapshot]]) -> None:
         self.by_task = by_task
 
-    def task_containers(self, task_arn: str) -> list[dict[str, Any]]:
+    def task_containers(self, task_arn: str) -> list[ContainerSnapshot]:
         return self.by_task.get(task_arn, [])
 
     def stats(self, container_id: str) -> dict[str, Any] | None:
@@ -116,7 +118,7 @@ class Clock:
 # --- JSON shapes -------------------------------------------------------------------------------
 
 def test_container_json_bridge() -> None:
-    out = md.container_json(md.TaskInfo(task(), SPEC), inspect("app", "c1" * 32))
+    out = md.container_json(md.TaskInfo(task(), SPEC), snapshot("app", "c1" * 32))
     assert out["DockerId"] == "c1" * 32 and out["Name"] == "app" and out["DockerName"] == "ecs-web-3-app-abc"
     assert out["Image"] == "busybox" and out["ImageID"] == "sha256:" + "d" * 64
     assert out["Labels"]["com.amazonaws.ecs.task-arn"] == TASK_ARN
@@ -134,7 +136,7 @@ def test_container_json_bridge() -> None:
 
 
 def test_container_json_stopped_side_container() -> None:
-    out = md.container_json(md.TaskInfo(task(), SPEC), inspect("side", "c2" * 32, running=False))
+    out = md.container_json(md.TaskInfo(task(), SPEC), snapshot("side", "c2" * 32, running=False))
     assert out["KnownStatus"] == "STOPPED" and out["ExitCode"] == 3
     assert out["FinishedAt"] == "2024-01-02T03:05:00Z"
     assert "Health" not in out and "Ports" not in out
@@ -144,7 +146,7 @@ def test_container_json_stopped_side_container() -> None:
 
 def test_task_json() -> None:
     info = md.TaskInfo(task(cpu="512"), SPEC)
-    out = md.task_json(info, [inspect("side", "c2" * 32, running=False), inspect("app", "c1" * 32)])
+    out = md.task_json(info, [snapshot("side", "c2" * 32, running=False), snapshot("app", "c1" * 32)])
     assert out["Cluster"] == "default" and out["ServiceName"] == "front"
     assert out["TaskARN"] == TASK_ARN and out["Family"] == "web" and out["Revision"] == "3"
     assert out["DesiredStatus"] == "RUNNING" and out["KnownStatus"] == "RUNNING"
@@ -164,8 +166,8 @@ def test_task_json_without_limits_or_service() -> None:
 
 def test_awsvpc_networks_and_pause_container() -> None:
     t = task(network_mode="awsvpc", private_ip="10.88.0.9")
-    pause = inspect(md.PAUSE_NAME, "p" * 64, ip="10.88.0.9", mac="02:42:0a:58:00:09")
-    app = inspect("app", "c1" * 32, ip="")
+    pause = snapshot(md.PAUSE_NAME, "p" * 64, ip="10.88.0.9", mac="02:42:0a:58:00:09")
+    app = snapshot("app", "c1" * 32, ip="")
     out = md.task_json(md.TaskInfo(t, SPEC), [app, pause])
     by_name = {c["Name"]: c for c in out["Containers"]}
     assert by_name[md.PAUSE_NAME]["Type"] == "CNI_PAUSE"
@@ -179,7 +181,7 @@ def test_awsvpc_networks_and_pause_container() -> None:
 
 
 def test_host_mode_network() -> None:
-    out = md.container_json(md.TaskInfo(task(network_mode="host"), SPEC), inspect("app", "c1" * 32, ip=""))
+    out = md.container_json(md.TaskInfo(task(network_mode="host"), SPEC), snapshot("app", "c1" * 32, ip=""))
     assert out["Networks"] == [{"NetworkMode": "host"}]
 
 
@@ -280,7 +282,7 @@ def test_server_routes() -> None:
     t = task(task_role_arn=ROLE)
     stopped = task(arn=TASK_ARN.replace(TASK_ID, "1" * 32), task_role_arn=ROLE, last_status="STOPPED")
     tasks = FakeTasks(t, stopped)
-    containers = FakeContainers({TASK_ARN: [inspect("app", "c1" * 32), inspect("side", "c2" * 32, running=False)]})
+    containers = FakeContainers({TASK_ARN: [snapshot("app", "c1" * 32), snapshot("side", "c2" * 32, running=False)]})
     c, _ = creds(Clock(1_700_000_000.0))
     server = md.MetadataServer(tasks, containers, c, host="10.88.0.1", allowed=("10.88.0.0/16",))
     assert server.base_url == "http://10.88.0.1:51679"

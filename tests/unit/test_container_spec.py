@@ -12,10 +12,12 @@ import pytest
 from berth.api.docker.container_spec import EMPTY_CONFIG, config_from_wire, spec_from_create
 from berth.api.docker.wire import CONTAINER_CREATE
 from berth.api.shapes import check
-from berth.engine.containers import Container, ContainerConfig, config_json
+from berth.api.docker.container_json import config_json
+from berth.engine.containers import Container, ContainerConfig
 from berth.engine.containers import _config as cfg
 from berth.engine.containers._stored import config_from_record, endpoints_from_record
-from berth.engine.network_json import endpoint_settings
+from berth.api.docker.container_json import network_entry_json
+from berth.engine.containers import NetworkEntry
 from berth.errors import InvalidArgument
 from berth.types.container import EndpointIPAMConfig, EndpointSettings
 
@@ -124,12 +126,10 @@ def test_endpoints_are_typed_at_the_edge_and_shown_as_given() -> None:
                                  ipam_config=EndpointIPAMConfig(ipv4_address="10.9.0.5"), driver_opts={"k": "v"}),
         "default": EndpointSettings(),
     }
-    shown = endpoint_settings(network_id="n", aliases=["web"], dns_names=None, ep=None, container_id="c",
-                              config=endpoints["net1"])
+    shown = network_entry_json(NetworkEntry(network_id="n", config=endpoints["net1"], aliases=("web",)), "c")
     assert (shown["IPAMConfig"], shown["Links"], shown["DriverOpts"]) == ({"IPv4Address": "10.9.0.5"}, ["db:d"],
                                                                           {"k": "v"})
-    unset = endpoint_settings(network_id="n", aliases=None, dns_names=None, ep=None, container_id="c",
-                              config=endpoints["default"])
+    unset = network_entry_json(NetworkEntry(network_id="n", config=endpoints["default"]), "c")
     assert (unset["IPAMConfig"], unset["Links"], unset["DriverOpts"]) == (None, None, None)
 
 

@@ -7,7 +7,8 @@ import pytest
 from berth.api.docker.container_spec import config_from_wire
 from berth.api.docker.wire import CONTAINER_CREATE
 from berth.api.shapes import check
-from berth.engine.containers import ContainerConfig, config_json
+from berth.api.docker.container_json import config_json
+from berth.engine.containers import ContainerConfig
 from berth.engine.containers import _config as cfg
 from berth.errors import InvalidArgument
 

@@ -15,7 +15,8 @@ import pytest
 from berth.api.docker.container_spec import config_from_wire, health_from_wire
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers import _config as cfg
-from berth.engine.containers import _render as cj
+from berth.api.docker import container_json as cj
+from berth.engine.containers import ContainerSnapshot, check_list_filters, matches_filters, snapshot_of
 from berth.engine import health
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
 from berth.engine.health import HealthCheck, HealthState, ProbeResult
@@ -201,27 +202,31 @@ def make(status: str = "running", healthcheck: dict[str, Any] | None = None,
                      health=state_health)
 
 
+def snap(c: Container) -> ContainerSnapshot:
+    return snapshot_of(c, dir="/r", log_path="/l", default_runtime="")
+
+
 def test_ps_status_text_shows_the_health() -> None:
     now = T0 + timedelta(seconds=3)
-    assert cj.status_text(make(state_health={"Status": "healthy"}), now) == "Up 3 seconds (healthy)"
-    assert cj.status_text(make(state_health={"Status": "starting"}), now) == "Up 3 seconds (health: starting)"
-    assert cj.status_text(make("paused", state_health={"Status": "healthy"}), now) == "Up 3 seconds (Paused)"
-    assert cj.status_text(make(), now) == "Up 3 seconds"
+    assert cj.status_text(snap(make(state_health={"Status": "healthy"})), now) == "Up 3 seconds (healthy)"
+    assert cj.status_text(snap(make(state_health={"Status": "starting"})), now) == "Up 3 seconds (health: starting)"
+    assert cj.status_text(snap(make("paused", state_health={"Status": "healthy"})), now) == "Up 3 seconds (Paused)"
+    assert cj.status_text(snap(make()), now) == "Up 3 seconds"
 
 
 def test_inspect_has_health_only_when_recorded() -> None:
     recorded = {"Status": "unhealthy", "FailingStreak": 2, "Log": []}
-    assert cj.inspect(make(state_health=recorded), root="/r", log_path="/l")["State"]["Health"] == recorded
-    assert "Health" not in cj.inspect(make(), root="/r", log_path="/l")["State"]
+    assert cj.inspect(snap(make(state_health=recorded)))["State"]["Health"] == recorded
+    assert "Health" not in cj.inspect(snap(make()))["State"]
 
 
 def test_ps_health_filter() -> None:
     healthy, plain = make(state_health={"Status": "healthy"}), make()
-    assert cj.matches_filters(healthy, {"health": ["healthy"]})
-    assert not cj.matches_filters(healthy, {"health": ["unhealthy"]})
-    assert cj.matches_filters(plain, {"health": ["none"]}) and not cj.matches_filters(plain, {"health": ["starting"]})
+    assert matches_filters(healthy, {"health": ["healthy"]})
+    assert not matches_filters(healthy, {"health": ["unhealthy"]})
+    assert matches_filters(plain, {"health": ["none"]}) and not matches_filters(plain, {"health": ["starting"]})
     with pytest.raises(InvalidArgument, match="Unrecognised filter value for health: sick"):
-        cj.check_list_filters({"health": ["sick"]})
+        check_list_filters({"health": ["sick"]})
 
 
 def test_repository_keeps_health_beside_the_record(tmp_path: Path) -> None:

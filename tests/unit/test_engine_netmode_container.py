@@ -12,9 +12,9 @@ from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.api.docker.container_spec import config_from_wire, endpoints_from_wire
 from berth.engine.containers import _config as cfg
 from berth.engine.containers._launch import Launcher
-from berth.engine.containers._render import inspect
+from berth.api.docker.container_json import inspect
+from berth.engine.containers import network_entries, snapshot_of
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
-from berth.engine.network_json import container_networks
 from berth.engine.networks import NetworkService
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.network import BridgeConfig, EndpointManager, NetworkManager, NetworkRegistry
@@ -200,12 +200,13 @@ def test_inspect_shows_no_network_of_its_own(tmp_path: Path) -> None:
                      network={"mode": "container", "container_id": "a" * 64, "netns_path": "/run/x/netns/a",
                               "etc_dir": "/var/lib/x/containers/" + "a" * 64, "hostname": "a" * 12,
                               "ports": [], "endpoints": {}})
-    data = inspect(side, root="/var/lib/x/containers/" + "b" * 64, log_path="/l")
+    snapshot = snapshot_of(side, dir="/var/lib/x/containers/" + "b" * 64, log_path="/l", default_runtime="")
+    data = inspect(snapshot)
     settings = data["NetworkSettings"]
     assert settings["Networks"] == {} and settings["IPAddress"] == "" and settings["SandboxKey"] == ""
     assert data["HostConfig"]["NetworkMode"] == MODE
     assert data["HostsPath"] == "/var/lib/x/containers/" + "a" * 64 + "/hosts"
-    assert container_networks(side) == {}
+    assert snapshot.networks == {} and network_entries(side, None) == {}
 
 
 def _joiner(network: dict[str, Any]) -> Container:

@@ -12,8 +12,7 @@ import pytest
 from berth.api.docker.container_spec import config_from_wire
 from berth.engine.containers import _config as cfg
 from berth.engine import filters
-from berth.engine.containers import _render as container_json
-from berth.engine.containers import check_tty_size, check_wait_condition, parse_signal
+from berth.engine.containers import check_list_filters, check_tty_size, check_wait_condition, parse_signal
 from berth.engine.image_prune import _dangling_only
 from berth.engine.volumes import VolumeService
 from berth.errors import InvalidArgument
@@ -36,10 +35,10 @@ def test_filter_timestamps() -> None:
 
 
 def test_container_list_filters_are_checked() -> None:
-    container_json.check_list_filters({"status": ["running", "exited"], "label": ["a=b"], "exited": ["0"]})
+    check_list_filters({"status": ["running", "exited"], "label": ["a=b"], "exited": ["0"]})
     for bad in ({"status": ["bogus"]}, {"exited": ["x"]}, {"bogus": ["1"]}):
         with pytest.raises(InvalidArgument, match="invalid filter"):
-            container_json.check_list_filters(bad)
+            check_list_filters(bad)
 
 
 def test_image_prune_refuses_an_unreadable_dangling_value() -> None:

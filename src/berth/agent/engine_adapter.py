@@ -2,8 +2,9 @@
 
 Only this module knows the engine's shapes: `engine_spec` turns the agent's ContainerSpec into
 the engine's typed create (berth.types.container.ContainerSpec; its HostConfig is still Docker's
-wire mapping, as the docker CLI sends it), and `status_from_inspect` reads a ContainerStatus back out of
-the Docker inspect dict. Both are pure, so they are unit-tested without an engine.
+wire mapping, as the docker CLI sends it), and `status_from_snapshot` reads a ContainerStatus back out of
+the engine's typed container snapshot (as far as the agent reads it: agent/_snapshot.py). Both are
+pure, so they are unit-tested without an engine.
 
 The agent may not import the engine (DESIGN.md), so the daemon hands the engine's services in
 and the small Protocols below say which of their methods the adapter uses, with their real
@@ -17,13 +18,14 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from berth.agent._engine import (
     ContainerSpec, ContainerStatus, ExitCallback, ImageNotAvailable, Mount, PortBinding, RegistryAuth,
 )
+from berth.agent._snapshot import ContainerSnapshot, labels
 from berth.errors import BerthError, FailedPrecondition, NotFound
 from berth.images import Image
 from berth.images.distribution import Credentials
@@ -55,8 +57,8 @@ class _Containers(Protocol):  # berth.engine.containers.ContainerService
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None: ...
-    def inspect(self, ref: str) -> dict[str, Any]: ...
-    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]: ...
+    def inspect(self, ref: str) -> ContainerSnapshot: ...
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> Sequence[ContainerSnapshot]: ...
 
 
 class _Images(Protocol):  # berth.images.ImageStore
@@ -197,29 +199,26 @@ def _is_user_network(mode: str) -> bool:
     return bool(mode) and mode not in _BUILTIN_MODES and not mode.startswith("container:")
 
 
-# --- Docker inspect dict → ContainerStatus (pure) ---------------------------------------------
+# --- the engine's snapshot → ContainerStatus (pure) -------------------------------------------
 
-def status_from_inspect(doc: Mapping[str, Any]) -> ContainerStatus:
-    """What the agent needs of a container, from its Docker inspect dict."""
-    state = doc.get("State") or {}
-    status = str(state.get("Status") or "created")
-    config = doc.get("Config") or {}
-    host_config = doc.get("HostConfig") or {}
-    settings = doc.get("NetworkSettings") or {}
+def status_from_snapshot(snapshot: ContainerSnapshot) -> ContainerStatus:
+    """What the agent needs of a container, from the engine's snapshot of it."""
+    c = snapshot.container
+    state = c.state
     return ContainerStatus(
-        id=str(doc.get("Id") or ""),
-        name=str(doc.get("Name") or "").lstrip("/"),
-        labels=dict(config.get("Labels") or {}),
-        state=status,
-        exit_code=int(state.get("ExitCode") or 0) if status in ("exited", "dead") else None,
-        error=str(state.get("Error") or ""),
-        oom_killed=bool(state.get("OOMKilled")),
-        health=str((state.get("Health") or {}).get("Status") or ""),
-        started_at=parse_time(state.get("StartedAt")),
-        finished_at=parse_time(state.get("FinishedAt")),
-        ports=published_ports(settings.get("Ports") or {}),
-        ip_address=_ip_address(settings, str(host_config.get("NetworkMode") or "bridge")),
-        image_digest=str(doc.get("Image") or ""),
+        id=c.id,
+        name=c.name,
+        labels=dict(labels(snapshot)),
+        state=state.status,
+        exit_code=state.exit_code if state.status in ("exited", "dead") else None,
+        error=state.error,
+        oom_killed=state.oom_killed,
+        health=snapshot.health.status if snapshot.health is not None else "",
+        started_at=parse_time(state.started_at),
+        finished_at=parse_time(state.finished_at),
+        ports=published_ports(snapshot),
+        ip_address=ip_address(snapshot),
+        image_digest=c.image_id,
     )
 
 
@@ -237,27 +236,30 @@ def parse_time(text: object) -> float | None:
         return None
 
 
-def published_ports(ports: Mapping[str, Any]) -> tuple[PortBinding, ...]:
-    """NetworkSettings.Ports → the bound host ports (exposed-only ports have no binding)."""
-    found: list[PortBinding] = []
-    for key, bindings in ports.items():
-        port, _, proto = key.partition("/")
-        for b in bindings or []:
-            host_port = str(b.get("HostPort") or "")
-            if not host_port.isdigit():
-                continue
-            host_ip = str(b.get("HostIp") or "")
-            found.append(PortBinding(container_port=int(port), protocol=proto or "tcp",
-                                     host_port=int(host_port), host_ip="" if host_ip == "0.0.0.0" else host_ip))
-    return tuple(found)
+def published_ports(snapshot: ContainerSnapshot) -> tuple[PortBinding, ...]:
+    """The bound host ports of a running container (exposed-only ports have no binding), grouped
+    by port in the order inspect's NetworkSettings.Ports lists them: the exposed ones first."""
+    network = snapshot.network
+    if network is None:
+        return ()
+    ports = network.ports
+    order = list(dict.fromkeys([*(snapshot.container.config.exposed_ports or ()),
+                                *(f"{p.container_port}/{p.protocol}" for p in ports)]))
+    ranked = sorted(ports, key=lambda p: order.index(f"{p.container_port}/{p.protocol}"))
+    return tuple(PortBinding(container_port=p.container_port, protocol=p.protocol or "tcp", host_port=p.host_port,
+                             host_ip="" if p.host_ip == "0.0.0.0" else p.host_ip) for p in ranked)
 
 
-def _ip_address(settings: Mapping[str, Any], mode: str) -> str:
+def ip_address(snapshot: ContainerSnapshot) -> str:
+    """Its address on the network of its network mode ("" for host, none and container: modes)."""
+    mode = snapshot.network_mode
     if mode in ("host", "none") or mode.startswith("container:"):
         return ""
-    mode = "bridge" if mode == "default" else mode
-    endpoint = (settings.get("Networks") or {}).get(mode) or {}
-    return str(endpoint.get("IPAddress") or settings.get("IPAddress") or "")
+    entry = snapshot.networks.get(mode)
+    attached = entry.attached if entry is not None else None
+    if attached is not None and attached.ip_address:
+        return attached.ip_address
+    return snapshot.network.address.ip_address if snapshot.network is not None else ""
 
 
 # --- image references -------------------------------------------------------------------------
@@ -366,14 +368,13 @@ class EngineAdapter:
 
     def inspect(self, container_id: str) -> ContainerStatus | None:
         try:
-            return status_from_inspect(self._containers.inspect(container_id))
+            return status_from_snapshot(self._containers.inspect(container_id))
         except NotFound:
             return None
 
     def list_labelled(self, label: str) -> list[ContainerStatus]:
-        items = self._containers.list(all=True, limit=-1, filters={"label": [label]})
-        found = (self.inspect(item["Id"]) for item in items)
-        return [status for status in found if status is not None]  # one removed meanwhile is skipped
+        found = self._containers.list(all=True, limit=-1, filters={"label": [label]})
+        return [status_from_snapshot(snapshot) for snapshot in found]
 
     def on_exit(self, callback: ExitCallback) -> Callable[[], None]:
         queue = self._events.subscribe()  # now, not in the task: no event between here and its start is lost

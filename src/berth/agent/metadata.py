@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +49,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
+from berth.agent._snapshot import Address, ContainerSnapshot, labels, log_config
 from berth.agent._specs import LABEL_CONTAINER, LABEL_TASK, PAUSE_NAME
 from berth.ecs import model as m
 from berth.ecs import TaskDefinitionSpec
@@ -78,7 +79,7 @@ class TaskSource(Protocol):
 
 
 class ContainerSource(Protocol):
-    def task_containers(self, task_arn: str) -> list[dict[str, Any]]: ...   # Docker inspect JSON of each
+    def task_containers(self, task_arn: str) -> list[ContainerSnapshot]: ...   # the engine's snapshot of each
     def stats(self, container_id: str) -> dict[str, Any] | None: ...        # Docker stats JSON, None if gone
 
 
@@ -154,8 +155,7 @@ class _Container(Protocol):  # berth.engine.containers.Container
 
 
 class _Containers(Protocol):  # berth.engine.containers.ContainerService
-    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]: ...
-    def inspect(self, ref: str) -> dict[str, Any]: ...
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> Sequence[ContainerSnapshot]: ...
     def get(self, ref: str) -> _Container: ...
 
 
@@ -175,15 +175,8 @@ class EngineContainers:
         self._previous: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def task_containers(self, task_arn: str) -> list[dict[str, Any]]:
-        items = self.containers.list(all=True, limit=-1, filters={"label": [f"{LABEL_TASK}={task_arn}"]})
-        out = []
-        for item in items:
-            try:
-                out.append(self.containers.inspect(item["Id"]))
-            except BerthError:
-                continue  # removed meanwhile
-        return out
+    def task_containers(self, task_arn: str) -> list[ContainerSnapshot]:
+        return list(self.containers.list(all=True, limit=-1, filters={"label": [f"{LABEL_TASK}={task_arn}"]}))
 
     def stats(self, container_id: str) -> dict[str, Any] | None:
         try:
@@ -302,75 +295,101 @@ def _family_revision(task: m.Task) -> tuple[str, str]:
     return (family, revision) if family else (name, "")
 
 
-def _known_status(record: m.TaskContainer | None, state: Mapping[str, Any]) -> str:
+def _known_status(record: m.TaskContainer | None, state: str) -> str:
     if record is not None:
         return record.last_status
-    status = state.get("Status", "")
-    if status in ("running", "paused", "restarting"):
+    if state in ("running", "paused", "restarting"):
         return "RUNNING"
-    if status in ("exited", "dead", "removing"):
+    if state in ("exited", "dead", "removing"):
         return "STOPPED"
     return "PENDING"
 
 
-def _networks(task: m.Task, inspect: Mapping[str, Any], pause: Mapping[str, Any] | None,
+def _container_name(snapshot: ContainerSnapshot) -> str:
+    """The task definition's name of the container (its ECS label)."""
+    return labels(snapshot).get(LABEL_CONTAINER, "")
+
+
+def _first_address(snapshot: ContainerSnapshot | None) -> Address | None:
+    """The address on the first network it shows (the pause container's, for awsvpc)."""
+    entries = list(snapshot.networks.values()) if snapshot is not None else []
+    return entries[0].attached if entries else None
+
+
+def _awsvpc_network(task: m.Task, pause: ContainerSnapshot | None, awsvpc_details: bool) -> dict[str, Any]:
+    net: dict[str, Any] = {"NetworkMode": "awsvpc", "IPv4Addresses": [task.private_ip] if task.private_ip else []}
+    if not awsvpc_details:
+        return net
+    attached = _first_address(pause)
+    net["AttachmentIndex"] = 0
+    if attached is not None and attached.mac_address:
+        net["MACAddress"] = attached.mac_address
+    if attached is not None and attached.ip_address and attached.prefix_len:
+        cidr = ipaddress.ip_network(f"{attached.ip_address}/{attached.prefix_len}", strict=False)
+        net["IPv4SubnetCIDRBlock"] = str(cidr)
+        if attached.gateway:
+            net["SubnetGatewayIpv4Address"] = f"{attached.gateway}/{cidr.prefixlen}"
+    if task.private_ip:
+        net["PrivateDNSName"] = "ip-" + task.private_ip.replace(".", "-")
+    return net
+
+
+def _bridge_addresses(snapshot: ContainerSnapshot) -> list[str]:
+    """Its addresses on every network it shows, else its attachment's."""
+    attached = [e.attached for e in snapshot.networks.values() if e.attached is not None]
+    ips = [a.ip_address for a in attached if a.ip_address]
+    if not ips and snapshot.network is not None and snapshot.network.address.ip_address:
+        ips = [snapshot.network.address.ip_address]
+    return ips
+
+
+def _networks(task: m.Task, snapshot: ContainerSnapshot, pause: ContainerSnapshot | None,
               awsvpc_details: bool) -> list[dict[str, Any]]:
     mode = task.network_mode or "bridge"
     if mode == "awsvpc":
-        net: dict[str, Any] = {"NetworkMode": "awsvpc", "IPv4Addresses": [task.private_ip] if task.private_ip else []}
-        if awsvpc_details:
-            networks: Mapping[str, Any] = ((pause or {}).get("NetworkSettings") or {}).get("Networks") or {}
-            attached: Mapping[str, Any] = next(iter(networks.values()), {})
-            net["AttachmentIndex"] = 0
-            if attached.get("MacAddress"):
-                net["MACAddress"] = attached["MacAddress"]
-            if attached.get("IPAddress") and attached.get("IPPrefixLen"):
-                cidr = ipaddress.ip_network(f"{attached['IPAddress']}/{attached['IPPrefixLen']}", strict=False)
-                net["IPv4SubnetCIDRBlock"] = str(cidr)
-                if attached.get("Gateway"):
-                    net["SubnetGatewayIpv4Address"] = f"{attached['Gateway']}/{cidr.prefixlen}"
-            if task.private_ip:
-                net["PrivateDNSName"] = "ip-" + task.private_ip.replace(".", "-")
-        return [net]
+        return [_awsvpc_network(task, pause, awsvpc_details)]
     if mode == "bridge":
-        settings = inspect.get("NetworkSettings") or {}
-        ips = [n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")]
-        if not ips and settings.get("IPAddress"):
-            ips = [settings["IPAddress"]]
-        return [{"NetworkMode": "bridge", "IPv4Addresses": ips}]
+        return [{"NetworkMode": "bridge", "IPv4Addresses": _bridge_addresses(snapshot)}]
     return [{"NetworkMode": mode}]
 
 
-def container_json(info: TaskInfo, inspect: Mapping[str, Any], *, pause: Mapping[str, Any] | None = None,
+def _health_json(record: m.TaskContainer, snapshot: ContainerSnapshot) -> dict[str, Any]:
+    health: dict[str, Any] = {"status": record.health_status}
+    checks = snapshot.health.log if snapshot.health is not None else ()
+    if checks:
+        health["statusSince"] = checks[-1].get("End", "")
+        health["exitCode"] = checks[-1].get("ExitCode")
+        health["output"] = checks[-1].get("Output", "")
+    return health
+
+
+def container_json(info: TaskInfo, snapshot: ContainerSnapshot, *, pause: ContainerSnapshot | None = None,
                    awsvpc_details: bool = True) -> dict[str, Any]:
-    """One container as the v4 endpoint shows it, from the task record and the engine's inspect."""
-    task = info.task
-    config = inspect.get("Config") or {}
-    labels = dict(config.get("Labels") or {})
-    state = inspect.get("State") or {}
-    host_config = inspect.get("HostConfig") or {}
-    name = labels.get(LABEL_CONTAINER, "")
-    record = next((c for c in task.containers if c.name == name), None)
-    definition = next((c for c in info.spec.containers if c.name == name), None) if info.spec else None
+    """One container as the v4 endpoint shows it, from the task record and the engine's snapshot."""
+    task, c = info.task, snapshot.container
+    state = c.state
+    name = _container_name(snapshot)
+    record = next((r for r in task.containers if r.name == name), None)
+    definition = next((d for d in info.spec.containers if d.name == name), None) if info.spec else None
     out: dict[str, Any] = {
-        "DockerId": inspect.get("Id", ""),
+        "DockerId": c.id,
         "Name": name,
-        "DockerName": str(inspect.get("Name", "")).lstrip("/"),
-        "Image": record.image if record is not None else config.get("Image", ""),
-        "ImageID": inspect.get("Image", ""),
+        "DockerName": c.name,
+        "Image": record.image if record is not None else c.config.image,
+        "ImageID": c.image_id,
     }
     if record is not None and record.network_bindings:
         out["Ports"] = [{"ContainerPort": b.container_port, "Protocol": b.protocol, "HostPort": b.host_port,
                          "HostIp": b.bind_ip} for b in record.network_bindings]
-    out["Labels"] = labels
+    out["Labels"] = dict(labels(snapshot))
     out["DesiredStatus"] = task.desired_status if name != PAUSE_NAME else (
         "RESOURCES_PROVISIONED" if task.desired_status == "RUNNING" else "STOPPED")
-    out["KnownStatus"] = _known_status(record, state)
+    out["KnownStatus"] = _known_status(record, state.status)
     if name == PAUSE_NAME and out["KnownStatus"] == "RUNNING":
         out["KnownStatus"] = "RESOURCES_PROVISIONED"
     exit_code = record.exit_code if record is not None else None
-    if exit_code is None and out["KnownStatus"] == "STOPPED" and state.get("ExitCode") is not None:
-        exit_code = int(state["ExitCode"])
+    if exit_code is None and out["KnownStatus"] == "STOPPED":
+        exit_code = state.exit_code
     if exit_code is not None:
         out["ExitCode"] = exit_code
     limits: dict[str, Any] = {"CPU": record.cpu if record is not None else 0}
@@ -378,47 +397,37 @@ def container_json(info: TaskInfo, inspect: Mapping[str, Any], *, pause: Mapping
     if memory:
         limits["Memory"] = memory
     out["Limits"] = limits
-    if inspect.get("Created"):
-        out["CreatedAt"] = inspect["Created"]
-    if state.get("StartedAt") and state["StartedAt"] != _ZERO_TIME:
-        out["StartedAt"] = state["StartedAt"]
-    if state.get("FinishedAt") and state["FinishedAt"] != _ZERO_TIME and out["KnownStatus"] == "STOPPED":
-        out["FinishedAt"] = state["FinishedAt"]
+    if c.created:
+        out["CreatedAt"] = c.created
+    if state.started_at and state.started_at != _ZERO_TIME:
+        out["StartedAt"] = state.started_at
+    if state.finished_at and state.finished_at != _ZERO_TIME and out["KnownStatus"] == "STOPPED":
+        out["FinishedAt"] = state.finished_at
     out["Type"] = "CNI_PAUSE" if name == PAUSE_NAME else "NORMAL"
-    log_config = host_config.get("LogConfig") or {}
+    driver, options = log_config(snapshot)
     if definition is not None and definition.log_configuration is not None:
         out["LogDriver"] = definition.log_configuration.driver
         out["LogOptions"] = dict(definition.log_configuration.options)
-    elif log_config.get("Type"):
-        out["LogDriver"] = log_config["Type"]
-        out["LogOptions"] = dict(log_config.get("Config") or {})
+    elif driver:
+        out["LogDriver"] = driver
+        out["LogOptions"] = options
     if record is not None and record.arn:
         out["ContainerARN"] = record.arn
     if definition is not None and definition.health_check is not None and record is not None:
-        health: dict[str, Any] = {"status": record.health_status}
-        engine_health = state.get("Health") or {}
-        checks = engine_health.get("Log") or []
-        if checks:
-            health["statusSince"] = checks[-1].get("End", "")
-            health["exitCode"] = checks[-1].get("ExitCode")
-            health["output"] = checks[-1].get("Output", "")
-        out["Health"] = health
-    mounts = inspect.get("Mounts") or []
-    if mounts:
-        out["Volumes"] = [{"Source": mt.get("Source", ""), "Destination": mt.get("Destination", "")}
-                          for mt in mounts]
-    out["Networks"] = _networks(task, inspect, pause, awsvpc_details)
-    out["RestartCount"] = int(inspect.get("RestartCount") or 0)
+        out["Health"] = _health_json(record, snapshot)
+    if snapshot.mounts:
+        out["Volumes"] = [{"Source": mt.source, "Destination": mt.destination} for mt in snapshot.mounts]
+    out["Networks"] = _networks(task, snapshot, pause, awsvpc_details)
+    out["RestartCount"] = c.restart_count
     return out
 
 
-def task_json(info: TaskInfo, containers: Sequence[Mapping[str, Any]], *, with_tags: bool = False,
+def task_json(info: TaskInfo, containers: Sequence[ContainerSnapshot], *, with_tags: bool = False,
               awsvpc_details: bool = True) -> dict[str, Any]:
     """The task and its containers as `${ECS_CONTAINER_METADATA_URI_V4}/task` shows them."""
     task = info.task
     family, revision = _family_revision(task)
-    pause = next((c for c in containers if (c.get("Config") or {}).get("Labels", {}).get(LABEL_CONTAINER)
-                  == PAUSE_NAME), None)
+    pause = next((c for c in containers if _container_name(c) == PAUSE_NAME), None)
     out: dict[str, Any] = {"Cluster": task.cluster_arn.rsplit("/", 1)[-1]}
     if task.group.startswith("service:"):
         out["ServiceName"] = task.group.split(":", 1)[1]
@@ -448,8 +457,7 @@ def task_json(info: TaskInfo, containers: Sequence[Mapping[str, Any]], *, with_t
         out["ContainerInstanceTags"] = {}
     out["LaunchType"] = task.launch_type
     order = {c.name: i for i, c in enumerate(task.containers)}
-    ordered = sorted(containers, key=lambda c: order.get(
-        (c.get("Config") or {}).get("Labels", {}).get(LABEL_CONTAINER, ""), len(order)))
+    ordered = sorted(containers, key=lambda c: order.get(_container_name(c), len(order)))
     out["Containers"] = [container_json(info, c, pause=pause, awsvpc_details=awsvpc_details) for c in ordered]
     return out
 
@@ -560,23 +568,19 @@ class MetadataServer:
         if info is None:
             return _error(404, f"no task {task_id}")
         containers = await asyncio.to_thread(self.containers.task_containers, info.task.arn)
-
-        def named(c: Mapping[str, Any]) -> str:
-            return str((c.get("Config") or {}).get("Labels", {}).get(LABEL_CONTAINER, ""))
-
-        mine = next((c for c in containers if named(c) == name), None)
+        mine = next((c for c in containers if _container_name(c) == name), None)
         if mine is None:
             return _error(404, f"no container {name!r} in task {task_id}")
         details = version == "v4"
         if rest == "":
-            pause = next((c for c in containers if named(c) == PAUSE_NAME), None)
+            pause = next((c for c in containers if _container_name(c) == PAUSE_NAME), None)
             return _json(container_json(info, mine, pause=pause, awsvpc_details=details))
         if rest in ("task", "taskWithTags"):
             return _json(task_json(info, containers, with_tags=rest == "taskWithTags", awsvpc_details=details))
         if rest == "stats":
-            return _json(await asyncio.to_thread(self.containers.stats, str(mine.get("Id", ""))))
+            return _json(await asyncio.to_thread(self.containers.stats, mine.container.id))
         if rest == "task/stats":
-            ids = [str(c.get("Id", "")) for c in containers if named(c) != PAUSE_NAME]
+            ids = [c.container.id for c in containers if _container_name(c) != PAUSE_NAME]
             samples = await asyncio.gather(*(asyncio.to_thread(self.containers.stats, i) for i in ids))
             return _json(dict(zip(ids, samples, strict=True)))
         return _error(404, f"no such endpoint: /{version}/{metadata_id}/{rest}")

@@ -147,7 +147,7 @@ class Daemon:
 
     def info(self) -> dict[str, Any]:  # `GET /info`'s JSON
         containers = self.containers.list(all=True, limit=-1, filters={})
-        states = [c["State"] for c in containers]
+        states = [c.container.state.status for c in containers]
         return {
             "ID": "berth", "Name": platform.node(), "ServerVersion": ENGINE_VERSION,
             "OSType": "linux", "OperatingSystem": _os_name(), "Architecture": platform.machine(),

@@ -62,17 +62,6 @@ class MountPoint:
         fields["volume_labels"] = tuple(sorted((fields.get("volume_labels") or {}).items()))
         return cls(**fields)
 
-    def inspect_json(self) -> dict[str, Any]:
-        """Docker's `Mounts` item in container inspect."""
-        out: dict[str, Any] = {"Type": self.type}
-        if self.type == "volume":
-            out["Name"] = self.name
-        out.update({"Source": self.source, "Destination": self.destination})
-        if self.type == "volume":
-            out["Driver"] = "local"
-        out.update({"Mode": self.mode, "RW": self.rw, "Propagation": self.propagation})
-        return out
-
 
 def _clean_destination(dst: str, spec: str) -> str:
     if not dst.startswith("/"):

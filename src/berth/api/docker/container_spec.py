@@ -2,8 +2,8 @@
 
 The body has already passed `check(body, wire.CONTAINER_CREATE)`, so every field holds the JSON
 type Go would decode (a StrSlice is a string or a list of strings, maps hold strings, ...); this
-module only gives the values their typed form. The engine renders them back for inspect
-(engine/containers/_render.py `config_json`).
+module only gives the values their typed form. They are rendered back for inspect at the same edge
+(api/docker/container_json.py `config_json`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from berth.api.docker import wire
+from berth.api.docker import container_json, wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.container_spec import spec_from_create
 from berth.api.docker.streams import frame
@@ -87,12 +87,12 @@ def register(router: Router, backend: Backend) -> None:
         return json_response({"Id": container.id, "Warnings": []}, status=201)
 
     async def list_(req: Request) -> Response:
-        items = svc.list(all=req.qbool("all"), limit=req.qint("limit", -1),
+        found = svc.list(all=req.qbool("all"), limit=req.qint("limit", -1),
                          filters=parse_filters(req.query("filters")))
-        return json_response(items)
+        return json_response([container_json.list_item(snapshot) for snapshot in found])
 
     async def inspect(req: Request) -> Response:
-        return json_response(svc.inspect(req.match["id"]))
+        return json_response(container_json.inspect(svc.inspect(req.match["id"])))
 
     async def start(req: Request) -> Response:
         await req.drain_body()

@@ -7,6 +7,7 @@ import platform
 import time
 from pathlib import Path
 
+from berth.api.docker import container_json
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.docker.versions import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
@@ -96,7 +97,7 @@ def register(router: Router, backend: Backend) -> None:
 def disk_usage(backend: Backend) -> dict[str, object]:
     """`docker system df`: images with their container counts, containers with their
     read-write layer size, volumes with their data size."""
-    containers = backend.containers.list(all=True, limit=-1, filters={})
+    containers = [container_json.list_item(c) for c in backend.containers.list(all=True, limit=-1, filters={})]
     images = backend.images.list_json(all=False, filters={})
     for image in images:
         image["Containers"] = sum(1 for c in containers if c["ImageID"] == image["Id"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.images.upperdiff import walk_upper, write_layer
+from berth.types.container import ContainerConfig
 
 # Paths the engine itself creates in every container (Docker keeps them in its init layer);
 # they never show up in diff or commit.
@@ -52,6 +53,26 @@ def layer_tar(upper: Path, exclude: Iterable[str], out_path: Path) -> None:
 _COMMIT_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
                 "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes",
                 "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal")
+
+
+def image_config_of(config: ContainerConfig) -> dict[str, Any]:
+    """The container's Config in the form an image config keeps it (the image store's JSON, whose
+    `config` has Docker's field names): what a commit starts from. The fields a commit keeps only."""
+    def keyed(keys: tuple[str, ...] | None) -> dict[str, Any] | None:  # Go's map[string]struct{}
+        return None if keys is None else {key: {} for key in keys}
+
+    def listed(values: tuple[str, ...] | None) -> list[str] | None:
+        return None if values is None else list(values)
+
+    return {
+        "Hostname": config.hostname, "Domainname": config.domainname, "User": config.user,
+        "AttachStdin": config.attach_stdin, "AttachStdout": config.attach_stdout,
+        "AttachStderr": config.attach_stderr, "ExposedPorts": keyed(config.exposed_ports), "Tty": config.tty,
+        "OpenStdin": config.open_stdin, "StdinOnce": config.stdin_once, "Env": list(config.env),
+        "Cmd": listed(config.cmd), "Image": config.image, "Volumes": keyed(config.volumes),
+        "WorkingDir": config.working_dir, "Entrypoint": listed(config.entrypoint),
+        "OnBuild": listed(config.on_build), "Labels": dict(config.labels), "StopSignal": config.stop_signal,
+    }
 
 
 def commit_config(container_config: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from berth.engine.containers import ETC_FILES, Container, config_json
+from berth.engine.containers import ETC_FILES, Container
 from berth.engine.archive._view import ContainerView, ViewMount
 from berth.errors import BerthError, Conflict
 from berth.images import Image
 from berth.types import parse_reference
 from berth.volumes import MountPoint
-from berth.engine.archive._changes import INIT_PATHS, changes, commit_config, layer_tar
+from berth.engine.archive._changes import INIT_PATHS, changes, commit_config, image_config_of, layer_tar
 from berth.engine.archive._paths import stat_path
 from berth.engine.archive._tar import extract_tar, write_tar
 
@@ -174,7 +174,7 @@ class ArchiveService:
         container = self._containers.get(ref)
         base = self._images.resolve(container.image_id)
         upper = self._containers.container_dir(container.id) / "upper"
-        runtime_config = apply_changes(commit_config(config_json(container.config), config), changes_)
+        runtime_config = apply_changes(commit_config(image_config_of(container.config), config), changes_)
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         base_config = base.config or {}
         history = list(base_config.get("history") or [])

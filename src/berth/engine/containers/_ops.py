@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from berth.engine.containers import _config as cfg
-from berth.engine.containers import _render as container_json
 from berth.engine import filters as filters_mod
+from berth.engine.containers._list_filters import matches_filters
 from berth.engine.containers._model import Container
 from berth.errors import InvalidArgument
 
@@ -47,7 +47,7 @@ def prune_candidates(containers: Iterable[Container], filters: dict[str, list[st
     until = min((filters_mod.timestamp(v) for v in filters.get("until", [])), default=None)
     labels = {k: v for k, v in filters.items() if k == "label"}
     return [c for c in containers
-            if c.state.status in PRUNABLE and container_json.matches_filters(c, labels)
+            if c.state.status in PRUNABLE and matches_filters(c, labels)
             and (until is None or filters_mod.timestamp(c.created) <= until)]
 
 

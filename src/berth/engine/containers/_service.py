@@ -36,7 +36,6 @@ from typing import Any, Protocol
 
 from berth.engine.containers import _config as cfg
 from berth.engine.containers import _limits as limits
-from berth.engine.containers import _render as container_json
 from berth.engine.containers import _ops as ops
 from berth.engine.containers import _restore as container_restore
 from berth.engine.containers import _security as security
@@ -47,6 +46,7 @@ from berth.engine.containers._checks import (
     NON_FATAL_SIGNALS, check_tty_size, check_wait_condition, parse_signal, start_error_code,
 )
 from berth.engine.containers._exits import ExitTracker
+from berth.engine.containers._list_filters import check_list_filters, matches_filters
 from berth.engine.containers._launch import ImageLayers, Launcher, MountRecords, NetworkAttacher, VolumeMounts
 from berth.engine.containers._model import (
     Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
@@ -55,6 +55,7 @@ from berth.engine.background import Background
 from berth.engine.events import EventBus
 from berth.engine.health_monitor import ExecProber, HealthMonitor
 from berth.engine.containers._restarts import RestartScheduler
+from berth.engine.containers._snapshot import ContainerSnapshot, snapshot_of
 from berth.engine.volumes import LookupFn, tree_size
 from berth.errors import AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
@@ -619,20 +620,24 @@ class ContainerService:
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # --- listing and inspect -----------------------------------------------------------------------
-    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        container_json.check_list_filters(filters)
+    def list(self, *, all: bool, limit: int, filters: dict[str, list[str]]) -> list[ContainerSnapshot]:
+        """`docker ps`: the newest first; without `all`, only running (and restarting) ones."""
+        check_list_filters(filters)
         containers = sorted(self._repo.all(), key=lambda c: c.created, reverse=True)
         if not all and limit <= 0:
             containers = [c for c in containers if c.state.running or c.state.status == "restarting"]
-        containers = [c for c in containers if container_json.matches_filters(c, filters)]
+        containers = [c for c in containers if matches_filters(c, filters)]
         if limit > 0:
             containers = containers[:limit]
-        return [container_json.list_item(c) for c in containers]
+        return [self._snapshot(c) for c in containers]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        c = self.get(ref)
-        return container_json.inspect(c, root=str(self.container_dir(c.id)), log_path=str(self.log_path(c.id)),
-                                      runtime=self._runtime.name)
+    def inspect(self, ref: str) -> ContainerSnapshot:
+        """`docker inspect`: the container, typed (api/docker/container_json.py renders it)."""
+        return self._snapshot(self.get(ref))
+
+    def _snapshot(self, c: Container) -> ContainerSnapshot:
+        return snapshot_of(c, dir=str(self.container_dir(c.id)), log_path=str(self.log_path(c.id)),
+                           default_runtime=self._runtime.name)
 
     # --- daemon lifecycle --------------------------------------------------------------------------
     async def restore(self) -> None:
