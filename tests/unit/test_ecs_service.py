@@ -8,6 +8,7 @@ message the endpoint would send.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from berth.api.aws._errors import to_aws_error
 from berth.api.aws._server import AwsContext, _check_params
 from berth.api.aws.ecs import PARAMS, ecs_service
 from berth.ecs import EcsService, InstanceResources, Scope
+from berth.ecs import model as m
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 SCOPE = Scope(REGION, ACCOUNT)
@@ -754,3 +756,26 @@ def test_wrong_types_are_client_errors(api: Api, op: str) -> None:
         code, msg = api.err(op, **params)
         assert code in ("SerializationException", "InvalidParameterException", "ClientException",
                         "ClusterNotFoundException", "ServiceNotFoundException"), (op, params, code, msg)
+
+
+def test_request_stop_returns_the_task_as_it_was_told_to_stop(api: Api) -> None:
+    """A controller pass runs on its own thread while the agents go on: the agent may move a task
+    past RUNNING between the stop being written and read back. The caller (the service event
+    "has stopped N running tasks") gets what was written."""
+    api.agent()
+    register(api, "web")
+    arn = api.RunTask(taskDefinition="web")["tasks"][0]["taskArn"]
+    repo = api.ctx.repo
+    repo.update(m.Task, arn, lambda t: replace(t, last_status="RUNNING", version=t.version + 1))
+    real_put = repo.store.put
+
+    def put_then_agent_moves_on(kind: str, key: str, value: dict[str, Any], **kw: Any) -> Any:
+        out = real_put(kind, key, value, **kw)
+        if key == arn and value["desired_status"] == "STOPPED" and value["last_status"] == "RUNNING":
+            real_put(kind, key, {**value, "last_status": "DEACTIVATING"})  # the agent, on the loop
+        return out
+
+    repo.store.put = put_then_agent_moves_on  # type: ignore[method-assign]
+    told = api.ecs.tasks.request_stop(arn, "ServiceSchedulerInitiated", "scaled in")
+    assert told is not None and told.last_status == "RUNNING" and told.desired_status == "STOPPED"
+    assert (repo.get(m.Task, arn) or told).last_status == "DEACTIVATING"

@@ -170,8 +170,10 @@ class TaskOps:
                            stopped_reason=task.stopped_reason or reason, stopping_at=task.stopping_at or now,
                            version=task.version + 1)
 
-        self.repo.update(m.Task, task_arn, change)
-        return self.repo.get(m.Task, task_arn)
+        # What was written, not a read after it: the agents run on while a controller pass (on its
+        # own thread) stops tasks, and one may already have moved this task past RUNNING; the
+        # service event counts the tasks that were RUNNING when they were told to stop.
+        return self.repo.update(m.Task, task_arn, change) or self.repo.get(m.Task, task_arn)
 
     def find(self, scope: Scope, cluster: m.Cluster, ref: str, field: str = "task") -> m.Task | None:
         task_id = child_id(ref, "task", cluster.name, field)
