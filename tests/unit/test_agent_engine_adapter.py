@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
+from berth.types.host_config import LogConfig
 from berth.types.container import ContainerConfig as EngineConfig
 from berth.types.container import EndpointSettings, HealthConfig
 from berth.agent._engine import (
@@ -86,7 +88,8 @@ def test_engine_spec_translates_every_field() -> None:
         healthcheck=HealthConfig(test=("CMD-SHELL", "wget -q -O- localhost"), interval=5_000_000_000,
                                  timeout=2_500_000_000, retries=4, start_period=500_000_000),
     )
-    assert hc == {
+    # what `docker run` would send for it
+    assert hc == typed_hc({
         "NetworkMode": "bridge",
         "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "8080"}],
                          "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]},
@@ -115,7 +118,7 @@ def test_engine_spec_translates_every_field() -> None:
         "Tmpfs": {"/run/x": "size=1024,noexec,mode=1777,ro"},
         "LogConfig": {"Type": "awslogs", "Config": {"awslogs-group": "/ecs/web"}},
         "ShmSize": 33554432,
-    }
+    })
     assert made.networking == {}
 
 
@@ -123,10 +126,9 @@ def test_engine_spec_leaves_unset_values_to_the_engine_and_image() -> None:
     made = engine_spec(ContainerSpec(name="c", image="busybox"))
     hc = made.host_config
     assert made.config == EngineConfig(image="busybox", exposed_ports=()) and made.networking == {}
-    for key in ("LogConfig", "ShmSize", "Binds", "Mounts", "Tmpfs"):
-        assert key not in hc, key
-    assert hc["PortBindings"] == {}
-    assert hc["NetworkMode"] == "bridge" and hc["Memory"] == 0 and hc["CpuShares"] == 0
+    assert (hc.log_config, hc.shm_size, hc.binds, hc.mounts, hc.tmpfs) == (LogConfig(), 0, None, None, {})
+    assert hc.port_bindings == {}
+    assert hc.network_mode == "bridge" and hc.memory == 0 and hc.cpu_shares == 0
 
 
 def test_engine_spec_empty_command_is_kept_distinct_from_none() -> None:
@@ -138,11 +140,11 @@ def test_engine_spec_aliases_only_on_a_user_network() -> None:
     on_user = engine_spec(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
                                         network_aliases=("web", "api")))
     assert on_user.networking == {"ecs-net": EndpointSettings(aliases=("web", "api"))}
-    assert on_user.host_config["NetworkMode"] == "ecs-net"
+    assert on_user.host_config.network_mode == "ecs-net"
     for mode in ("bridge", "host", "none", "container:0123abcd"):
         made = engine_spec(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))
         assert made.networking == {}
-        assert made.host_config["NetworkMode"] == mode
+        assert made.host_config.network_mode == mode
 
 
 def test_engine_spec_rejects_an_unknown_mount_kind() -> None:

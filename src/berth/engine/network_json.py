@@ -98,7 +98,7 @@ def container_networks(c: Container) -> dict[str, Any]:
     addresses (compose reads the aliases of a created container). User networks list the short
     id among the aliases, as Docker did before API 1.45 (compose 1.x looks for it).
     """
-    mode = c.host_config.get("NetworkMode") or "bridge"
+    mode = c.host_config.network_mode or "bridge"
     mode = "bridge" if mode == "default" else mode
     if mode.startswith("container:"):
         return {}  # on the joined container's networks, not on any of its own (as moby)
