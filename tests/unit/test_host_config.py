@@ -13,10 +13,9 @@ import pytest
 from berth.api.docker.container_spec import host_config_from_wire, update_from_wire
 from berth.api.docker.wire import CONTAINER_CREATE, CONTAINER_UPDATE
 from berth.api.shapes import check
-from berth.engine.containers import Container
+from berth.engine.containers import Container, host_config_json
 from berth.engine.containers import _config as cfg
 from berth.engine.containers import _limits as limits
-from berth.engine.containers._render import host_config_json
 from berth.engine.containers._stored import host_config_from_legacy, host_config_from_record
 from berth.errors import InvalidArgument
 from berth.types.host_config import (

@@ -9,7 +9,8 @@ the managed /etc files (`ETC_FILES`), the network-mode helpers networks.py needs
 facts `docker info` / `docker version` report.
 
 Modules: `_model` (record, state, repository), `_config` (the request merged with the image config,
-host-config checks), `_checks`, `_exits`, `_init` (docker-init), `_render` (inspect/list JSON),
+host-config checks), `_stored` (typed Config/HostConfig/endpoints in records, and the previous
+format), `_checks`, `_exits`, `_init` (docker-init), `_render` (inspect/list JSON),
 `_launch`, `_limits`, `_ops`, `_restore`, `_security`, `_restarts` and `_restart_policy` (restart
 policies), `_service` (ContainerService).
 """
@@ -28,7 +29,7 @@ from berth.engine.containers._config import CONFLICT_MAC, CONFLICT_SHARED, joine
 from berth.engine.containers._init import info_fields as init_info_fields
 from berth.engine.containers._init import version_component as init_version_component
 from berth.engine.containers._launch import ETC_FILES, Launcher
-from berth.engine.containers._render import config_json
+from berth.engine.containers._render import config_json, host_config_json
 from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, classify, survey
 from berth.engine.containers._service import ContainerService
 
@@ -36,6 +37,6 @@ __all__ = [
     "CONFLICT_MAC", "CONFLICT_SHARED", "ContainerConfig", "ContainerSpec", "EndpointIPAMConfig", "EndpointSettings",
     "HealthConfig", "ETC_FILES", "UNKNOWN_EXIT_CODE", "ZERO_TIME", "Container",
     "ContainerRepository", "ContainerService", "ContainerState", "Launcher", "check_can_exec",
-    "check_can_remove", "check_tty_size", "config_json", "check_wait_condition", "classify", "init_info_fields",
-    "init_version_component", "joined_container", "parse_signal", "survey",
+    "check_can_remove", "check_tty_size", "config_json", "check_wait_condition", "classify", "host_config_json",
+    "init_info_fields", "init_version_component", "joined_container", "parse_signal", "survey",
 ]

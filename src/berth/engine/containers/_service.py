@@ -30,8 +30,8 @@ import logging
 import secrets
 import shutil
 import signal as signals
-from dataclasses import replace
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
