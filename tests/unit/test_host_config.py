@@ -22,8 +22,9 @@ from berth.types.host_config import (
     BindOptions, HostConfig, Mount, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeDriver, VolumeOptions,
 )
 
-# HostConfig as docker CLI 28 sends it for `docker run -d busybox`: Go marshals the whole struct,
-# in its field order, with its zero values (nil slices as null, the CLI's own lists as []).
+# HostConfig as docker CLI 28 sends it for `docker create busybox`: Go marshals the whole struct,
+# in its field order, with its zero values (nil slices as null), the CLI's own lists as [] and its
+# defaults (MemorySwappiness -1, OomKillDisable false).
 CLI_HOST_CONFIG: dict[str, Any] = {
     "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "default",
     "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
@@ -36,7 +37,7 @@ CLI_HOST_CONFIG: dict[str, Any] = {
     "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
     "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
     "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0, "MemorySwap": 0,
-    "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None, "Ulimits": None, "CpuCount": 0,
+    "MemorySwappiness": -1, "OomKillDisable": False, "PidsLimit": None, "Ulimits": [], "CpuCount": 0,
     "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
 }
 
@@ -61,6 +62,7 @@ def test_inspect_shows_what_dockerd_shows_for_a_plain_run() -> None:
 def test_inspect_of_a_docker_py_create_shows_zero_values_for_what_was_not_sent() -> None:
     shown = host_config_json(created({}), default_runtime="runc")
     assert shown["Binds"] is None and shown["Dns"] is None and shown["Ulimits"] is None
+    assert shown["MemorySwappiness"] is None and shown["OomKillDisable"] is None and shown["PidsLimit"] is None
     assert shown["PortBindings"] == {} and shown["ConsoleSize"] == [0, 0]
     assert shown["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
     assert shown["LogConfig"] == {"Type": "json-file", "Config": {}}
