@@ -163,12 +163,15 @@ def _build(cls: type[T], data: Mapping[str, Any] | None, key: KeyOf) -> T:
 
 
 def _value(hint: Any, raw: Any, key: KeyOf, f: Field[Any] | None = None) -> Any:
-    """`raw` (JSON) as the type `hint`; null where the type has no None is the field's default."""
+    """`raw` (JSON) as the type `hint`. A null where the type has no None is Go's zero value:
+    the field's default, or for a list item or map value the zero struct, "", 0 or False."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if raw is None:
         if origin is types.UnionType and type(None) in args:
             return None
-        return _build(hint, {}, key) if _is_dataclass_type(hint) else _default(f)  # a null item: Go's zero struct
+        if f is not None:
+            return _default(f)
+        return hint() if hint in (str, int, bool) or _is_dataclass_type(hint) else None
     if origin is types.UnionType:
         return _value(next(a for a in args if a is not type(None)), raw, key)
     if _is_dataclass_type(hint):
@@ -187,8 +190,6 @@ def _is_dataclass_type(hint: Any) -> TypeGuard[type[Any]]:
     return isinstance(hint, type) and is_dataclass(hint)
 
 
-def _default(f: Field[Any] | None) -> Any:
-    if f is None or (f.default is MISSING and f.default_factory is MISSING):
-        return None
-    factory: Any = f.default_factory
+def _default(f: Field[Any]) -> Any:
+    factory: Any = f.default_factory  # every field of these dataclasses has a default
     return f.default if f.default is not MISSING else factory()
