@@ -1,9 +1,9 @@
 """The agent's ContainerEngine (berth.agent._engine) over berth's own engine on this host.
 
 Only this module knows the engine's shapes: `engine_spec` turns the agent's ContainerSpec into
-the engine's typed create (berth.types.container.ContainerSpec with its typed HostConfig),
-and `status_from_inspect` reads a ContainerStatus back out of
-the Docker inspect dict. Both are pure, so they are unit-tested without an engine.
+the engine's typed create (berth.types.container.ContainerSpec with its typed HostConfig), and
+`status_from_inspect` reads a ContainerStatus back out of the Docker inspect dict. Both are pure,
+so they are unit-tested without an engine.
 
 The agent may not import the engine (DESIGN.md), so the daemon hands the engine's services in
 and the small Protocols below say which of their methods the adapter uses, with their real

@@ -48,11 +48,11 @@ from berth.engine.containers import (
 )
 from berth.engine.network_json import builtin_json, endpoint_record, member_json, network_json
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
-from berth.types.host_config import HostConfig
 from berth.network import (
     BUILTIN, Attachment, BridgeConfig, EmbeddedDns, Endpoint, EndpointManager, IsolatedBridge, NameEntry,
     NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork, parse_mac, set_mac,
 )
+from berth.types.host_config import HostConfig
 
 log = logging.getLogger(__name__)
 
