@@ -392,8 +392,9 @@ DOCKER_ROWS: dict[str, Row] = {
     "create-healthcheck-list": Row("POST", "/containers/create", body={"Image": "busybox", "Healthcheck": []}),
     "create-devices-bad": Row("POST", "/containers/create", body={
         "Image": "busybox", "HostConfig": {"Devices": [{"PathOnHost": f"{UP}tmp/{ESCAPE}"}]}}),
+    # CapAdd is a StrSlice: one string is one capability (dockerd takes "ALL" so), here an unknown one
     "create-capadd-string": Row("POST", "/containers/create",
-                                body={"Image": "busybox", "HostConfig": {"CapAdd": "ALL"}}),
+                                body={"Image": "busybox", "HostConfig": {"CapAdd": "CAP_BOGUS"}}),
     "create-capadd-bogus": Row("POST", "/containers/create",
                                body={"Image": "busybox", "HostConfig": {"CapAdd": ["CAP_BOGUS"]}}),
     "create-securityopt-bogus": Row("POST", "/containers/create",

@@ -185,3 +185,36 @@ def test_volume_subpath(daemon: BerthDaemon, client: docker.DockerClient, names:
     assert info.value.status_code == 400
     assert info.value.explanation == ('invalid mount config for type "volume": subpath must be a relative path '
                                       "within the volume")
+
+
+# dockerd 26-28's inspect HostConfig keys for a plain create, in its order (moby's HostConfig with
+# Resources embedded after Isolation; Runtime filled by the daemon).
+DOCKERD_HOST_CONFIG_KEYS = [
+    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
+    "VolumeDriver", "VolumesFrom", "ConsoleSize", "CapAdd", "CapDrop", "CgroupnsMode", "Dns", "DnsOptions",
+    "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode", "Privileged",
+    "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "UTSMode", "UsernsMode", "ShmSize", "Runtime", "Isolation",
+    "CpuShares", "Memory", "NanoCpus", "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota",
+    "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices", "DeviceCgroupRules",
+    "DeviceRequests", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable", "PidsLimit",
+    "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths", "ReadonlyPaths",
+]
+
+
+def test_inspect_shows_host_config_in_dockerd_s_shape(daemon: BerthDaemon, client: docker.DockerClient,
+                                                      names: list[str]) -> None:
+    """Every key, also for what the client did not send (docker-py sends few), and `docker update`
+    shows in it."""
+    name = _name("hostcfg")
+    names.append(name)
+    container = client.containers.create("busybox", "true", name=name, mem_limit="64m")
+    shown = container.attrs["HostConfig"]
+    assert list(shown) == DOCKERD_HOST_CONFIG_KEYS
+    assert shown["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0} and shown["ConsoleSize"] == [0, 0]
+    assert shown["LogConfig"] == {"Type": "json-file", "Config": {}} and shown["PortBindings"] == {}
+    assert (shown["Memory"], shown["MemorySwap"], shown["PidsLimit"]) == (64 << 20, 128 << 20, None)
+    daemon.docker("update", "--pids-limit", "50", "--restart", "on-failure:2", name, check=True)
+    container.reload()
+    assert container.attrs["HostConfig"]["PidsLimit"] == 50
+    assert container.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}

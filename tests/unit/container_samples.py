@@ -1,13 +1,16 @@
 """Representative container records for the inspect / ps JSON golden test (test_api_container_json).
 
 The golden file (golden/container_json.json) was written by the engine's renderer before the JSON
-moved to api/docker; the renderer there must keep producing it byte for byte.
+moved to api/docker; the renderer there must keep producing it byte for byte. Only its HostConfig
+objects were rewritten since, to dockerd's full shape, when HostConfig became typed (every key the
+records were created with kept its value; checked when the file was rewritten).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers import Container, ContainerState, EndpointSettings
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.types.container import EndpointIPAMConfig
@@ -34,8 +37,9 @@ def running_with_ports() -> Container:
                              "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000,
                                              "Retries": 2},
                              "Volumes": {"/data": {}}, "WorkingDir": "/srv"}),
-        host_config={"NetworkMode": "default", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
-                     "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}, "Binds": ["/srv/www:/www:ro"]},
+        host_config=typed_hc({"NetworkMode": "default", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                              "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+                              "Binds": ["/srv/www:/www:ro"]}),
         endpoints={"app": EndpointSettings(aliases=("web", "www"), network_id="n" * 64,
                                            ipam_config=EndpointIPAMConfig(ipv4_address="172.30.0.9")),
                    "default": EndpointSettings()},
@@ -63,7 +67,7 @@ def exited_with_health() -> Container:
         id="b" * 64, name="job", created="2026-12-07T10:00:00Z", image="busybox", image_id="sha256:" + "2" * 64,
         config=typed_config({"Cmd": ["sh", "-c", "exit 3"], "Env": ["PATH=/bin"], "Tty": True,
                              "OpenStdin": True, "Healthcheck": {"Test": ["CMD", "true"]}, "Labels": {}}),
-        host_config={"NetworkMode": "bridge", "Runtime": "runc", "AutoRemove": False},
+        host_config=typed_hc({"NetworkMode": "bridge", "Runtime": "runc", "AutoRemove": False}),
         state=ContainerState(status="exited", exit_code=3, error="", oom_killed=True,
                              started_at="2026-12-07T10:00:01Z", finished_at="2026-12-07T11:55:00Z"),
         network={"mode": "bridge", "ip_address": "10.88.0.7", "ports": []},
@@ -78,7 +82,7 @@ def joined_network() -> Container:
         id="c" * 64, name="side", created="2026-12-07T11:30:00Z", image="busybox", image_id="sha256:" + "3" * 64,
         config=typed_config({"Hostname": "aaaaaaaaaaaa", "Cmd": ["sleep", "300"],
                              "ExposedPorts": {"9000/tcp": {}}}),
-        host_config={"NetworkMode": "container:web"},
+        host_config=typed_hc({"NetworkMode": "container:web"}),
         state=ContainerState(status="running", pid=77, started_at="2026-12-07T11:30:01Z"),
         network={"mode": "container", "container_id": "a" * 64, "netns_path": "/run/berth/netns/aaaa",
                  "etc_dir": "/var/lib/berth/containers/" + "a" * 64, "hostname": "aaaaaaaaaaaa",
@@ -92,7 +96,7 @@ def created_on_user_network() -> Container:
         id="d" * 64, name="db", created="2026-12-07T11:58:00Z", image="postgres:16", image_id="sha256:" + "4" * 64,
         config=typed_config({"Cmd": None, "Entrypoint": ["docker-entrypoint.sh"], "Labels": {"svc": "db"},
                              "ExposedPorts": {"5432/tcp": {}}, "Shell": ["/bin/bash", "-c"]}),
-        host_config={"NetworkMode": "app"},
+        host_config=typed_hc({"NetworkMode": "app"}),
         endpoints={"app": EndpointSettings(aliases=("db", "postgres"), network_id="m" * 64,
                                            links=("web:w",), driver_opts={"k": "v"})},
     )
@@ -102,7 +106,7 @@ def paused_host_network() -> Container:
     return Container(
         id="e" * 64, name="host-one", created="2026-12-07T09:00:00Z", image="busybox",
         image_id="sha256:" + "5" * 64,
-        config=typed_config({"Cmd": ["top"]}), host_config={"NetworkMode": "host"},
+        config=typed_config({"Cmd": ["top"]}), host_config=typed_hc({"NetworkMode": "host"}),
         state=ContainerState(status="paused", pid=99, started_at="2026-12-07T09:00:01Z"),
         network={"mode": "host", "netns_path": None, "ports": []},
         health={"Status": "starting", "FailingStreak": 0, "Log": []},

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
+from berth.types.host_config import LogConfig
 from berth.types.container import ContainerConfig as EngineConfig
 from berth.types.container import EndpointSettings, HealthConfig
 from berth.agent._engine import (
@@ -87,7 +89,8 @@ def test_engine_spec_translates_every_field() -> None:
         healthcheck=HealthConfig(test=("CMD-SHELL", "wget -q -O- localhost"), interval=5_000_000_000,
                                  timeout=2_500_000_000, retries=4, start_period=500_000_000),
     )
-    assert hc == {
+    # what `docker run` would send for it
+    assert hc == typed_hc({
         "NetworkMode": "bridge",
         "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "8080"}],
                          "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]},
@@ -116,7 +119,7 @@ def test_engine_spec_translates_every_field() -> None:
         "Tmpfs": {"/run/x": "size=1024,noexec,mode=1777,ro"},
         "LogConfig": {"Type": "awslogs", "Config": {"awslogs-group": "/ecs/web"}},
         "ShmSize": 33554432,
-    }
+    })
     assert made.networking == {}
 
 
@@ -124,10 +127,9 @@ def test_engine_spec_leaves_unset_values_to_the_engine_and_image() -> None:
     made = engine_spec(ContainerSpec(name="c", image="busybox"))
     hc = made.host_config
     assert made.config == EngineConfig(image="busybox", exposed_ports=()) and made.networking == {}
-    for key in ("LogConfig", "ShmSize", "Binds", "Mounts", "Tmpfs"):
-        assert key not in hc, key
-    assert hc["PortBindings"] == {}
-    assert hc["NetworkMode"] == "bridge" and hc["Memory"] == 0 and hc["CpuShares"] == 0
+    assert (hc.log_config, hc.shm_size, hc.binds, hc.mounts, hc.tmpfs) == (LogConfig(), 0, None, None, {})
+    assert hc.port_bindings == {}
+    assert hc.network_mode == "bridge" and hc.memory == 0 and hc.cpu_shares == 0
 
 
 def test_engine_spec_empty_command_is_kept_distinct_from_none() -> None:
@@ -139,11 +141,11 @@ def test_engine_spec_aliases_only_on_a_user_network() -> None:
     on_user = engine_spec(ContainerSpec(name="c", image="busybox", network_mode="ecs-net",
                                         network_aliases=("web", "api")))
     assert on_user.networking == {"ecs-net": EndpointSettings(aliases=("web", "api"))}
-    assert on_user.host_config["NetworkMode"] == "ecs-net"
+    assert on_user.host_config.network_mode == "ecs-net"
     for mode in ("bridge", "host", "none", "container:0123abcd"):
         made = engine_spec(ContainerSpec(name="c", image="busybox", network_mode=mode, network_aliases=("web",)))
         assert made.networking == {}
-        assert made.host_config["NetworkMode"] == mode
+        assert made.host_config.network_mode == mode
 
 
 def test_engine_spec_rejects_an_unknown_mount_kind() -> None:
@@ -158,7 +160,7 @@ def running(**changes: Any) -> Container:
         image="127.0.0.1:5000/app:v1", image_id="sha256:" + "ab" * 32,
         config=EngineConfig(image="127.0.0.1:5000/app:v1", labels={"com.amazonaws.ecs.task-arn": "t1"},
                             exposed_ports=("80/tcp", "53/udp", "9000/tcp")),
-        host_config={"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}},
+        host_config=typed_hc({"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}),
         state=ContainerState(status="running", pid=4242, started_at="2025-03-01T10:00:01.250000Z"),
         network={"mode": "bridge", "netns_path": "/run/berth/netns/4f", "ip_address": "10.88.0.5", "prefix_len": 16,
                  "gateway": "10.88.0.1", "mac_address": "",
@@ -211,11 +213,11 @@ def test_status_of_a_created_container_and_a_start_failure() -> None:
 def test_ip_address_by_network_mode() -> None:
     on_user_network = dict(running().network, ip_address="", endpoints={"ecs-net": {
         "network_id": "n1", "ip_address": "172.30.0.9", "prefix_len": 24, "gateway": "172.30.0.1"}})
-    user = running(host_config={"NetworkMode": "ecs-net"}, endpoints={"ecs-net": EndpointSettings()},
+    user = running(host_config=typed_hc({"NetworkMode": "ecs-net"}), endpoints={"ecs-net": EndpointSettings()},
                    network=on_user_network)
     assert status_from_snapshot(snap(user)).ip_address == "172.30.0.9"
     for mode in ("host", "none", "container:" + "1" * 64):
-        other = running(host_config={"NetworkMode": mode})
+        other = running(host_config=typed_hc({"NetworkMode": mode}))
         assert status_from_snapshot(snap(other)).ip_address == ""
 
 

@@ -23,6 +23,7 @@ from berth.api.aws._errors import AwsError
 from berth.ecs import model as m
 from berth.ecs._taskdef import parse_task_definition
 from berth.engine.containers import Container, ContainerConfig, ContainerSnapshot, ContainerState, snapshot_of
+from berth.types.host_config import HostConfig, LogConfig
 
 ACCOUNT = "000000000000"
 CLUSTER = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/default"
@@ -75,7 +76,7 @@ def snapshot(name: str, cid: str, *, running: bool = True, ip: str = "10.88.0.5"
             "com.amazonaws.ecs.cluster": "default", "com.amazonaws.ecs.task-arn": TASK_ARN,
             "com.amazonaws.ecs.container-name": name, "com.amazonaws.ecs.task-definition-family": "web",
             "com.amazonaws.ecs.task-definition-version": "3"}),
-        host_config={"LogConfig": {"Type": "k8s-file", "Config": {}}},
+        host_config=HostConfig(log_config=LogConfig(type="k8s-file")),
         state=state, network=network if ip else {},
         health={"Status": "healthy", "FailingStreak": 0,
                 "Log": [{"End": "2024-01-02T03:04:10Z", "ExitCode": 0, "Output": "ok"}]})

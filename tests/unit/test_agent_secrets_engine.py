@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.agent._engine import ContainerSpec
 from berth.agent.engine_adapter import EngineAdapter, engine_spec
@@ -70,7 +71,7 @@ def test_the_missing_error_names_the_variables_not_values() -> None:
 
 def test_the_record_keeps_names_only_and_old_records_load() -> None:
     c = Container(id=CID, name="n", created="t", image="busybox", image_id="sha256:x",
-                  config=typed_config({"Env": ["A=<secret from p>"]}), host_config={}, secret_env=["A"])
+                  config=typed_config({"Env": ["A=<secret from p>"]}), host_config=typed_hc({}), secret_env=["A"])
     again = Container.from_json(c.to_json())
     assert again.secret_env == ["A"]
     legacy = c.to_json().replace(', "secret_env": ["A"]', "")

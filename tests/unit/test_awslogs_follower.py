@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine import awslogs
 from berth.engine.awslogs import AwslogsShipper, Follower, logger_error
 from berth.engine.awslogs_options import AwslogsConfig
@@ -237,8 +238,8 @@ def test_a_missing_group_is_dockerds_start_error() -> None:
 
 def container(cid: str = "c" * 64, **options: str) -> Any:
     return SimpleNamespace(id=cid, name="web", image="busybox", image_id="sha256:" + "1" * 64,
-                           host_config={"LogConfig": {"Type": "awslogs",
-                                                      "Config": {"awslogs-group": "g", **options}}})
+                           host_config=typed_hc({"LogConfig": {"Type": "awslogs",
+                                                      "Config": {"awslogs-group": "g", **options}}}))
 
 
 def test_follow_ships_within_a_poll_and_drains_on_exit(tmp_path: Path) -> None:
@@ -314,7 +315,7 @@ def test_close_records_progress_and_restore_resumes(tmp_path: Path) -> None:
 def test_other_drivers_are_left_alone(tmp_path: Path) -> None:
     async def main() -> None:
         shipper = AwslogsShipper(FakeSink())
-        c = SimpleNamespace(id="d" * 64, host_config={"LogConfig": {"Type": "json-file", "Config": {}}})
+        c = SimpleNamespace(id="d" * 64, host_config=typed_hc({"LogConfig": {"Type": "json-file", "Config": {}}}))
         await shipper.prepare(c)
         shipper.follow(c, tmp_path / "ctr.log")
         assert not shipper._jobs

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
+from berth.api.docker import wire
+from berth.api.shapes import check
 from berth.engine.containers import _config as cfg
 from berth.engine.awslogs_options import (
     DEFAULT_MAX_BUFFER, awslogs_config, log_tag, multiline_pattern, ram_in_bytes, validate_log_config,
@@ -16,7 +19,10 @@ CID = "ab" * 32
 
 
 def create(options: dict[str, str], driver: str = "awslogs") -> None:
-    cfg.validate_host_config(cfg.normalize_host_config({"LogConfig": {"Type": driver, "Config": options}}))
+    """A create's HostConfig as the API takes it: the wire shape checked, then converted."""
+    body = check({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": driver, "Config": options}}},
+                 wire.CONTAINER_CREATE)
+    cfg.validate_host_config(cfg.normalize_host_config(typed_hc(body["HostConfig"])))
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -64,7 +70,8 @@ def test_none_driver_takes_any_option() -> None:
 
 
 def test_log_options_must_be_strings() -> None:
-    with pytest.raises(InvalidArgument, match="map\\[string\\]string"):
+    # refused at the edge, in Go's words (as dockerd's JSON decoder refuses it)
+    with pytest.raises(InvalidArgument, match="Go struct field HostConfig.LogConfig.Config of type string"):
         create({"awslogs-group": 5})  # type: ignore[dict-item]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers._model import Container, ContainerState
 from berth.engine.containers._restore import UNKNOWN_EXIT_CODE, classify, survey
 
 
 def make(cid: str, status: str = "exited") -> Container:
     return Container(id=cid, name=f"n{cid}", created="2026-01-01T00:00:00Z", image="busybox",
-                     image_id="sha256:x", config={}, host_config={}, state=ContainerState(status=status))
+                     image_id="sha256:x", config={}, host_config=typed_hc({}), state=ContainerState(status=status))
 
 
 def test_every_runtime_container_is_adopted_settled_or_deleted() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.types.container import EndpointSettings
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
@@ -42,7 +43,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
 def _start(service: NetworkService, tmp_path: Path, cid: str, name: str, network: str,
            aliases: tuple[str, ...] = ()) -> Container:
     c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x", config=typed_config({"Hostname": name}),
-                  host_config={"NetworkMode": network},
+                  host_config=typed_hc({"NetworkMode": network}),
                   endpoints={network: EndpointSettings(aliases=tuple(aliases))},
                   state=ContainerState(status="running"))
     (tmp_path / "containers" / c.id).mkdir(parents=True)

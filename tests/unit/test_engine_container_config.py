@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.api.docker.container_spec import config_from_wire
 from berth.api.docker.wire import CONTAINER_CREATE
 from berth.api.shapes import check
@@ -65,8 +66,9 @@ def test_generated_names_avoid_taken() -> None:
 
 
 def test_port_bindings_and_publish_all() -> None:
-    hc = {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "53/udp": [{"HostPort": ""}]},
-          "PublishAllPorts": True}
+    hc = typed_hc({"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
+                                    "53/udp": [{"HostPort": ""}]},
+                   "PublishAllPorts": True})
     config = ContainerConfig(exposed_ports=("80/tcp", "443/tcp"))
     assert sorted(cfg.port_bindings(hc, config)) == [(53, "udp", "", 0), (80, "tcp", "127.0.0.1", 8080),
                                                      (443, "tcp", "", 0)]
@@ -79,23 +81,23 @@ def test_bad_port_keys(key: str) -> None:
 
 
 def test_network_modes() -> None:
-    assert cfg.network_mode({}) == "bridge"
-    assert cfg.network_mode({"NetworkMode": "none"}) == "none"
-    assert cfg.network_mode({"NetworkMode": "host"}) == "host"
-    assert cfg.network_mode({"NetworkMode": "mynet"}) == "mynet"  # a user network
-    assert cfg.network_mode({"NetworkMode": "container:abc"}) == "container:abc"
+    assert cfg.network_mode(typed_hc({})) == "bridge"
+    assert cfg.network_mode(typed_hc({"NetworkMode": "none"})) == "none"
+    assert cfg.network_mode(typed_hc({"NetworkMode": "host"})) == "host"
+    assert cfg.network_mode(typed_hc({"NetworkMode": "mynet"})) == "mynet"  # a user network
+    assert cfg.network_mode(typed_hc({"NetworkMode": "container:abc"})) == "container:abc"
     with pytest.raises(InvalidArgument, match="invalid container format"):
-        cfg.network_mode({"NetworkMode": "container:"})
+        cfg.network_mode(typed_hc({"NetworkMode": "container:"}))
 
 
 def test_host_config_limits() -> None:
     with pytest.raises(InvalidArgument, match="Minimum memory limit"):
-        cfg.validate_host_config({"Memory": 1024})
+        cfg.validate_host_config(typed_hc({"Memory": 1024}))
     with pytest.raises(InvalidArgument, match="restart policy"):
-        cfg.validate_host_config({"RestartPolicy": {"Name": "sometimes"}})
+        cfg.validate_host_config(typed_hc({"RestartPolicy": {"Name": "sometimes"}}))
     with pytest.raises(InvalidArgument, match="AutoRemove"):
-        cfg.validate_host_config({"AutoRemove": True, "RestartPolicy": {"Name": "always"}})
-    cfg.validate_host_config({"Memory": 64 * 1024 * 1024, "MemorySwap": -1})
+        cfg.validate_host_config(typed_hc({"AutoRemove": True, "RestartPolicy": {"Name": "always"}}))
+    cfg.validate_host_config(typed_hc({"Memory": 64 * 1024 * 1024, "MemorySwap": -1}))
 
 
 def test_parse_memory() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers import _ops as ops
 from berth.engine.containers._model import Container, ContainerState
@@ -26,7 +27,7 @@ root 43 42 0 10:01 ? 00:00:00 sh -c echo hi
 def make(cid: str, status: str = "exited", *, policy: str = "no", created: str = "2026-01-01T00:00:00Z",
          labels: dict[str, str] | None = None, name: str = "") -> Container:
     return Container(id=cid, name=name or f"n{cid}", created=created, image="busybox", image_id="sha256:x",
-                     config=typed_config({"Labels": labels or {}}), host_config={"RestartPolicy": {"Name": policy}},
+                     config=typed_config({"Labels": labels or {}}), host_config=typed_hc({"RestartPolicy": {"Name": policy}}),
                      state=ContainerState(status=status))
 
 

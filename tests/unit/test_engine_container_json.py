@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from berth.api.docker import container_json as cj
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers import ContainerSnapshot, matches_filters, snapshot_of
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers._model import Container, ContainerState
@@ -14,7 +15,7 @@ def make(status: str = "running", **state: object) -> Container:
     c = Container(id="f" * 64, name="web", created=now.isoformat(), image="busybox", image_id="sha256:" + "1" * 64,
                   config=typed_config({"Cmd": ["httpd", "-f"], "Entrypoint": None, "ExposedPorts": {"80/tcp": {}},
                                       "Labels": {"a": "b"}}),
-                  host_config={"NetworkMode": "default"},
+                  host_config=typed_hc({"NetworkMode": "default"}),
                   state=ContainerState(status=status, **state))  # type: ignore[arg-type]
     c.network = {"ip_address": "10.0.0.2", "gateway": "10.0.0.1", "prefix_len": 24, "mac_address": "",
                  "netns_path": "/x", "ports": [{"container_port": 80, "protocol": "tcp", "host_ip": "", "host_port": 8080}]}

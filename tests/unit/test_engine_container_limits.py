@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed
+from berth.api.docker.container_spec import update_from_wire
 from berth.engine.containers import _limits as limits
 from berth.errors import InvalidArgument
+from berth.types.host_config import RestartPolicy
 
 HOST = limits.HostLimits(rlimit_ceilings={"nofile": 20000}, ncpu=2, cpus=frozenset({0, 1}))
 MB = 1024 * 1024
 
 
 def test_normalize_swap_and_pids() -> None:
-    hc = limits.normalize({"Memory": 64 * MB, "MemorySwap": 0, "PidsLimit": 0})
-    assert hc["MemorySwap"] == 128 * MB and hc["PidsLimit"] is None
-    assert limits.normalize({"Memory": 64 * MB, "MemorySwap": -1})["MemorySwap"] == -1
-    assert limits.normalize({"PidsLimit": 20})["PidsLimit"] == 20
+    hc = limits.normalize(typed({"Memory": 64 * MB, "MemorySwap": 0, "PidsLimit": 0}))
+    assert hc.memory_swap == 128 * MB and hc.pids_limit is None
+    assert limits.normalize(typed({"Memory": 64 * MB, "MemorySwap": -1})).memory_swap == -1
+    assert limits.normalize(typed({"PidsLimit": 20})).pids_limit == 20
 
 
 @pytest.mark.parametrize(("hc", "message"), [
@@ -33,14 +36,14 @@ def test_normalize_swap_and_pids() -> None:
 ])
 def test_refusals(hc: dict, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        limits.validate(hc, HOST)
+        limits.validate(typed(hc), HOST)
 
 
 def test_accepted() -> None:
-    limits.validate({"Memory": 64 * MB, "MemorySwap": 128 * MB, "NanoCpus": 1_500_000_000,
-                     "CpusetCpus": "0,1", "CpuShares": 512, "PidsLimit": 20,
-                     "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
-                                 {"Name": "nproc", "Soft": 10, "Hard": 10}]}, HOST)
+    limits.validate(typed({"Memory": 64 * MB, "MemorySwap": 128 * MB, "NanoCpus": 1_500_000_000,
+                           "CpusetCpus": "0,1", "CpuShares": 512, "PidsLimit": 20,
+                           "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                                       {"Name": "nproc", "Soft": 10, "Hard": 10}]}), HOST)
 
 
 def test_cpuset_formatting() -> None:
@@ -49,19 +52,20 @@ def test_cpuset_formatting() -> None:
 
 
 def test_resources() -> None:
-    r = limits.resources({"Memory": 64 * MB, "MemorySwap": 128 * MB, "PidsLimit": None, "NanoCpus": 5})
+    r = limits.resources(typed({"Memory": 64 * MB, "MemorySwap": 128 * MB, "PidsLimit": None, "NanoCpus": 5}))
     assert (r.memory, r.memory_swap, r.pids_limit, r.nano_cpus) == (64 * MB, 128 * MB, 0, 5)
 
 
 def test_update_merges_only_given_fields() -> None:
-    hc = {"Memory": 64 * MB, "MemorySwap": 128 * MB, "CpuShares": 100, "PidsLimit": 20,
-          "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
-    new = limits.merge_update(hc, {"Memory": 128 * MB, "MemorySwap": 0, "CpuShares": 0, "PidsLimit": None,
-                                   "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}})
-    assert new["Memory"] == 128 * MB and new["MemorySwap"] == 128 * MB and new["CpuShares"] == 100
-    assert new["PidsLimit"] == 20 and new["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
-    assert hc["Memory"] == 64 * MB  # the input is not changed
-    assert limits.merge_update(hc, {"PidsLimit": -1})["PidsLimit"] is None
+    hc = typed({"Memory": 64 * MB, "MemorySwap": 128 * MB, "CpuShares": 100, "PidsLimit": 20,
+                "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}})
+    new = limits.merge_update(hc, update_from_wire({
+        "Memory": 128 * MB, "MemorySwap": 0, "CpuShares": 0, "PidsLimit": None,
+        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}))
+    assert new.memory == 128 * MB and new.memory_swap == 128 * MB and new.cpu_shares == 100
+    assert new.pids_limit == 20 and new.restart_policy == RestartPolicy("on-failure", 3)
+    assert hc.memory == 64 * MB  # the input is not changed
+    assert limits.merge_update(hc, update_from_wire({"PidsLimit": -1})).pids_limit is None
 
 
 @pytest.mark.parametrize(("hc", "update", "message"), [
@@ -73,8 +77,9 @@ def test_update_merges_only_given_fields() -> None:
 ])
 def test_update_conflicts(hc: dict, update: dict, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        limits.merge_update(hc, update)
+        limits.merge_update(typed(hc), update_from_wire(update))
 
 
 def test_update_memory_without_previous_limit() -> None:
-    assert limits.merge_update({"Memory": 0, "MemorySwap": 0}, {"Memory": 128 * MB})["Memory"] == 128 * MB
+    assert limits.merge_update(typed({"Memory": 0, "MemorySwap": 0}),
+                               update_from_wire({"Memory": 128 * MB})).memory == 128 * MB

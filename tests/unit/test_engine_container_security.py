@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed
 from berth.engine.containers import _security as security
 from berth.errors import InvalidArgument
 from berth.runtime.spec import DeviceMapping
@@ -41,25 +42,25 @@ def test_bad_security_opts(opt: str, message: str) -> None:
 @pytest.mark.parametrize(("field", "caps"), [("CapAdd", ["foo"]), ("CapDrop", ["CAP_NOPE"])])
 def test_unknown_capability(field: str, caps: list[str]) -> None:
     with pytest.raises(InvalidArgument) as info:
-        security.validate({field: caps})
+        security.validate(typed({field: caps}))
     cap = caps[0].upper()
     cap = cap if cap.startswith("CAP_") else "CAP_" + cap
     assert str(info.value) == f'invalid {field}: unknown capability: "{cap}"'
 
 
 def test_known_capabilities_in_any_spelling() -> None:
-    security.validate({"CapAdd": ["net_admin", "CAP_SYS_ADMIN", "ALL"], "CapDrop": ["all", "chown"]})
+    security.validate(typed({"CapAdd": ["net_admin", "CAP_SYS_ADMIN", "ALL"], "CapDrop": ["all", "chown"]}))
 
 
 def test_seccomp_profile_is_checked_at_create() -> None:
     with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed"):
-        security.validate({"SecurityOpt": ["seccomp={broken"]})
-    security.validate({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})]})
+        security.validate(typed({"SecurityOpt": ["seccomp={broken"]}))
+    security.validate(typed({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})]}))
 
 
 def test_devices() -> None:
-    hc = {"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rw"},
-                      {"PathOnHost": "/dev/zero", "PathInContainer": "", "CgroupPermissions": ""}]}
+    hc = typed({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rw"},
+                            {"PathOnHost": "/dev/zero", "PathInContainer": "", "CgroupPermissions": ""}]})
     security.validate(hc)
     assert security.device_mappings(hc) == (DeviceMapping("/dev/null", "/dev/mynull", "rw"),
                                             DeviceMapping("/dev/zero", "/dev/zero", "rwm"))
@@ -73,20 +74,20 @@ def test_devices() -> None:
 ])
 def test_bad_devices(path: str, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        security.validate({"Devices": [{"PathOnHost": path, "PathInContainer": path, "CgroupPermissions": "rwm"}]})
+        security.validate(typed({"Devices": [{"PathOnHost": path, "PathInContainer": path, "CgroupPermissions": "rwm"}]}))
     assert str(info.value) == message
 
 
 def test_bad_device_mode() -> None:
     with pytest.raises(InvalidArgument, match="invalid device mode: rwx"):
-        security.device_mappings({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]})
+        security.device_mappings(typed({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]}))
 
 
 def test_spec_fields() -> None:
-    fields = security.spec_fields({"Privileged": True, "CapAdd": ["NET_ADMIN"], "ReadonlyRootfs": True,
-                                   "SecurityOpt": ["no-new-privileges", "seccomp=unconfined"]})
+    fields = security.spec_fields(typed({"Privileged": True, "CapAdd": ["NET_ADMIN"], "ReadonlyRootfs": True,
+                                   "SecurityOpt": ["no-new-privileges", "seccomp=unconfined"]}))
     assert fields["privileged"] and fields["readonly_rootfs"] and fields["no_new_privileges"]
     assert fields["cap_add"] == ("NET_ADMIN",) and fields["seccomp_profile"] == "unconfined"
     assert "masked_paths" not in fields
-    assert security.spec_fields({"SecurityOpt": ["systempaths=unconfined"]})["masked_paths"] == ()
-    assert security.spec_fields({"MaskedPaths": ["/proc/x"]})["masked_paths"] == ("/proc/x",)
+    assert security.spec_fields(typed({"SecurityOpt": ["systempaths=unconfined"]}))["masked_paths"] == ()
+    assert security.spec_fields(typed({"MaskedPaths": ["/proc/x"]}))["masked_paths"] == ("/proc/x",)

@@ -21,6 +21,7 @@ import pytest
 
 import berth.engine.archive._tar as archive
 import berth.images.upperdiff as upperdiff
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.archive import (
     READ_ONLY_ROOTFS, READ_ONLY_VOLUME, ArchiveService, ContainerView, ViewFs, ViewMount, stat_path,
 )
@@ -470,7 +471,7 @@ def test_the_proc_root_fallback_maps_mounts(tmp_path: Path) -> None:
     vol, ro, cdir = tmp_path / "vol", tmp_path / "ro", tmp_path / "cdir"
     for d in (vol, ro, cdir):
         d.mkdir()
-    container = SimpleNamespace(id="c" * 64, name="box", host_config={"ReadonlyRootfs": True},
+    container = SimpleNamespace(id="c" * 64, name="box", host_config=typed_hc({"ReadonlyRootfs": True}),
                                 state=SimpleNamespace(running=True, pid=os.getpid()),
                                 mounts=[{"type": "volume", "destination": "/v", "source": str(vol), "rw": True},
                                         {"type": "bind", "destination": "/r", "source": str(ro), "rw": False}])

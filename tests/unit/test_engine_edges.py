@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.types.container import ContainerConfig
 from berth.api.docker.server import API_VERSION, MIN_API_VERSION, version_refusal
 from berth.engine.containers import _config as cfg
@@ -100,7 +101,7 @@ def test_bare_env_names_are_unset_in_the_process() -> None:
 
 def container(status: str) -> Container:
     c = Container(id="f" * 64, name="web", created="", image="busybox", image_id="sha256:" + "0" * 64,
-                  config=ContainerConfig(), host_config={}, mounts=[])
+                  config=ContainerConfig(), host_config=typed_hc({}), mounts=[])
     c.state = ContainerState(status=status)
     return c
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers import _config as cfg
 from berth.engine.containers._model import Container, ContainerRepository
 from berth.engine.containers._service import ContainerService
@@ -18,7 +19,7 @@ from berth.types.container import ContainerConfig
 
 def _container(cid: str, name: str) -> Container:
     return Container(id=cid * 64, name=name, created="2026-01-01T00:00:00Z", image="busybox",
-                     image_id="sha256:x", config=ContainerConfig(), host_config={})
+                     image_id="sha256:x", config=ContainerConfig(), host_config=typed_hc({}))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.api.docker.container_spec import config_from_wire, health_from_wire
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers import _config as cfg
@@ -198,7 +199,7 @@ def make(status: str = "running", healthcheck: dict[str, Any] | None = None,
     if healthcheck is not None:
         config["Healthcheck"] = healthcheck
     return Container(id="e" * 64, name="web", created=T0.isoformat(), image="busybox", image_id="sha256:" + "1" * 64,
-                     config=typed_config(config), host_config={}, state=ContainerState(status=status, started_at=T0.isoformat()),
+                     config=typed_config(config), host_config=typed_hc({}), state=ContainerState(status=status, started_at=T0.isoformat()),
                      health=state_health)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers import _init as container_init
 from berth.engine.containers._launch import Launcher
@@ -22,10 +23,10 @@ def _which(found: dict[str, str]) -> Any:
 
 
 def test_wanted_only_for_true() -> None:
-    assert container_init.wanted({"Init": True})
-    assert not container_init.wanted({"Init": False})
-    assert not container_init.wanted({"Init": None})
-    assert not container_init.wanted({})
+    assert container_init.wanted(typed_hc({"Init": True}))
+    assert not container_init.wanted(typed_hc({"Init": False}))
+    assert not container_init.wanted(typed_hc({"Init": None}))
+    assert not container_init.wanted(typed_hc({}))
 
 
 def test_lookup_prefers_docker_init_then_tini_static() -> None:
@@ -63,7 +64,8 @@ def test_parse_version() -> None:
 
 def _container(host_config: dict[str, Any]) -> Container:
     return Container(id="c" * 64, name="c", created="", image="busybox", image_id="sha256:x",
-                     config=typed_config({"Entrypoint": ["/entry"], "Cmd": ["sleep", "1000"]}), host_config=host_config)
+                     config=typed_config({"Entrypoint": ["/entry"], "Cmd": ["sleep", "1000"]}),
+                     host_config=typed_hc(host_config))
 
 
 def _launcher(tmp_path: Path) -> Launcher:

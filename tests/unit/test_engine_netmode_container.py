@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.api.docker.container_spec import config_from_wire, endpoints_from_wire
 from berth.engine.containers import _config as cfg
@@ -26,7 +27,7 @@ MODE = "container:web"
 
 def _check(request: dict[str, Any] | None = None, networking: dict[str, Any] | None = None,
            **host_config: Any) -> None:
-    cfg.check_container_mode(config_from_wire(request or {}), {"NetworkMode": MODE, **host_config},
+    cfg.check_container_mode(config_from_wire(request or {}), typed_hc({"NetworkMode": MODE, **host_config}),
                              endpoints_from_wire(networking))
 
 
@@ -61,7 +62,8 @@ def test_what_the_cli_sends_by_default_is_accepted() -> None:
            Dns=[], DnsOptions=[], DnsSearch=[], ExtraHosts=None, Links=None, PortBindings={},
            PublishAllPorts=False)
     _check(networking={"EndpointsConfig": {"default": {}}})
-    cfg.check_container_mode(config_from_wire({"Hostname": "h"}), {"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}, {})
+    cfg.check_container_mode(config_from_wire({"Hostname": "h"}),
+                             typed_hc({"NetworkMode": "bridge", "Dns": ["1.1.1.1"]}), {})
 
 
 def test_endpoints_of_other_networks_are_refused() -> None:
@@ -101,7 +103,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NetworkService:
 def _add(service: NetworkService, tmp_path: Path, cid: str, name: str, mode: str,
          status: str = "created") -> Container:
     c = Container(id=cid * 64, name=name, created="", image="busybox", image_id="x",
-                  config=typed_config({"Hostname": cid * 12}), host_config={"NetworkMode": mode},
+                  config=typed_config({"Hostname": cid * 12}), host_config=typed_hc({"NetworkMode": mode}),
                   state=ContainerState(status=status))
     (tmp_path / "containers" / c.id).mkdir(parents=True)
     service._repo.add(c)
@@ -177,10 +179,10 @@ def test_start_refusals(service: NetworkService, tmp_path: Path) -> None:
 def test_create_checks_the_joined_container_exists(service: NetworkService, tmp_path: Path) -> None:
     _add(service, tmp_path, "a", "web", "bridge")
     endpoints: dict[str, Any] = {"EndpointsConfig": {MODE: {}}}
-    service.validate_create({"NetworkMode": MODE}, endpoints)  # the mode's own endpoint is no network
+    service.validate_create(typed_hc({"NetworkMode": MODE}), endpoints)  # the mode's own endpoint is no network
     # a 400, not a 404: the CLI answers a 404 from create by pulling the image
     with pytest.raises(InvalidArgument, match="No such container: nosuch"):
-        service.validate_create({"NetworkMode": "container:nosuch"}, {})
+        service.validate_create(typed_hc({"NetworkMode": "container:nosuch"}), {})
 
 
 def test_joiner_cannot_connect_to_networks(service: NetworkService, tmp_path: Path) -> None:
@@ -195,7 +197,7 @@ def test_joiner_cannot_connect_to_networks(service: NetworkService, tmp_path: Pa
 
 def test_inspect_shows_no_network_of_its_own(tmp_path: Path) -> None:
     side = Container(id="b" * 64, name="side", created="", image="busybox", image_id="x",
-                     config=typed_config({"Hostname": "a" * 12}), host_config={"NetworkMode": MODE},
+                     config=typed_config({"Hostname": "a" * 12}), host_config=typed_hc({"NetworkMode": MODE}),
                      state=ContainerState(status="running", pid=5),
                      network={"mode": "container", "container_id": "a" * 64, "netns_path": "/run/x/netns/a",
                               "etc_dir": "/var/lib/x/containers/" + "a" * 64, "hostname": "a" * 12,
@@ -211,7 +213,7 @@ def test_inspect_shows_no_network_of_its_own(tmp_path: Path) -> None:
 
 def _joiner(network: dict[str, Any]) -> Container:
     return Container(id="b" * 64, name="side", created="", image="busybox", image_id="x",
-                     config=typed_config({"Hostname": "a" * 12, "Cmd": ["sleep", "1"]}), host_config={"NetworkMode": MODE},
+                     config=typed_config({"Hostname": "a" * 12, "Cmd": ["sleep", "1"]}), host_config=typed_hc({"NetworkMode": MODE}),
                      network=network)
 
 

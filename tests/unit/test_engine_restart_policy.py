@@ -3,12 +3,13 @@ from __future__ import annotations
 import pytest
 
 from berth.engine.containers._restart_policy import (
-    INITIAL_DELAY, MAX_DELAY, RestartPolicy, next_delay, should_restart, starts_with_daemon,
+    INITIAL_DELAY, MAX_DELAY, next_delay, policy_of, should_restart, starts_with_daemon,
 )
+from berth.types.host_config import HostConfig, RestartPolicy
 
 
 def policy(name: str, n: int = 0) -> RestartPolicy:
-    return RestartPolicy.from_host_config({"RestartPolicy": {"Name": name, "MaximumRetryCount": n}})
+    return policy_of(HostConfig(restart_policy=RestartPolicy(name=name, maximum_retry_count=n)))
 
 
 @pytest.mark.parametrize("name,code,manual,count,expected", [

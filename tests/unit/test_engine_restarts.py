@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.containers import Container, ContainerState
 from berth.engine.containers._restart_policy import INITIAL_DELAY, MAX_DELAY, RESET_AFTER
 from berth.engine.containers._restarts import RestartScheduler
@@ -59,7 +60,7 @@ class Engine:
     def run(self, cid: str, policy: str, retries: int = 0) -> Container:
         """A container started by hand just now."""
         container = Container(id=cid, name=cid, created=self.stamp(), image="busybox", image_id="sha256:x",
-                              config={}, host_config={"RestartPolicy": {"Name": policy, "MaximumRetryCount": retries}},
+                              config={}, host_config=typed_hc({"RestartPolicy": {"Name": policy, "MaximumRetryCount": retries}}),
                               state=ContainerState(status="running", started_at=self.stamp()))
         self.containers[cid] = container
         return container

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.api.docker import wire
 from berth.api.docker.exec import exec_from_wire
 from berth.api.shapes import check
@@ -27,7 +28,7 @@ def _service(status: str = "running", secret_env: list[str] | None = None) -> Ex
     container = Container(id="e" * 64, name="web", created="", image="busybox", image_id="sha256:x",
                           config=ContainerConfig(env=("PATH=/bin", "TOKEN=<secret>"), user="1000",
                                                  working_dir="/srv"),
-                          host_config={}, state=ContainerState(status=status), secret_env=secret_env or [])
+                          host_config=typed_hc({}), state=ContainerState(status=status), secret_env=secret_env or [])
     return ExecService(containers=_Containers(container), runtime=None)  # type: ignore[arg-type]
 
 

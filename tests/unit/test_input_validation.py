@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.api.docker.container_spec import config_from_wire
 from berth.engine.containers import _config as cfg
 from berth.engine import filters
@@ -89,9 +90,9 @@ def test_config_values_moby_refuses(request_: dict[str, Any], message: str) -> N
 
 
 def test_unknown_log_driver_is_refused() -> None:
-    cfg.validate_host_config(cfg.normalize_host_config({"LogConfig": {"Type": "local"}}))
+    cfg.validate_host_config(cfg.normalize_host_config(typed_hc({"LogConfig": {"Type": "local"}})))
     with pytest.raises(InvalidArgument, match="no log driver named 'bogus'"):
-        cfg.validate_host_config(cfg.normalize_host_config({"LogConfig": {"Type": "bogus"}}))
+        cfg.validate_host_config(cfg.normalize_host_config(typed_hc({"LogConfig": {"Type": "bogus"}})))
 
 
 # --- references --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.types.container import EndpointSettings
 from berth.engine.containers._stored import config_from_legacy as typed_config
 from berth.engine.containers._model import Container, ContainerRepository, ContainerState
@@ -142,7 +143,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NetworkService:
 
 def _container(cid: str, name: str, network: str, aliases: list[str] | None = None) -> Container:
     return Container(id=cid * 64, name=name, created="", image="busybox", image_id="x",
-                     config=typed_config({"Hostname": name}), host_config={"NetworkMode": network},
+                     config=typed_config({"Hostname": name}), host_config=typed_hc({"NetworkMode": network}),
                      endpoints={network: EndpointSettings(aliases=tuple(aliases or ()))},
                      state=ContainerState(status="running"))
 
@@ -169,7 +170,7 @@ def test_members_find_each_other_and_forget_leavers(service: NetworkService, tmp
     service.detach(client.id)
     assert "client" not in (dirs[web.id] / "hosts").read_text()
     with pytest.raises(InvalidArgument, match="network nosuch not found"):
-        service.validate_create({"NetworkMode": "nosuch"}, {})
+        service.validate_create(typed_hc({"NetworkMode": "nosuch"}), {})
     with pytest.raises(NotFound, match="network nosuch not found"):
         service.inspect_json("nosuch")
     names = [n["Name"] for n in service.list_json({"type": ["custom"]})]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from berth.api.docker.container_spec import mount_from_wire
 from berth.errors import InvalidArgument
 from berth.volumes import MountPoint, parse_bind, parse_mount, parse_tmpfs, plan_mounts, runtime_options, volumes_from
 
@@ -29,16 +30,16 @@ def test_bad_bind_specs(spec: str) -> None:
 
 
 def test_mount_objects() -> None:
-    anon = parse_mount({"Type": "volume", "Target": "/data"})
+    anon = parse_mount(mount_from_wire({"Type": "volume", "Target": "/data"}))
     assert anon.anonymous and anon.name == ""
-    ro = parse_mount({"Type": "bind", "Source": "/srv", "Target": "/srv", "ReadOnly": True})
+    ro = parse_mount(mount_from_wire({"Type": "bind", "Source": "/srv", "Target": "/srv", "ReadOnly": True}))
     assert not ro.rw and not ro.create_source
-    tmp = parse_mount({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1024, "Mode": 0o700}})
+    tmp = parse_mount(mount_from_wire({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1024, "Mode": 0o700}}))
     assert tmp.options == ("noexec", "nosuid", "nodev", "size=1024", "mode=700")
     with pytest.raises(InvalidArgument, match="Source must not be empty"):
-        parse_mount({"Type": "bind", "Target": "/x"})
+        parse_mount(mount_from_wire({"Type": "bind", "Target": "/x"}))
     with pytest.raises(InvalidArgument, match="mount type unknown"):
-        parse_mount({"Type": "npipe", "Target": "/x"})
+        parse_mount(mount_from_wire({"Type": "npipe", "Target": "/x"}))
 
 
 def test_tmpfs_option_merge() -> None:
@@ -57,7 +58,8 @@ def test_precedence_and_duplicates() -> None:
     assert by_dst["/shared/x"].anonymous
     assert [p.destination for p in points] == ["/data", "/run", "/shared", "/shared/x"]  # parents first
     with pytest.raises(InvalidArgument, match="Duplicate mount point"):
-        plan_mounts(declared=[], inherited=[], binds=["/a:/x"], mounts=[{"Type": "volume", "Target": "/x"}], tmpfs={})
+        plan_mounts(declared=[], inherited=[], binds=["/a:/x"], mounts=[mount_from_wire({"Type": "volume", "Target": "/x"})],
+                    tmpfs={})
 
 
 def test_record_round_trip() -> None:  # the inspect shape: test_api_container_json.test_mount_items

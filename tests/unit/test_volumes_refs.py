@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.volumes import VolumeService
 from berth.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from berth.state import Database
@@ -131,7 +132,7 @@ def test_service_wires_holds_by_container(store: VolumeStore, ops: FakeMounts) -
 def test_runtime_mounts_repeat_a_volume_s_restrictions(store: VolumeStore, tmp_path: Path) -> None:
     store.create("ro-bind", options={"type": "none", "o": "bind,ro,nosuid", "device": str(tmp_path)})
     svc = VolumeService(store, users=lambda: [])
-    records = svc.plan({"Binds": ["ro-bind:/a:ro", "plain:/b"]}, [], lambda ref: ("x", []))
+    records = svc.plan(typed_hc({"Binds": ["ro-bind:/a:ro", "plain:/b"]}), [], lambda ref: ("x", []))
     options = {m.destination: m.options for m in svc.runtime_mounts(records)}
     assert options == {"/a": ("rbind", "rprivate", "ro", "nosuid"), "/b": ("rbind", "rprivate")}
 
@@ -142,7 +143,7 @@ def test_copy_up_leaves_a_tmpfs_volume_empty(store: VolumeStore, tmp_path: Path)
     rootfs = tmp_path / "rootfs"
     (rootfs / "seed").mkdir(parents=True)
     (rootfs / "seed" / "f").write_text("from image")
-    records = svc.plan({"Binds": ["t1:/seed"]}, [], lambda ref: ("x", []))
+    records = svc.plan(typed_hc({"Binds": ["t1:/seed"]}), [], lambda ref: ("x", []))
     svc.copy_up(records, rootfs)
     assert os.listdir(records[0]["source"]) == []
 
@@ -321,17 +322,17 @@ def test_mount_volume_opts_create_the_volume_with_them(store: VolumeStore, ops: 
     mounts = [{"Type": "volume", "Source": "scratch", "Target": "/scratch",
                "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": opts}}},
               {"Type": "volume", "Target": "/anon", "VolumeOptions": {"DriverConfig": {"Options": opts}}}]
-    records = svc.plan({"Mounts": mounts}, [], lambda ref: ("", []))
+    records = svc.plan(typed_hc({"Mounts": mounts}), [], lambda ref: ("", []))
     assert store.get("scratch").options == opts
     anon = next(r for r in records if r["destination"] == "/anon")
     assert store.get(anon["name"]).options == opts and store.get(anon["name"]).anonymous
     other = [{"Type": "volume", "Source": "xv", "Target": "/x", "VolumeOptions": {"DriverConfig": {"Name": "nfsplug"}}}]
     with pytest.raises(NotFound, match='plugin "nfsplug" not found'):
-        svc.plan({"Mounts": other}, [], lambda ref: ("", []))
+        svc.plan(typed_hc({"Mounts": other}), [], lambda ref: ("", []))
     bad = [{"Type": "volume", "Source": "yv", "Target": "/y",
             "VolumeOptions": {"DriverConfig": {"Options": {"type": "nfs", "device": ":/x"}}}}]
     with pytest.raises(InvalidArgument, match="not supported"):
-        svc.plan({"Mounts": bad}, [], lambda ref: ("", []))
+        svc.plan(typed_hc({"Mounts": bad}), [], lambda ref: ("", []))
 
 
 def test_store_records_a_bind_device_s_real_path_and_identity(store: VolumeStore, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.docker.container_spec import host_config_from_wire as typed_hc
 from berth.engine.volumes import VolumeService
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.state import Database
@@ -59,7 +60,7 @@ def test_list_filters_and_prune(svc: VolumeService, users: dict[str, list[dict]]
 
 def test_plan_creates_volumes_and_bind_dirs(svc: VolumeService, tmp_path: Path) -> None:
     host = tmp_path / "made-by-run"
-    records = svc.plan_container({"Binds": [f"{host}:/h", "named:/n"]}, ["/anon"],
+    records = svc.plan_container(typed_hc({"Binds": [f"{host}:/h", "named:/n"]}), ["/anon"],
                                  {"config": {"Volumes": {"/img": {}}}}, lookup=lambda ref: ("x", []))
     assert host.is_dir()
     by_dst = {r["destination"]: r for r in records}
@@ -71,7 +72,7 @@ def test_plan_creates_volumes_and_bind_dirs(svc: VolumeService, tmp_path: Path) 
     remaining = {v["Name"] for v in svc.list_json({})["Volumes"]}
     assert remaining == {"named"}
     with pytest.raises(InvalidArgument, match="bind source path does not exist"):
-        svc.plan({"Mounts": [{"Type": "bind", "Source": str(tmp_path / "missing"), "Target": "/m"}]}, [],
+        svc.plan(typed_hc({"Mounts": [{"Type": "bind", "Source": str(tmp_path / "missing"), "Target": "/m"}]}), [],
                  lambda ref: ("x", []))
 
 
@@ -79,7 +80,7 @@ def test_copy_up_fills_an_empty_volume_only(svc: VolumeService, tmp_path: Path) 
     rootfs = tmp_path / "rootfs"
     (rootfs / "seed").mkdir(parents=True)
     (rootfs / "seed" / "f").write_text("from image")
-    records = svc.plan({"Binds": ["seeded:/seed"]}, [], lambda ref: ("x", []))
+    records = svc.plan(typed_hc({"Binds": ["seeded:/seed"]}), [], lambda ref: ("x", []))
     svc.copy_up(records, rootfs)
     data = Path(records[0]["source"])
     assert (data / "f").read_text() == "from image"

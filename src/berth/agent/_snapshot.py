@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from berth.types.container import ContainerConfig
+from berth.types.host_config import HostConfig
 
 
 class RunState(Protocol):  # berth.engine.containers.ContainerState
@@ -46,7 +47,7 @@ class Record(Protocol):  # berth.engine.containers.Container
     @property
     def state(self) -> RunState: ...
     @property
-    def host_config(self) -> Mapping[str, Any]: ...   # Docker's wire HostConfig (read by log_config)
+    def host_config(self) -> HostConfig: ...
 
 
 class Address(Protocol):  # berth.engine.containers.AttachedEndpoint
@@ -118,5 +119,5 @@ def labels(snapshot: ContainerSnapshot) -> Mapping[str, str]:
 
 def log_config(snapshot: ContainerSnapshot) -> tuple[str, dict[str, str]]:
     """HostConfig.LogConfig: its driver ("" when the create named none) and options."""
-    config = snapshot.container.host_config.get("LogConfig") or {}
-    return str(config.get("Type") or ""), {str(k): str(v) for k, v in (config.get("Config") or {}).items()}
+    config = snapshot.container.host_config.log_config
+    return config.type, dict(config.config)

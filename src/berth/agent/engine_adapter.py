@@ -1,10 +1,10 @@
 """The agent's ContainerEngine (berth.agent._engine) over berth's own engine on this host.
 
 Only this module knows the engine's shapes: `engine_spec` turns the agent's ContainerSpec into
-the engine's typed create (berth.types.container.ContainerSpec; its HostConfig is still Docker's
-wire mapping, as the docker CLI sends it), and `status_from_snapshot` reads a ContainerStatus back out of
-the engine's typed container snapshot (as far as the agent reads it: agent/_snapshot.py). Both are
-pure, so they are unit-tested without an engine.
+the engine's typed create (berth.types.container.ContainerSpec with its typed HostConfig), and
+`status_from_snapshot` reads a ContainerStatus back out of the engine's typed container snapshot
+(as far as the agent reads it: agent/_snapshot.py). Both are pure, so they are unit-tested
+without an engine.
 
 The agent may not import the engine (DESIGN.md), so the daemon hands the engine's services in
 and the small Protocols below say which of their methods the adapter uses, with their real
@@ -32,6 +32,10 @@ from berth.images.distribution import Credentials
 from berth.types.container import ContainerConfig as EngineConfig
 from berth.types.container import ContainerSpec as EngineSpec
 from berth.types.container import EndpointSettings, HealthConfig
+from berth.types.host_config import DeviceMapping as EngineDevice
+from berth.types.host_config import HostConfig, LogConfig, TmpfsOptions, Ulimit
+from berth.types.host_config import Mount as EngineMount
+from berth.types.host_config import PortBinding as EnginePortBinding
 from berth.types.reference import DEFAULT_DOMAIN, parse_reference
 
 log = logging.getLogger(__name__)
@@ -110,40 +114,21 @@ def engine_spec(spec: ContainerSpec) -> EngineSpec:
     return EngineSpec(config=config, host_config=host_config(spec), networking=networking)
 
 
-def host_config(spec: ContainerSpec) -> dict[str, Any]:
-    """HostConfig as Docker's wire mapping (the engine still takes it so, issue 11 §5)."""
-    host_config: dict[str, Any] = {
-        "NetworkMode": spec.network_mode,
-        "PortBindings": _port_bindings(spec.ports),
-        "Links": list(spec.links),
-        "ExtraHosts": list(spec.extra_hosts),
-        "Dns": list(spec.dns_servers),
-        "DnsSearch": list(spec.dns_search),
-        "CpuShares": spec.cpu_shares,
-        "Memory": spec.memory,
-        "MemoryReservation": spec.memory_reservation,
-        "Ulimits": [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in spec.ulimits],
-        "CapAdd": list(spec.cap_add),
-        "CapDrop": list(spec.cap_drop),
-        "Init": spec.init,
-        "Devices": [{"PathOnHost": d.host_path, "PathInContainer": d.container_path,
-                     "CgroupPermissions": d.permissions} for d in spec.devices],
-        "Privileged": spec.privileged,
-        "ReadonlyRootfs": spec.read_only_rootfs,
-        "VolumesFrom": list(spec.volumes_from),
-    }
+def host_config(spec: ContainerSpec) -> HostConfig:
+    """The engine's typed HostConfig for the spec (what `docker run` would send for it)."""
     binds, mounts, tmpfs = _mounts(spec.mounts)
-    if binds:
-        host_config["Binds"] = binds
-    if mounts:
-        host_config["Mounts"] = mounts
-    if tmpfs:
-        host_config["Tmpfs"] = tmpfs
-    if spec.log_driver or spec.log_options:
-        host_config["LogConfig"] = {"Type": spec.log_driver, "Config": dict(spec.log_options)}
-    if spec.shm_size:
-        host_config["ShmSize"] = spec.shm_size
-    return host_config
+    return HostConfig(
+        network_mode=spec.network_mode, port_bindings=_port_bindings(spec.ports), links=spec.links,
+        extra_hosts=spec.extra_hosts, dns=spec.dns_servers, dns_search=spec.dns_search,
+        cpu_shares=spec.cpu_shares, memory=spec.memory, memory_reservation=spec.memory_reservation,
+        ulimits=tuple(Ulimit(name=name, soft=soft, hard=hard) for name, soft, hard in spec.ulimits),
+        cap_add=spec.cap_add, cap_drop=spec.cap_drop, init=spec.init,
+        devices=tuple(EngineDevice(path_on_host=d.host_path, path_in_container=d.container_path,
+                                   cgroup_permissions=d.permissions) for d in spec.devices),
+        privileged=spec.privileged, readonly_rootfs=spec.read_only_rootfs, volumes_from=spec.volumes_from,
+        binds=binds or None, mounts=mounts or None, tmpfs=tmpfs,
+        log_config=LogConfig(type=spec.log_driver, config=dict(spec.log_options)), shm_size=spec.shm_size,
+    )
 
 
 def _ns(seconds: float) -> int:
@@ -154,16 +139,16 @@ def _port_key(p: PortBinding) -> str:
     return f"{p.container_port}/{p.protocol or 'tcp'}"
 
 
-def _port_bindings(ports: tuple[PortBinding, ...]) -> dict[str, list[dict[str, str]]]:
+def _port_bindings(ports: tuple[PortBinding, ...]) -> dict[str, tuple[EnginePortBinding, ...]]:
     """Docker's PortBindings; HostPort "" lets the engine pick a free port (ECS dynamic ports)."""
-    bindings: dict[str, list[dict[str, str]]] = {}
+    bindings: dict[str, tuple[EnginePortBinding, ...]] = {}
     for p in ports:
-        bindings.setdefault(_port_key(p), []).append(
-            {"HostIp": p.host_ip, "HostPort": str(p.host_port) if p.host_port else ""})
+        binding = EnginePortBinding(host_ip=p.host_ip, host_port=str(p.host_port) if p.host_port else "")
+        bindings[_port_key(p)] = (*bindings.get(_port_key(p), ()), binding)
     return bindings
 
 
-def _mounts(mounts: tuple[Mount, ...]) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+def _mounts(mounts: tuple[Mount, ...]) -> tuple[tuple[str, ...], tuple[EngineMount, ...], dict[str, str]]:
     """(Binds, Mounts, Tmpfs) for the spec's mounts.
 
     Host paths go in Binds, as the ECS agent does: AWS documents that a missing sourcePath is
@@ -172,27 +157,25 @@ def _mounts(mounts: tuple[Mount, ...]) -> tuple[list[str], list[dict[str, Any]],
     TmpfsOptions carries only a size and a mode.
     """
     binds: list[str] = []
-    objects: list[dict[str, Any]] = []
+    objects: list[EngineMount] = []
     tmpfs: dict[str, str] = {}
     for m in mounts:
         if m.kind == "bind":
             binds.append(f"{m.source}:{m.target}" + (":ro" if m.read_only else ""))
         elif m.kind == "volume":
-            objects.append({"Type": "volume", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only})
+            objects.append(EngineMount(type="volume", source=m.source, target=m.target, read_only=m.read_only))
         elif m.kind == "tmpfs" and m.tmpfs_options:
             options = ([f"size={m.tmpfs_size}"] if m.tmpfs_size else []) + list(m.tmpfs_options)
             if m.read_only and "ro" not in options:
                 options.append("ro")
             tmpfs[m.target] = ",".join(options)
         elif m.kind == "tmpfs":
-            obj: dict[str, Any] = {"Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only}
-            if m.tmpfs_size:
-                obj["TmpfsOptions"] = {"SizeBytes": m.tmpfs_size}
-            objects.append(obj)
+            objects.append(EngineMount(type="tmpfs", target=m.target, read_only=m.read_only,
+                                       tmpfs_options=TmpfsOptions(size_bytes=m.tmpfs_size) if m.tmpfs_size else None))
         else:
             # Typed input from the agent: an unknown kind is a bug there, not a user error.
             raise ValueError(f"unknown mount kind {m.kind!r}")
-    return binds, objects, tmpfs
+    return tuple(binds), tuple(objects), tmpfs
 
 
 def _is_user_network(mode: str) -> bool:

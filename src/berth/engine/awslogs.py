@@ -43,12 +43,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from berth.engine import awslogs_events as ev
 from berth.engine.awslogs_options import DRIVER, AwslogsConfig, awslogs_config
 from berth.errors import BerthError, InvalidArgument, NotFound, Unavailable
 from berth.runtime import readable
+from berth.types.host_config import LogConfig
 
 if TYPE_CHECKING:  # the containers package imports this module
     from berth.engine.containers import Container
@@ -395,12 +396,11 @@ class AwslogsShipper:
 
     # --- configuration --------------------------------------------------------------------------
     @staticmethod
-    def wants(log_config: dict[str, Any] | None) -> bool:
-        return (log_config or {}).get("Type") == DRIVER
+    def wants(log_config: LogConfig) -> bool:
+        return log_config.type == DRIVER
 
     def config_for(self, container: Container) -> AwslogsConfig:
-        log_config = container.host_config.get("LogConfig") or {}
-        return awslogs_config(log_config.get("Config") or {}, container_id=container.id, name=container.name,
+        return awslogs_config(container.host_config.log_config.config, container_id=container.id, name=container.name,
                               image=container.image, image_id=container.image_id,
                               default_region=self._default_region)
 
@@ -408,7 +408,7 @@ class AwslogsShipper:
     async def prepare(self, container: Container) -> None:
         """At start, before the process exists: the stream exists, or start fails as dockerd's
         does (mode=non-blocking: it starts anyway and the shipper keeps trying, as dockerd's)."""
-        if not self.wants(container.host_config.get("LogConfig")):
+        if not self.wants(container.host_config.log_config):
             return
         config = self.config_for(container)
         if self._sink is None:
@@ -424,7 +424,7 @@ class AwslogsShipper:
 
     def follow(self, container: Container, log_path: Path) -> None:
         """Ship the container's log as it grows (after start, or adopting it at daemon start)."""
-        if not self.wants(container.host_config.get("LogConfig")) or self._sink is None:
+        if not self.wants(container.host_config.log_config) or self._sink is None:
             return
         job = self._jobs.get(container.id)
         if job is not None:  # restarted before its tail was drained: keep going
@@ -444,7 +444,7 @@ class AwslogsShipper:
 
     def drain_later(self, container: Container, log_path: Path) -> None:
         """A stopped container whose log may hold unshipped lines (the daemon was down)."""
-        if not self.wants(container.host_config.get("LogConfig")) or self._sink is None:
+        if not self.wants(container.host_config.log_config) or self._sink is None:
             return
         state = ShipState.load(log_path.parent / STATE_FILE)
         try:

@@ -18,12 +18,12 @@ Content builders are pure; only `write_new` and `rewrite_in_place` touch files.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from berth.errors import InvalidArgument
 from berth.runtime import Mount
+from berth.types.host_config import HostConfig
 
 FILES = ("hosts", "hostname", "resolv.conf")
 LOCALHOST = ("127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -157,6 +157,6 @@ def write_etc_files(cdir: Path, *, hostname: str, base: str, peers: str, resolv:
     write_new(cdir / "resolv.conf", resolv)
 
 
-def dns_settings(host_config: Mapping[str, Any]) -> dict[str, list[str]]:
-    return {"dns": list(host_config.get("Dns") or []), "search": list(host_config.get("DnsSearch") or []),
-            "options": list(host_config.get("DnsOptions") or [])}
+def dns_settings(host_config: HostConfig) -> dict[str, list[str]]:
+    return {"dns": list(host_config.dns or ()), "search": list(host_config.dns_search or ()),
+            "options": list(host_config.dns_options or ())}

@@ -52,6 +52,7 @@ from berth.network import (
     BUILTIN, Attachment, BridgeConfig, EmbeddedDns, Endpoint, EndpointManager, IsolatedBridge, NameEntry,
     NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork, parse_mac, set_mac,
 )
+from berth.types.host_config import HostConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def builtin_id(name: str, bridge: BridgeConfig) -> str:
 
 
 def _mode(container: Container) -> str:
-    mode = container.host_config.get("NetworkMode") or "bridge"
+    mode = container.host_config.network_mode or "bridge"
     return "bridge" if mode == "default" else mode
 
 
@@ -93,24 +94,24 @@ class NetworkService:
         self._isolation = isolation
 
     # === the container's life ======================================================================
-    def validate_create(self, host_config: dict[str, Any], endpoints: dict[str, EndpointSettings],
-                        mac_address: str = "") -> None:
+    def validate_create(self, host_config: HostConfig, endpoints: dict[str, EndpointSettings],
+                        mac_address: str = "") -> str:
         """InvalidArgument `network X not found` for any network the container names that does not exist.
 
-        Network ids and id prefixes are replaced by names in host_config and `endpoints` (in
-        place), so the records name each network one way. Since API 1.44 the container may name
+        Returns the NetworkMode to record: a network id or id prefix is replaced by the network's
+        name, as are the keys of `endpoints` (in place), so the records name each network one way. Since API 1.44 the container may name
         several networks in EndpointsConfig at create: it joins all of them. `mac_address` is the
         container-wide Config.MacAddress of older clients: like dockerd, it becomes the
         MacAddress of the endpoint on the container's main network.
         """
-        mode = host_config.get("NetworkMode") or "bridge"
+        mode = host_config.network_mode or "bridge"
         joined = joined_container(mode)
         if joined:
             # The endpoints it may name are its own mode (container_config checked them).
             self._find_container_for_create(joined)
-            return
+            return mode
         if mode not in ("default", *BUILTIN):
-            host_config["NetworkMode"] = mode = self._find_for_create(mode).name
+            mode = self._find_for_create(mode).name
         configs = endpoints
         for name in list(configs):
             if name not in _BUILTIN_NAMES:
@@ -131,8 +132,9 @@ class NetworkService:
         for conf in configs.values():
             if conf.mac_address:
                 parse_mac(conf.mac_address)
-        for entry in host_config.get("ExtraHosts") or []:
+        for entry in host_config.extra_hosts or ():
             etc_files.parse_extra_host(entry)
+        return mode
 
     def _find_for_create(self, ref: str) -> UserNetwork:
         """Docker's message, but as a 400: the CLI answers any 404 from create by pulling the
@@ -353,13 +355,13 @@ class NetworkService:
         if mode == "host":
             base = etc_files.host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"
             extra = etc_files.hosts_base(hostname=hostname, domainname="", own_ip="",
-                                         extra_hosts=hc.get("ExtraHosts") or [], links=[])
+                                         extra_hosts=hc.extra_hosts or (), links=[])
             base += extra.split("\n".join(etc_files.LOCALHOST) + "\n", 1)[-1]
         else:
             links = self._link_lines(container, data)
             base = etc_files.hosts_base(
                 hostname=hostname, domainname=container.config.domainname, own_ip=data.get("ip_address", ""),
-                extra_hosts=hc.get("ExtraHosts") or [], links=links, gateway=data.get("gateway", ""))
+                extra_hosts=hc.extra_hosts or (), links=links, gateway=data.get("gateway", ""))
         etc_files.write_etc_files(cdir, hostname=hostname, base=base, peers=self._peer_text(container.id),
                                   resolv=resolv)
         return links
@@ -369,7 +371,7 @@ class NetworkService:
         lines = []
         env: list[str] = []
         shared = {ep["network_id"] for ep in (data.get("endpoints") or {}).values()}
-        for link in container.host_config.get("Links") or []:
+        for link in container.host_config.links or ():
             target_ref, alias = _split_link(link)
             try:
                 target = self._repo.get(target_ref)
@@ -587,11 +589,11 @@ class NetworkService:
             raise NotFound(f"Cannot get parent /{parent_ref} for link name {link_name}") from err
         with self._membership_lock:
             parent = self._repo.get(parent.id)
-            links = parent.host_config.get("Links") or []
-            kept = [link for link in links if _split_link(link)[1] != alias]
+            links = parent.host_config.links or ()
+            kept = tuple(link for link in links if _split_link(link)[1] != alias)
             if len(kept) == len(links):
                 raise NotFound(f"No such container: {link_name}")
-            parent.host_config["Links"] = kept or None
+            parent.host_config = replace(parent.host_config, links=kept or None)
             self._repo.save(parent)
 
     def _refresh_one(self, container_id: str) -> None:

@@ -30,6 +30,7 @@ from berth.engine.filters import check_keys, check_values, is_bool, label_matche
 from berth.engine.rootpath import resolve_in_root
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
+from berth.types.host_config import HostConfig
 from berth.volumes import (
     ANONYMOUS_LABEL, MS_RDONLY, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, is_mounted,
     mount_spec,
@@ -124,7 +125,7 @@ class VolumeService:
         return {m.get("name", "") for _, mounts in self._users() for m in mounts if m.get("type") == "volume"}
 
     # --- container mounts --------------------------------------------------------------------------
-    def plan(self, host_config: Mapping[str, Any], declared: Iterable[str], lookup: LookupFn) -> list[dict[str, Any]]:
+    def plan(self, host_config: HostConfig, declared: Iterable[str], lookup: LookupFn) -> list[dict[str, Any]]:
         """Mount point records for a new container; creates the volumes and bind dirs it needs.
 
         Raises:
@@ -132,15 +133,15 @@ class VolumeService:
             NotFound: a --volumes-from container that does not exist.
         """
         inherited: list[MountPoint] = []
-        for spec in host_config.get("VolumesFrom") or []:
+        for spec in host_config.volumes_from or ():
             ref, mode = split_volumes_from(spec)
             _, records = lookup(ref)
             inherited += volumes_from([MountPoint.from_record(r) for r in records], mode)
-        points = plan_mounts(declared=declared, inherited=inherited, binds=host_config.get("Binds") or [],
-                             mounts=host_config.get("Mounts") or [], tmpfs=host_config.get("Tmpfs") or {})
+        points = plan_mounts(declared=declared, inherited=inherited, binds=host_config.binds or (),
+                             mounts=host_config.mounts or (), tmpfs=host_config.tmpfs)
         return [self._materialise(p).to_record() for p in points]
 
-    def plan_container(self, host_config: Mapping[str, Any], config_volumes: Iterable[str],
+    def plan_container(self, host_config: HostConfig, config_volumes: Iterable[str],
                        image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
         """`plan` with the declared volumes taken from the image and the container's
         Config.Volumes."""

@@ -7,16 +7,15 @@ three parts share them and may not import each other: api/docker, engine and age
 `None` marks "unset" where Docker tells it apart from empty: an unset Cmd or Entrypoint falls back
 to the image's, an empty one does not; an unset StopTimeout means the daemon's default.
 
-HostConfig is still carried as the wire mapping the client sent (issue 11 §5 converts it next);
-Config and the network endpoints are typed.
+HostConfig is typed in its own module (types/host_config.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from berth.types.host_config import HostConfig
 
 @dataclass(frozen=True)
 class HealthConfig:
@@ -85,8 +84,8 @@ class EndpointSettings:
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """A create: the Config, HostConfig (for now as sent), and the endpoints by network name
+    """A create: the Config, the HostConfig, and the endpoints by network name
     (NetworkingConfig.EndpointsConfig; the CLI names the default bridge `default`)."""
     config: ContainerConfig
-    host_config: Mapping[str, Any] = field(default_factory=dict)
+    host_config: HostConfig = field(default_factory=HostConfig)
     networking: Mapping[str, EndpointSettings] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """What a container mounts, planned from its create request; pure functions, no I/O.
 
-Inputs are Docker's: `HostConfig.Binds` (`src:dst[:opts]`), `HostConfig.Mounts` (typed
-objects), `HostConfig.Tmpfs` (`{dst: opts}`), `--volumes-from` (another container's mount
+Inputs are Docker's: `HostConfig.Binds` (`src:dst[:opts]`), `HostConfig.Mounts`
+(berth.types.host_config.Mount), `HostConfig.Tmpfs` (`{dst: opts}`), `--volumes-from` (another container's mount
 points) and the `Volumes` declared by the image and the request (anonymous volumes).
 
 Precedence is moby's (daemon/volumes.go registerMountPoints): declared volumes, then
@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.types.host_config import Mount, TmpfsOptions
 from berth.volumes._store import check_name
 
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -105,53 +106,50 @@ def parse_bind(spec: str) -> MountPoint:
     return MountPoint("volume", dst, name=source, rw=rw, mode=mode or "z", copy_data=not nocopy)
 
 
-def parse_mount(obj: Mapping[str, Any]) -> MountPoint:
+def parse_mount(mount: Mount) -> MountPoint:
     """One `HostConfig.Mounts` object (`--mount type=...`)."""
-    kind = obj.get("Type") or ""
-    target = obj.get("Target") or obj.get("Destination") or ""
+    kind, target, source = mount.type, mount.target, mount.source
     if not target:
         raise InvalidArgument(f"invalid mount config for type \"{kind}\": field Target must not be empty")
     dst = _clean_destination(target, "")
-    source = obj.get("Source") or ""
-    rw = not obj.get("ReadOnly")
+    rw = not mount.read_only
     if kind == "bind":
         if not source:
             raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
         if not source.startswith("/"):
             raise InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: "
                                   f"'{source}' mount path must be absolute")
-        propagation = ((obj.get("BindOptions") or {}).get("Propagation")) or "rprivate"
+        propagation = (mount.bind_options.propagation if mount.bind_options else "") or "rprivate"
         return MountPoint("bind", dst, source=posixpath.normpath(source), rw=rw, propagation=propagation)
     if kind == "volume":
-        volume_opts = obj.get("VolumeOptions") or {}
-        nocopy = bool(volume_opts.get("NoCopy"))
-        if source:
-            check_name(source)
-        driver = volume_opts.get("DriverConfig") or {}
-        options = driver.get("Options") or {}
-        if not isinstance(driver, Mapping) or not isinstance(options, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
-            raise InvalidArgument('invalid mount config for type "volume": DriverConfig.Options must map text to text')
-        labels = volume_opts.get("Labels") or {}
-        if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
-                                                      for k, v in labels.items()):
-            raise InvalidArgument('invalid mount config for type "volume": Labels must map text to text')
-        subpath = volume_opts.get("Subpath") or ""
-        if subpath and not source:
-            raise InvalidArgument('invalid mount config for type "volume": must not set Subpath when using '
-                                  "anonymous volumes")
-        if subpath and not _is_local(str(subpath)):
-            raise InvalidArgument('invalid mount config for type "volume": subpath must be a relative path '
-                                  "within the volume")
-        return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy,
-                          volume_driver=str(driver.get("Name") or ""),
-                          volume_options=tuple(sorted(options.items())), volume_labels=tuple(sorted(labels.items())),
-                          subpath=str(subpath))
+        return _volume_mount(mount, dst, rw)
     if kind == "tmpfs":
         if source:
             raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')
-        return MountPoint("tmpfs", dst, rw=rw, options=_tmpfs_options(obj.get("TmpfsOptions") or {}, rw))
+        return MountPoint("tmpfs", dst, rw=rw, options=_tmpfs_options(mount.tmpfs_options or TmpfsOptions(), rw))
     raise InvalidArgument(f"mount type unknown: \"{kind}\"" if kind else "invalid mount config: missing type")
+
+
+def _volume_mount(mount: Mount, dst: str, rw: bool) -> MountPoint:
+    source = mount.source
+    volume_opts = mount.volume_options
+    nocopy = bool(volume_opts and volume_opts.no_copy)
+    if source:
+        check_name(source)
+    driver = volume_opts.driver_config if volume_opts else None
+    options = (driver.options if driver else None) or {}
+    labels = (volume_opts.labels if volume_opts else None) or {}
+    subpath = volume_opts.subpath if volume_opts else ""
+    if subpath and not source:
+        raise InvalidArgument('invalid mount config for type "volume": must not set Subpath when using '
+                              "anonymous volumes")
+    if subpath and not _is_local(subpath):
+        raise InvalidArgument('invalid mount config for type "volume": subpath must be a relative path '
+                              "within the volume")
+    return MountPoint("volume", dst, name=source, rw=rw, anonymous=not source, copy_data=not nocopy,
+                      volume_driver=driver.name if driver else "",
+                      volume_options=tuple(sorted(options.items())), volume_labels=tuple(sorted(labels.items())),
+                      subpath=subpath)
 
 
 def _is_local(path: str) -> bool:
@@ -166,12 +164,12 @@ def _is_local(path: str) -> bool:
     return True
 
 
-def _tmpfs_options(opts: Mapping[str, Any], rw: bool) -> tuple[str, ...]:
+def _tmpfs_options(opts: TmpfsOptions, rw: bool) -> tuple[str, ...]:
     out = list(TMPFS_DEFAULTS)
-    if opts.get("SizeBytes"):
-        out.append(f"size={int(opts['SizeBytes'])}")
-    if opts.get("Mode"):
-        out.append(f"mode={int(opts['Mode']):o}")
+    if opts.size_bytes:
+        out.append(f"size={opts.size_bytes}")
+    if opts.mode:
+        out.append(f"mode={opts.mode:o}")
     if not rw:
         out.append("ro")
     return tuple(out)
@@ -209,7 +207,7 @@ def split_volumes_from(spec: str) -> tuple[str, str]:
 
 
 def plan_mounts(*, declared: Iterable[str], inherited: Iterable[MountPoint], binds: Iterable[str],
-                mounts: Iterable[Mapping[str, Any]], tmpfs: Mapping[str, str]) -> list[MountPoint]:
+                mounts: Iterable[Mount], tmpfs: Mapping[str, str]) -> list[MountPoint]:
     """The container's mount points, one per destination, sorted so parents mount first."""
     points: dict[str, MountPoint] = {}
     for dst in declared:

@@ -10,6 +10,7 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any
 
+from berth.api.docker.host_config_json import host_config_json
 from berth.engine import health
 from berth.engine.containers import (
     ZERO_TIME, AttachedEndpoint, ContainerConfig, ContainerSnapshot, EndpointIPAMConfig, HealthConfig, MountPoint,
@@ -216,7 +217,7 @@ def inspect(snapshot: ContainerSnapshot) -> dict[str, Any]:
         "LogPath": snapshot.log_path, "Name": f"/{c.name}",
         "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {**c.host_config, "Runtime": snapshot.runtime},
+        "HostConfig": host_config_json(c.host_config, default_runtime=snapshot.runtime),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": f"{root}/upper", "WorkDir": f"{root}/work",
                                                      "MergedDir": f"{root}/rootfs"}},
         "Mounts": mounts_json(snapshot),

@@ -8,7 +8,7 @@ from typing import Any
 
 from berth.api.docker import container_json, wire
 from berth.api.docker.backend import Backend
-from berth.api.docker.container_spec import spec_from_create
+from berth.api.docker.container_spec import spec_from_create, update_from_wire
 from berth.api.docker.streams import frame
 from berth.api.httpserver import Request, Response, Router, json_response
 from berth.api.shapes import check
@@ -180,7 +180,8 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204)
 
     async def update(req: Request) -> Response:
-        warnings = await svc.update(req.match["id"], check(await req.json(), wire.CONTAINER_UPDATE))
+        update = update_from_wire(check(await req.json(), wire.CONTAINER_UPDATE))
+        warnings = await svc.update(req.match["id"], update)
         return json_response({"Warnings": warnings})
 
     async def rename(req: Request) -> Response:

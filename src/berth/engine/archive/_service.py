@@ -147,7 +147,7 @@ class ArchiveService:
         async with self.root(ref) as (container, root):
             await asyncio.to_thread(extract_tar, root, path, container, tar_file,
                                     no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid,
-                                    readonly_rootfs=bool(container.host_config.get("ReadonlyRootfs")))
+                                    readonly_rootfs=container.host_config.readonly_rootfs)
         self._publish(container, "extract-to-dir")
 
     def _publish(self, container: Container, action: str, **extra: str) -> None:

@@ -12,7 +12,8 @@ the managed /etc files (`ETC_FILES`), the network-mode helpers networks.py needs
 facts `docker info` / `docker version` report.
 
 Modules: `_model` (record, state, repository), `_config` (the request merged with the image config,
-host-config checks), `_checks`, `_exits`, `_init` (docker-init), `_snapshot` (ContainerSnapshot),
+host-config checks), `_stored` (typed Config/HostConfig/endpoints in records, and the previous
+format), `_checks`, `_exits`, `_init` (docker-init), `_snapshot` (ContainerSnapshot),
 `_list_filters` (`docker ps -f`), `_launch`, `_limits`, `_ops`, `_restore`, `_security`,
 `_restarts` and `_restart_policy` (restart policies), `_service` (ContainerService).
 """

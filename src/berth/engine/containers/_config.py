@@ -10,12 +10,14 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from berth.engine import health
 from berth.engine.awslogs_options import validate_log_config
 from berth.errors import InvalidArgument
 from berth.types.container import ContainerConfig, EndpointSettings
+from berth.types.host_config import HostConfig, PortBinding
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
@@ -124,18 +126,14 @@ def parse_host_port(value: str) -> int:
     return int(text)
 
 
-def port_bindings(host_config: Mapping[str, Any], config: ContainerConfig) -> list[tuple[int, str, str, int]]:
+def port_bindings(host_config: HostConfig, config: ContainerConfig) -> list[tuple[int, str, str, int]]:
     """(container_port, proto, host_ip, host_port) for each binding; -P publishes every exposed port."""
-    bindings = host_config.get("PortBindings") or {}
-    if not isinstance(bindings, dict):
-        raise InvalidArgument("invalid PortBindings")
     result: list[tuple[int, str, str, int]] = []
-    for key, entries in bindings.items():
+    for key, entries in host_config.port_bindings.items():
         port, proto = port_key(key)
-        for entry in entries or [{}]:
-            entry = entry or {}
-            result.append((port, proto, entry.get("HostIp") or "", parse_host_port(entry.get("HostPort", ""))))
-    if host_config.get("PublishAllPorts"):
+        for entry in entries or (PortBinding(),):
+            result.append((port, proto, entry.host_ip, parse_host_port(entry.host_port)))
+    if host_config.publish_all_ports:
         bound = {(p, pr) for p, pr, _, _ in result}
         for key in config.exposed_ports or ():
             port, proto = port_key(key)
@@ -147,10 +145,10 @@ def port_bindings(host_config: Mapping[str, Any], config: ContainerConfig) -> li
 CONTAINER_MODE_PREFIX = "container:"
 
 
-def network_mode(host_config: dict[str, Any]) -> str:
+def network_mode(host_config: HostConfig) -> str:
     """Docker's NetworkMode: bridge, none, host, `container:<name|id>`, or the name/id of a
     user-defined network (engine/networks.py checks that networks and containers exist)."""
-    mode = host_config.get("NetworkMode") or "default"
+    mode = host_config.network_mode or "default"
     if mode in ("default", "bridge"):
         return "bridge"
     if mode.startswith(CONTAINER_MODE_PREFIX) and not joined_container(mode):
@@ -176,7 +174,7 @@ CONFLICT_SHARED = ("container sharing network namespace with another container o
                    "connected to any other network")
 
 
-def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any],
+def check_container_mode(request: ContainerConfig, host_config: HostConfig,
                          endpoints: Mapping[str, EndpointSettings]) -> None:
     """moby's validateNetContainerMode for `container:<ref>`: what the joined container owns
     (hostname, /etc files, addresses, ports) cannot be set on the joiner. `request` is the
@@ -185,16 +183,16 @@ def check_container_mode(request: ContainerConfig, host_config: Mapping[str, Any
     NetworkingConfig may only name the mode itself (the CLI sends an empty endpoint for it)
     or `default`; an address or MAC there is refused like the flags that set them.
     """
-    mode = host_config.get("NetworkMode") or ""
+    mode = host_config.network_mode
     if not joined_container(mode):
         return
     checks = (
         (request.hostname, CONFLICT_HOSTNAME),
-        (host_config.get("Links"), CONFLICT_LINKS),
-        (host_config.get("Dns"), CONFLICT_DNS),
-        (host_config.get("ExtraHosts"), CONFLICT_EXTRA_HOSTS),
+        (host_config.links, CONFLICT_LINKS),
+        (host_config.dns, CONFLICT_DNS),
+        (host_config.extra_hosts, CONFLICT_EXTRA_HOSTS),
         (request.mac_address, CONFLICT_MAC),
-        (host_config.get("PortBindings") or host_config.get("PublishAllPorts"), CONFLICT_PUBLISH),
+        (host_config.port_bindings or host_config.publish_all_ports, CONFLICT_PUBLISH),
         (request.exposed_ports, CONFLICT_EXPOSE),
     )
     for value, message in checks:
@@ -246,45 +244,41 @@ def validate_config(request: ContainerConfig) -> None:
     health.validate(request.healthcheck)
 
 
-def validate_host_config(host_config: dict[str, Any]) -> None:
+def validate_host_config(host_config: HostConfig) -> None:
     """Reject limits moby rejects, with its wording."""
-    log_config = host_config.get("LogConfig") or {}
-    options = log_config.get("Config") or {}
-    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
-        raise InvalidArgument("json: cannot unmarshal into Go struct field LogConfig.HostConfig.LogConfig.Config "
-                              "of type map[string]string")
+    log_config = host_config.log_config
     # moby's ValidateLogOpts: mode/max-buffer-size, the driver, then its own options (awslogs)
-    validate_log_config(log_config.get("Type") or "", options, LOG_DRIVERS)
-    memory = host_config.get("Memory") or 0
+    validate_log_config(log_config.type, log_config.config, LOG_DRIVERS)
+    memory = host_config.memory
     if memory and memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    swap = host_config.get("MemorySwap") or 0
+    swap = host_config.memory_swap
     if swap > 0 and memory and swap < memory:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
-    if (host_config.get("NanoCpus") or 0) < 0:
+    if host_config.nano_cpus < 0:
         raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
-    restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
+    restart = host_config.restart_policy.name or "no"
     if restart not in ("", "no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f"invalid restart policy: unknown policy '{restart}'; use one of "
                               "'no', 'always', 'on-failure', or 'unless-stopped'")
-    if host_config.get("AutoRemove") and restart not in ("", "no"):
+    if host_config.auto_remove and restart not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
 
 
-def normalize_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
-    """HostConfig as moby stores it: defaults filled in, `default` network mode named `bridge`.
+def normalize_host_config(host_config: HostConfig) -> HostConfig:
+    """HostConfig as moby stores it: defaults filled in, `default` network mode named `bridge`,
+    no restart policy named `no`.
 
     The log driver is reported as json-file: our k8s-file logs answer the same `logs` API, and
     clients (docker-py's `containers.run`) read container output only for json-file/journald.
     """
-    result = dict(host_config)
-    log_config = dict(result.get("LogConfig") or {})
-    if not log_config.get("Type"):
-        log_config = {"Type": "json-file", "Config": log_config.get("Config") or {}}
-    result["LogConfig"] = log_config
-    if (result.get("NetworkMode") or "default") == "default":
-        result["NetworkMode"] = "bridge"
-    result.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    result.setdefault("PortBindings", {})
-    result.setdefault("AutoRemove", False)
-    return result
+    log_config = host_config.log_config
+    if not log_config.type:
+        log_config = replace(log_config, type="json-file")
+    network_mode = host_config.network_mode
+    if (network_mode or "default") == "default":
+        network_mode = "bridge"
+    restart_policy = host_config.restart_policy
+    if not restart_policy.name:
+        restart_policy = replace(restart_policy, name="no")
+    return replace(host_config, log_config=log_config, network_mode=network_mode, restart_policy=restart_policy)

@@ -12,11 +12,12 @@ import functools
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from berth.errors import Unavailable
 from berth.runtime import Mount
+from berth.types.host_config import HostConfig
 
 BINARY = "docker-init"  # dockerd's default `init-path`, looked up in $PATH
 # Debian's `tini` package: a static tini runs in any image (docker.io links docker-init to it).
@@ -25,9 +26,9 @@ IN_CONTAINER_PATH = "/sbin/docker-init"
 MOUNT_OPTIONS = ("bind", "ro")  # as moby's WithCommonOptions
 
 
-def wanted(host_config: Mapping[str, Any]) -> bool:
+def wanted(host_config: HostConfig) -> bool:
     """HostConfig.Init true (null/absent = the daemon default, which is off here as in dockerd)."""
-    return host_config.get("Init") is True
+    return host_config.init is True
 
 
 def lookup(which: Callable[[str], str | None] | None = None) -> str:

@@ -143,12 +143,11 @@ class Launcher:
         c = container.config
         # `container:<ref>` mounts the joined container's files: its hosts updates reach both
         etc_dir = Path(attachment.get("etc_dir") or self.container_dir(container.id))
-        mounts = etc_files.etc_mounts(etc_dir, read_only=bool(hc.get("ReadonlyRootfs")))
+        mounts = etc_files.etc_mounts(etc_dir, read_only=hc.readonly_rootfs)
         if self._volumes is not None:
             mounts += self._volumes.runtime_mounts(container.mounts)
         # Same reading as container_limits.check_ulimits, which validated them at create.
-        ulimits = tuple((str(u.get("Name") or ""), int(u.get("Soft") or 0), int(u.get("Hard") or 0))
-                        for u in (hc.get("Ulimits") or []))
+        ulimits = tuple((u.name, u.soft, u.hard) for u in hc.ulimits or ())
         args = tuple(cfg.process_args(c))
         if init is not None:  # --init: tini as PID 1 (engine/containers/_init.py)
             args, mounts = container_init.wrap(args, mounts, init)
@@ -156,8 +155,8 @@ class Launcher:
             id=container.id, args=args, env=secret_env.merge(_with_link_env(list(c.env), attachment),
                                                            secret_values or {}),
             cwd=c.working_dir or "/", user=c.user, tty=c.tty,
-            group_add=tuple(str(g) for g in hc.get("GroupAdd") or ()),
-            console_size=_console_size(hc.get("ConsoleSize")), open_stdin=c.open_stdin, stdin_once=c.stdin_once,
+            group_add=hc.group_add or (),
+            console_size=_console_size(hc.console_size), open_stdin=c.open_stdin, stdin_once=c.stdin_once,
             hostname=c.hostname or container.id[:12],
             netns_path=attachment.get("netns_path"), mounts=mounts,
             resources=limits.resources(hc), ulimits=ulimits,
@@ -173,8 +172,7 @@ def _with_link_env(env: list[str], attachment: Mapping[str, Any]) -> list[str]:
     return cfg.merge_env(list(link_env), env) if link_env else env
 
 
-def _console_size(value: object) -> tuple[int, int]:
-    """HostConfig.ConsoleSize `[height, width]` (the CLI's terminal at `docker run -it`)."""
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in value):
-        return (value[0], value[1])
-    return (0, 0)
+def _console_size(value: tuple[int, int]) -> tuple[int, int]:
+    """HostConfig.ConsoleSize `[height, width]` (the CLI's terminal at `docker run -it`); a
+    size no terminal has is ignored."""
+    return value if all(0 <= v <= 0xFFFF for v in value) else (0, 0)

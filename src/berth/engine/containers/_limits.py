@@ -4,7 +4,7 @@ passed in as a HostLimits value.
 
     hc = container_limits.normalize(hc)                  # at create
     container_limits.validate(hc, HostLimits.current(runtime.hard_limits))
-    new_hc = container_limits.merge_update(hc, update_body)   # `docker update`
+    new_hc = container_limits.merge_update(hc, update)   # `docker update` (a ContainerUpdate)
     runtime.update(container_id, container_limits.resources(new_hc))
 """
 
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from berth.errors import InvalidArgument
 from berth.runtime.oci import RLIMITS
-from berth.runtime.spec import Resources
+from berth.runtime.spec import Resources as RuntimeResources
+from berth.types.host_config import ContainerUpdate, HostConfig, Resources, Ulimit
 
 MIN_MEMORY = 6 * 1024 * 1024  # moby's linuxMinMemory
 
@@ -36,28 +38,28 @@ class HostLimits:
         return cls(rlimit_ceilings=dict(rlimit_ceilings), ncpu=os.cpu_count() or len(cpus), cpus=cpus)
 
 
-def normalize(host_config: dict[str, Any]) -> dict[str, Any]:
+def normalize(host_config: HostConfig) -> HostConfig:
     """Fill in what moby derives at create: swap defaults to twice the memory, pids ≤ 0 = unlimited."""
-    result = dict(host_config)
-    memory = int(result.get("Memory") or 0)
-    if memory > 0 and not result.get("MemorySwap"):
-        result["MemorySwap"] = 2 * memory
-    pids = result.get("PidsLimit")
-    if pids is not None and int(pids) <= 0:
-        result["PidsLimit"] = None
-    return result
+    swap = host_config.memory_swap
+    if host_config.memory > 0 and not swap:
+        swap = 2 * host_config.memory
+    return replace(host_config, memory_swap=swap, pids_limit=_pids_limit(host_config.pids_limit))
 
 
-def validate(host_config: dict[str, Any], host: HostLimits) -> None:
+def _pids_limit(pids: int | None) -> int | None:
+    """PidsLimit 0 or below means unlimited: stored as unset, as moby does."""
+    return None if pids is None or pids <= 0 else pids
+
+
+def validate(host_config: HostConfig, host: HostLimits) -> None:
     """Refuse what moby refuses (its words), and rlimits the host cannot grant."""
     _check_memory(host_config)
     _check_cpu(host_config, host)
-    check_ulimits(host_config.get("Ulimits"), host.rlimit_ceilings)
+    check_ulimits(host_config.ulimits or (), host.rlimit_ceilings)
 
 
-def _check_memory(hc: dict[str, Any]) -> None:
-    memory = int(hc.get("Memory") or 0)
-    swap = int(hc.get("MemorySwap") or 0)
+def _check_memory(hc: Resources) -> None:
+    memory, swap = hc.memory, hc.memory_swap
     if memory and memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if swap > 0 and not memory:
@@ -66,18 +68,18 @@ def _check_memory(hc: dict[str, Any]) -> None:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
 
 
-def _check_cpu(hc: dict[str, Any], host: HostLimits) -> None:
-    nano = int(hc.get("NanoCpus") or 0)
-    if nano > 0 and int(hc.get("CpuPeriod") or 0) > 0:
+def _check_cpu(hc: Resources, host: HostLimits) -> None:
+    nano = hc.nano_cpus
+    if nano > 0 and hc.cpu_period > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if nano > 0 and int(hc.get("CpuQuota") or 0) > 0:
+    if nano > 0 and hc.cpu_quota > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     if nano < 0 or nano > host.ncpu * 1_000_000_000:
         raise InvalidArgument(f"Range of CPUs is from 0.01 to {host.ncpu}.00, as there are only "
                               f"{host.ncpu} CPUs available")
-    if int(hc.get("CpuShares") or 0) < 0:
+    if hc.cpu_shares < 0:
         raise InvalidArgument("invalid CPU shares: must be positive")
-    cpuset = hc.get("CpusetCpus") or ""
+    cpuset = hc.cpuset_cpus
     if cpuset:
         wanted = parse_cpuset(cpuset)
         if not wanted <= host.cpus:
@@ -106,17 +108,14 @@ def format_cpuset(cpus: frozenset[int]) -> str:
     return ",".join(ranges)
 
 
-def check_ulimits(ulimits: Any, ceilings: dict[str, int]) -> None:  # ulimits: any JSON value, checked here
+def check_ulimits(ulimits: Iterable[Ulimit], ceilings: dict[str, int]) -> None:
     """Each `--ulimit name=soft:hard` must be known, soft ≤ hard, and within the host's hard limit.
 
     The daemon has no CAP_SYS_RESOURCE, so a limit above its own hard limit cannot be granted;
     refusing here names the ceiling instead of failing later inside the runtime.
     """
-    for entry in ulimits or []:
-        if not isinstance(entry, dict):
-            raise InvalidArgument(f"invalid ulimit: {entry!r}")
-        name = str(entry.get("Name") or "")
-        soft, hard = int(entry.get("Soft") or 0), int(entry.get("Hard") or 0)
+    for entry in ulimits:
+        name, soft, hard = entry.name, entry.soft, entry.hard
         key = name.lower().removeprefix("rlimit_")
         if key not in RLIMITS:
             raise InvalidArgument(f"invalid ulimit type: {name}")
@@ -129,54 +128,43 @@ def check_ulimits(ulimits: Any, ceilings: dict[str, int]) -> None:  # ulimits: a
                 f"use at most {name}={min(soft, ceiling)}:{ceiling}")
 
 
-def resources(hc: dict[str, Any]) -> Resources:
-    return Resources(
-        memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
-        cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
-        cpu_period=int(hc.get("CpuPeriod") or 0), cpu_quota=int(hc.get("CpuQuota") or 0),
-        cpuset_cpus=hc.get("CpusetCpus") or "", pids_limit=int(hc.get("PidsLimit") or 0),
+def resources(hc: Resources) -> RuntimeResources:
+    return RuntimeResources(
+        memory=hc.memory, memory_swap=hc.memory_swap, cpu_shares=hc.cpu_shares, nano_cpus=hc.nano_cpus,
+        cpu_period=hc.cpu_period, cpu_quota=hc.cpu_quota, cpuset_cpus=hc.cpuset_cpus,
+        pids_limit=hc.pids_limit or 0,
     )
 
 
 # Fields `docker update` may change; a zero value means "leave as is" (moby's UpdateContainer).
-_UPDATABLE = ("CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "Memory",
-              "MemorySwap", "MemoryReservation", "BlkioWeight")
+_UPDATABLE = ("cpu_shares", "nano_cpus", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems", "memory",
+              "memory_swap", "memory_reservation", "blkio_weight")
 
 
-def merge_update(host_config: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """The HostConfig after `POST /containers/{id}/update` with body `update`."""
-    if not isinstance(update, dict):
-        raise InvalidArgument("invalid update body")
-    current = host_config
-    _check_cpu_conflicts(current, update)
-    memory, swap = int(update.get("Memory") or 0), int(update.get("MemorySwap") or 0)
-    current_swap = int(current.get("MemorySwap") or 0)
-    if memory and not swap and current_swap > 0 and memory > current_swap:
+def merge_update(host_config: HostConfig, update: ContainerUpdate) -> HostConfig:
+    """The HostConfig after `POST /containers/{id}/update` with `update`."""
+    current, wanted = host_config, update.resources
+    _check_cpu_conflicts(current, wanted)
+    if wanted.memory and not wanted.memory_swap and current.memory_swap > 0 and wanted.memory > current.memory_swap:
         raise InvalidArgument("Memory limit should be smaller than already set memoryswap limit, "
                               "update the memoryswap at the same time")
-    result = dict(current)
-    for key in _UPDATABLE:
-        if update.get(key):
-            result[key] = update[key]
-    if update.get("PidsLimit") is not None:
-        result["PidsLimit"] = update["PidsLimit"]
-    policy = update.get("RestartPolicy") or {}
-    if policy.get("Name"):
-        if current.get("AutoRemove") and policy["Name"] != "no":
+    changes: dict[str, Any] = {name: getattr(wanted, name) for name in _UPDATABLE if getattr(wanted, name)}
+    pids = current.pids_limit if wanted.pids_limit is None else wanted.pids_limit
+    changes["pids_limit"] = _pids_limit(pids)
+    policy = update.restart_policy
+    if policy.name:
+        if current.auto_remove and policy.name != "no":
             raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        result["RestartPolicy"] = {"Name": policy["Name"], "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0)}
-    pids = result.get("PidsLimit")
-    if pids is not None and int(pids) <= 0:
-        result["PidsLimit"] = None
-    return result
+        changes["restart_policy"] = policy
+    return replace(current, **changes)
 
 
-def _check_cpu_conflicts(current: dict[str, Any], update: dict[str, Any]) -> None:
+def _check_cpu_conflicts(current: Resources, wanted: Resources) -> None:
     """NanoCpus rewrites period/quota: once one style is set, the other cannot be updated."""
-    pairs = (("NanoCpus", "CpuPeriod", "Nano CPUs cannot be updated as CPU Period has already been set"),
-             ("NanoCpus", "CpuQuota", "Nano CPUs cannot be updated as CPU Quota has already been set"),
-             ("CpuPeriod", "NanoCpus", "CPU Period cannot be updated as NanoCPUs has already been set"),
-             ("CpuQuota", "NanoCpus", "CPU Quota cannot be updated as NanoCPUs has already been set"))
-    for wanted, existing, message in pairs:
-        if int(update.get(wanted) or 0) > 0 and int(current.get(existing) or 0) > 0:
+    pairs = ((wanted.nano_cpus, current.cpu_period, "Nano CPUs cannot be updated as CPU Period has already been set"),
+             (wanted.nano_cpus, current.cpu_quota, "Nano CPUs cannot be updated as CPU Quota has already been set"),
+             (wanted.cpu_period, current.nano_cpus, "CPU Period cannot be updated as NanoCPUs has already been set"),
+             (wanted.cpu_quota, current.nano_cpus, "CPU Quota cannot be updated as NanoCPUs has already been set"))
+    for wanted_value, existing, message in pairs:
+        if wanted_value > 0 and existing > 0:
             raise InvalidArgument(f"Conflicting options: {message}")

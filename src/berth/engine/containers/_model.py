@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from berth.engine.containers._stored import config_from_record, endpoints_from_record
+from berth.engine.containers._stored import config_from_record, endpoints_from_record, host_config_from_record
 from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from berth.state import Database
 from berth.types.container import ContainerConfig, EndpointSettings
+from berth.types.host_config import HostConfig
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -56,7 +57,7 @@ class Container:
     image: str                      # as the user typed it
     image_id: str
     config: ContainerConfig          # merged with the image's (inspect's Config)
-    host_config: dict[str, Any]
+    host_config: HostConfig          # normalised at create (inspect's HostConfig)
     # the endpoints asked for, by network name (NetworkingConfig.EndpointsConfig, network connect)
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
     state: ContainerState = field(default_factory=ContainerState)
@@ -82,6 +83,7 @@ class Container:
         data.pop("health", None)
         data["state"] = ContainerState(**data["state"])
         data["config"] = config_from_record(data["config"])  # either format (_stored.py)
+        data["host_config"] = host_config_from_record(data["host_config"])
         data["endpoints"] = endpoints_from_record(data)
         data.pop("networking_config", None)
         return cls(**data, health=json.loads(health) if health else None)

@@ -11,23 +11,17 @@ at least 10 s resets it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from berth.types.host_config import HostConfig, RestartPolicy
 
 INITIAL_DELAY = 0.1
 MAX_DELAY = 60.0
 RESET_AFTER = 10.0
 
 
-@dataclass(frozen=True)
-class RestartPolicy:
-    name: str = "no"
-    maximum_retry_count: int = 0
-
-    @classmethod
-    def from_host_config(cls, host_config: dict[str, Any]) -> "RestartPolicy":
-        raw = host_config.get("RestartPolicy") or {}
-        return cls(name=raw.get("Name") or "no", maximum_retry_count=int(raw.get("MaximumRetryCount") or 0))
+def policy_of(host_config: HostConfig) -> RestartPolicy:
+    """The container's policy; an unnamed one (records of older versions) is `no`."""
+    policy = host_config.restart_policy
+    return policy if policy.name else RestartPolicy(name="no", maximum_retry_count=policy.maximum_retry_count)
 
 
 def should_restart(policy: RestartPolicy, *, exit_code: int, manually_stopped: bool,

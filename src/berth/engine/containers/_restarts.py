@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from berth.engine.containers._model import Container, ContainerRepository
-from berth.engine.containers._restart_policy import RestartPolicy, next_delay, should_restart, starts_with_daemon
+from berth.engine.containers._restart_policy import next_delay, policy_of, should_restart, starts_with_daemon
 from berth.engine.timers import Sleep
 
 Relaunch = Callable[[str], Awaitable[None]]   # called with the container's lock held
@@ -55,7 +55,7 @@ class RestartScheduler:
         for container in self._repo.all():
             if container.id in settled or container.id in self._pending:
                 continue
-            policy = RestartPolicy.from_host_config(container.host_config)
+            policy = policy_of(container.host_config)
             if container.state.status == "restarting" or (
                     container.state.status == "exited"
                     and starts_with_daemon(policy, manually_stopped=container.manually_stopped)):
@@ -84,7 +84,7 @@ class RestartScheduler:
         if container.id in self._exit_on_next:
             self._exit_on_next.discard(container.id)
             return False
-        return should_restart(RestartPolicy.from_host_config(container.host_config), exit_code=code,
+        return should_restart(policy_of(container.host_config), exit_code=code,
                               manually_stopped=container.manually_stopped,
                               restart_count=container.restart_count)
 

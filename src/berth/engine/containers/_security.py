@@ -15,6 +15,8 @@ from berth.runtime.devices import device_nodes
 from berth.runtime.oci import ALL_CAPS, normalize_cap
 from berth.runtime.seccomp import parse_profile
 from berth.runtime.spec import DeviceMapping
+from berth.types.host_config import DeviceMapping as DeviceRequest
+from berth.types.host_config import HostConfig
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def _bool(text: str, opt: str) -> bool:
     raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
 
 
-def parse_security_opts(opts: list[str] | None) -> SecurityOptions:
+def parse_security_opts(opts: tuple[str, ...] | None) -> SecurityOptions:
     """moby's parseSecurityOpt: `key=value` (or the deprecated `key:value`) entries."""
     fields: dict[str, Any] = {"labels": []}
     for opt in opts or []:
@@ -67,7 +69,7 @@ def parse_security_opts(opts: list[str] | None) -> SecurityOptions:
     return SecurityOptions(**fields)
 
 
-def check_capabilities(kind: str, names: list[str] | None) -> None:
+def check_capabilities(kind: str, names: tuple[str, ...] | None) -> None:
     """moby's NormalizeLegacyCapabilities at create: `invalid CapAdd: unknown capability: "CAP_FOO"`."""
     for name in names or []:
         cap = normalize_cap(name)
@@ -75,48 +77,55 @@ def check_capabilities(kind: str, names: list[str] | None) -> None:
             raise InvalidArgument(f'invalid {kind}: unknown capability: "{cap}"')
 
 
-def device_mappings(host_config: dict[str, Any]) -> tuple[DeviceMapping, ...]:
+def device_mappings(host_config: HostConfig) -> tuple[DeviceMapping, ...]:
     """HostConfig.Devices (`PathOnHost`, `PathInContainer`, `CgroupPermissions`)."""
-    result = []
-    for entry in host_config.get("Devices") or []:
-        if not isinstance(entry, dict) or not entry.get("PathOnHost"):
-            raise InvalidArgument(f"invalid device mapping: {entry!r}")
-        permissions = entry.get("CgroupPermissions") or "rwm"
-        if not permissions or set(permissions) - set("rwm"):
-            raise InvalidArgument(f"invalid device mode: {permissions}")
-        result.append(DeviceMapping(on_host=entry["PathOnHost"],
-                                    in_container=entry.get("PathInContainer") or entry["PathOnHost"],
-                                    permissions=permissions))
-    return tuple(result)
+    return tuple(_device_mapping(entry) for entry in host_config.devices or ())
 
 
-def validate(host_config: dict[str, Any]) -> None:
+def _device_mapping(entry: DeviceRequest) -> DeviceMapping:
+    if not entry.path_on_host:
+        raise InvalidArgument(f"invalid device mapping: {_device_json(entry)!r}")
+    permissions = entry.cgroup_permissions or "rwm"
+    if set(permissions) - set("rwm"):
+        raise InvalidArgument(f"invalid device mode: {permissions}")
+    return DeviceMapping(on_host=entry.path_on_host, in_container=entry.path_in_container or entry.path_on_host,
+                         permissions=permissions)
+
+
+def _device_json(entry: DeviceRequest) -> dict[str, str]:
+    """The entry as the client sent it (the message shows Docker's JSON)."""
+    return {"PathOnHost": entry.path_on_host, "PathInContainer": entry.path_in_container,
+            "CgroupPermissions": entry.cgroup_permissions}
+
+
+def validate(host_config: HostConfig) -> None:
     """Everything moby refuses at create, plus missing devices (moby only finds those at start)."""
-    check_capabilities("CapAdd", host_config.get("CapAdd"))
-    check_capabilities("CapDrop", host_config.get("CapDrop"))
-    options = parse_security_opts(host_config.get("SecurityOpt"))
+    check_capabilities("CapAdd", host_config.cap_add)
+    check_capabilities("CapDrop", host_config.cap_drop)
+    options = parse_security_opts(host_config.security_opt)
     if options.seccomp_profile not in ("", "unconfined", "default", "builtin"):
         parse_profile(options.seccomp_profile)
     for mapping in device_mappings(host_config):
         device_nodes(mapping.on_host, mapping.in_container, mapping.permissions)
 
 
-def spec_fields(host_config: dict[str, Any]) -> dict[str, Any]:
+def spec_fields(host_config: HostConfig) -> dict[str, Any]:
     """ContainerSpec keyword arguments for the security fields of `host_config`."""
-    options = parse_security_opts(host_config.get("SecurityOpt"))
+    options = parse_security_opts(host_config.security_opt)
     fields: dict[str, Any] = {
-        "privileged": bool(host_config.get("Privileged")),
-        "cap_add": tuple(host_config.get("CapAdd") or ()),
-        "cap_drop": tuple(host_config.get("CapDrop") or ()),
-        "readonly_rootfs": bool(host_config.get("ReadonlyRootfs")),
+        "privileged": host_config.privileged,
+        "cap_add": host_config.cap_add or (),
+        "cap_drop": host_config.cap_drop or (),
+        "readonly_rootfs": host_config.readonly_rootfs,
         "no_new_privileges": options.no_new_privileges,
         "seccomp_profile": options.seccomp_profile,
         "devices": device_mappings(host_config),
     }
     if options.unconfined_system_paths:
         fields["masked_paths"] = fields["readonly_paths"] = ()
-    else:
-        for field, key in (("masked_paths", "MaskedPaths"), ("readonly_paths", "ReadonlyPaths")):
-            if host_config.get(key) is not None:  # set explicitly through the API
-                fields[field] = tuple(host_config[key])
+    else:  # set explicitly through the API: they replace the defaults
+        if host_config.masked_paths is not None:
+            fields["masked_paths"] = host_config.masked_paths
+        if host_config.readonly_paths is not None:
+            fields["readonly_paths"] = host_config.readonly_paths
     return fields

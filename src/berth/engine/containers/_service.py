@@ -31,6 +31,7 @@ import secrets
 import shutil
 import signal as signals
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,7 +60,8 @@ from berth.engine.containers._snapshot import ContainerSnapshot, snapshot_of
 from berth.engine.volumes import LookupFn, tree_size
 from berth.errors import AlreadyExists, BerthError, Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from berth.images import ImageUser
-from berth.types.container import ContainerSpec
+from berth.types.container import ContainerSpec, EndpointSettings
+from berth.types.host_config import ContainerUpdate, HostConfig
 from berth.runtime import Runtime, follow_logs, read_logs_async
 
 # Re-exported: the API layer, ExecService and the tests import these from here.
@@ -73,9 +75,10 @@ class ContainerNetworks(NetworkAttacher, Protocol):
     """berth.engine.networks.NetworkService, as containers use it (blocking calls); `detach`
     also serves the ExitTracker."""
 
-    def validate_create(self, host_config: dict[str, Any], networking_config: dict[str, Any],
-                        mac_address: str) -> None:
-        """Check (and normalise in place) the networks a create request names."""
+    def validate_create(self, host_config: HostConfig, endpoints: dict[str, EndpointSettings],
+                        mac_address: str) -> str:
+        """Check the networks a create request names (normalising `endpoints` in place);
+        return the NetworkMode to record."""
 
     def cleanup_stale(self, live_ids: set[str]) -> None: ...
     def adopt(self, container: Container) -> None: ...
@@ -84,7 +87,7 @@ class ContainerNetworks(NetworkAttacher, Protocol):
 class ContainerVolumes(VolumeMounts, Protocol):
     """berth.engine.volumes.VolumeService, as containers use it (blocking calls)."""
 
-    def plan_container(self, host_config: Mapping[str, Any], config_volumes: Iterable[str],
+    def plan_container(self, host_config: HostConfig, config_volumes: Iterable[str],
                        image_config: Mapping[str, Any], lookup: LookupFn) -> list[dict[str, Any]]:
         """The container's mount records (volumes created as needed)."""
 
@@ -159,7 +162,7 @@ class ContainerService:
         cfg.validate_config(request)
         if request.stop_signal:
             parse_signal(request.stop_signal)
-        host_config = cfg.normalize_host_config(dict(spec.host_config))
+        host_config = cfg.normalize_host_config(spec.host_config)
         cfg.validate_host_config(host_config)
         host_config = limits.normalize(host_config)
         limits.validate(host_config, self._launcher.host_limits())
@@ -175,8 +178,9 @@ class ContainerService:
         name = cfg.validate_name(name) if name else cfg.generate_name(self._repo.names())
         self._repo.check_name_free(name)  # before volumes and bind dirs are made for it
         endpoints = dict(spec.networking)
-        await asyncio.to_thread(self._network.validate_create, host_config, endpoints,
-                                request.mac_address)
+        network_mode = await asyncio.to_thread(self._network.validate_create, host_config, endpoints,
+                                               request.mac_address)
+        host_config = replace(host_config, network_mode=network_mode)
         mounts = await asyncio.to_thread(self._volumes.plan_container, host_config, config.volumes or (),
                                          image.config or {}, self._mount_lookup) if self._volumes else []
         container = Container(
@@ -301,7 +305,7 @@ class ContainerService:
         container.network = {}
         self._repo.save(container)
         self._exits.notify_exit(container)
-        if container.host_config.get("AutoRemove"):
+        if container.host_config.auto_remove:
             await self._remove_record(container)
 
     # --- exit (the monitor's callback: never takes the lock before the exit is recorded) -------
@@ -317,7 +321,7 @@ class ContainerService:
         # conmon writes the exit file when the process ends: its time is FinishedAt, also for a
         # container that exited while no daemon ran (restore handles it later).
         exited_at = self._runtime.exit_time(container_id)
-        auto_remove = bool(container.host_config.get("AutoRemove"))  # never with a restart policy
+        auto_remove = container.host_config.auto_remove  # never with a restart policy
         try:
             if not auto_remove:
                 await asyncio.to_thread(self._launcher.teardown, container_id, False)
@@ -416,12 +420,12 @@ class ContainerService:
         self._publish(container, "restart")
 
     # --- update, pause --------------------------------------------------------------------------
-    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+    async def update(self, ref: str, update: ContainerUpdate) -> list[str]:
         """`docker update`: new limits into HostConfig, and into the cgroup while it runs."""
         container = self.get(ref)
         async with self.lock(container.id):
             container = self.get(container.id)
-            host_config = limits.merge_update(container.host_config, body)
+            host_config = limits.merge_update(container.host_config, update)
             cfg.validate_host_config(host_config)
             limits.validate(host_config, self._launcher.host_limits())
             if container.state.running:
@@ -495,7 +499,7 @@ class ContainerService:
         self._repo.delete(container.id)
         if self._secrets is not None:
             self._secrets.remove(container.id)
-        if self._volumes is not None and (volumes or container.host_config.get("AutoRemove")):
+        if self._volumes is not None and (volumes or container.host_config.auto_remove):
             await asyncio.to_thread(self._volumes.remove_anonymous, container.mounts, container.id)
         self._locks.pop(container.id, None)
         self._restarts.forget(container.id)

@@ -99,7 +99,7 @@ class ContainerSnapshot:
     @property
     def runtime(self) -> str:
         """The OCI runtime it runs with: the one the create named, else the daemon's default."""
-        return str(self.container.host_config.get("Runtime") or self.container.runtime or self.default_runtime)
+        return self.container.host_config.runtime or self.container.runtime or self.default_runtime
 
     @property
     def args(self) -> list[str]:
@@ -109,7 +109,7 @@ class ContainerSnapshot:
 
 
 def network_mode(c: Container) -> str:
-    mode = str(c.host_config.get("NetworkMode") or "default")
+    mode = c.host_config.network_mode or "default"
     return "bridge" if mode == "default" else mode
 
 

@@ -1,19 +1,24 @@
-"""A container's typed Config and endpoints in its SQLite record: from JSON, and the previous format.
+"""A container's typed Config, HostConfig and endpoints in its SQLite record: from JSON, and the
+previous format.
 
 The record keeps the dataclass fields (snake_case, `dataclasses.asdict`). Records written before
-they were typed hold Docker's CamelCase `Config` dict and a `networking_config` dict
-(NetworkingConfig as sent) instead; `config_from_record` and `endpoints_from_record` read both,
-so containers created by an older berth survive the upgrade (they are rewritten in the new
-format on their next save).
+they were typed hold Docker's CamelCase `Config` and `HostConfig` dicts and a
+`networking_config` dict (NetworkingConfig as sent) instead; `config_from_record`,
+`host_config_from_record` and `endpoints_from_record` read both, so containers created by an
+older berth survive the upgrade (they are rewritten in the new format on their next save).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import fields
-from typing import Any
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, fields, is_dataclass
+from typing import Any, TypeGuard, TypeVar, cast
 
 from berth.types.container import ContainerConfig, EndpointIPAMConfig, EndpointSettings, HealthConfig
+from berth.types.host_config import HostConfig
 
 _TUPLES = ("exposed_ports", "cmd", "entrypoint", "volumes", "on_build", "shell")
 _FIELDS = frozenset(f.name for f in fields(ContainerConfig))
@@ -107,3 +112,84 @@ def endpoints_from_record(data: Mapping[str, Any]) -> dict[str, EndpointSettings
         return {name: endpoint_from_record(e) for name, e in (data["endpoints"] or {}).items()}
     legacy = (data.get("networking_config") or {}).get("EndpointsConfig") or {}
     return {name: endpoint_from_legacy(e) for name, e in legacy.items()}
+
+
+# --- HostConfig ---------------------------------------------------------------------------------
+# Its record is `asdict` of the typed HostConfig (nested dataclasses as dicts, tuples as lists).
+# One reader, driven by the dataclasses' type hints, rebuilds it from that and, with Go's field
+# names for keys, from the previous format: the HostConfig dict the client sent, as the engine
+# normalised it. Both are JSON, so only the container types need rebuilding.
+
+T = TypeVar("T")
+KeyOf = Callable[[str], str]
+
+# Go's JSON names that are not the field name in CamelCase (moby's HostConfig and Resources).
+_GO_NAMES = {
+    "blkio_device_read_iops": "BlkioDeviceReadIOps", "blkio_device_write_iops": "BlkioDeviceWriteIOps",
+    "io_maximum_iops": "IOMaximumIOps", "io_maximum_bandwidth": "IOMaximumBandwidth",
+    "kernel_memory_tcp": "KernelMemoryTCP", "container_id_file": "ContainerIDFile", "uts_mode": "UTSMode",
+}
+
+
+def go_name(field_name: str) -> str:
+    """`cpu_shares` → `CpuShares`: the wire name of a HostConfig field."""
+    return _GO_NAMES.get(field_name) or "".join(part.capitalize() for part in field_name.split("_"))
+
+
+def host_config_from_record(data: Mapping[str, Any]) -> HostConfig:
+    """The record's `host_config`, either format (a legacy one has CamelCase keys)."""
+    return host_config_from_legacy(data) if _is_legacy(data) else _build(HostConfig, data, str)
+
+
+def host_config_from_legacy(data: Mapping[str, Any]) -> HostConfig:
+    """A HostConfig stored as Docker's JSON (as sent, normalised by the engine) as typed."""
+    return _build(HostConfig, data, go_name)
+
+
+@functools.cache
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type[T], data: Mapping[str, Any] | None, key: KeyOf) -> T:
+    """An instance of the dataclass `cls` from its JSON form, reading field `f` at `key(f)`."""
+    data = data or {}
+    hints = _hints(cast(Any, cls))
+    values = {}
+    for f in fields(cls):  # type: ignore[arg-type]  # cls is always a dataclass here
+        if key(f.name) in data:
+            values[f.name] = _value(hints[f.name], data[key(f.name)], key, f)
+    return cls(**values)
+
+
+def _value(hint: Any, raw: Any, key: KeyOf, f: Field[Any] | None = None) -> Any:
+    """`raw` (JSON) as the type `hint`. A null where the type has no None is Go's zero value:
+    the field's default, or for a list item or map value the zero struct, "", 0 or False."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if raw is None:
+        if origin is types.UnionType and type(None) in args:
+            return None
+        if f is not None:
+            return _default(f)
+        return hint() if hint in (str, int, bool) or _is_dataclass_type(hint) else None
+    if origin is types.UnionType:
+        return _value(next(a for a in args if a is not type(None)), raw, key)
+    if _is_dataclass_type(hint):
+        return _build(hint, raw, key)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            items = [raw] if isinstance(raw, str) else raw  # a StrSlice sent as one string
+            return tuple(_value(args[0], item, key) for item in items)
+        return tuple([*raw, *[0] * len(args)][:len(args)])  # ConsoleSize: Go's [2]uint
+    if origin is Mapping:
+        return {k: _value(args[1], v, key) for k, v in raw.items()}
+    return raw
+
+
+def _is_dataclass_type(hint: Any) -> TypeGuard[type[Any]]:
+    return isinstance(hint, type) and is_dataclass(hint)
+
+
+def _default(f: Field[Any]) -> Any:
+    factory: Any = f.default_factory  # every field of these dataclasses has a default
+    return f.default if f.default is not MISSING else factory()
