@@ -125,10 +125,19 @@ def test_info_carries_every_key_dockerd_has(d: BerthDaemon, client: Any) -> None
 def test_inspect_shows_the_runtime(client: Any) -> None:
     default = client.info()["DefaultRuntime"]
     container = client.containers.create("busybox", ["true"])
+    named = client.containers.create("busybox", ["true"], runtime=default)
     try:
         assert container.attrs["HostConfig"]["Runtime"] == default
+        assert named.attrs["HostConfig"]["Runtime"] == default
     finally:
         container.remove(force=True)
+        named.remove(force=True)
+    before = len(client.containers.list(all=True))
+    with pytest.raises(docker.errors.APIError) as err:
+        client.containers.create("busybox", ["true"], runtime="no-such-runtime")
+    assert err.value.status_code == 400
+    assert err.value.explanation == "unknown or invalid runtime name: no-such-runtime"
+    assert len(client.containers.list(all=True)) == before  # nothing half made
 
 
 def test_env_names_without_value_are_kept_as_given(client: Any) -> None:

@@ -164,6 +164,9 @@ class ContainerService:
             parse_signal(request.stop_signal)
         host_config = cfg.normalize_host_config(spec.host_config)
         cfg.validate_host_config(host_config)
+        if host_config.runtime and host_config.runtime != self._runtime.name:
+            # one OCI runtime per daemon (Info.Runtimes lists it); moby's words for any other name
+            raise InvalidArgument(f"unknown or invalid runtime name: {host_config.runtime}")
         host_config = limits.normalize(host_config)
         limits.validate(host_config, self._launcher.host_limits())
         await asyncio.to_thread(security.validate, host_config)  # stats --device paths
