@@ -17,7 +17,7 @@ from berth.api.docker.host_config_json import host_config_json
 from berth.engine.containers import Container
 from berth.engine.containers import _config as cfg
 from berth.engine.containers import _limits as limits
-from berth.engine.containers._stored import host_config_from_legacy, host_config_from_record
+from berth.engine.containers._stored import host_config_from_legacy, host_config_from_record, host_config_to_record
 from berth.errors import InvalidArgument
 from berth.types.host_config import (
     BindOptions, HostConfig, Mount, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeDriver, VolumeOptions,
@@ -131,6 +131,18 @@ def test_the_record_round_trips_the_typed_host_config() -> None:
     for body in (CLI_HOST_CONFIG, RICH, {}):
         hc = created(body)
         assert host_config_from_record(json.loads(json.dumps(asdict(hc)))) == hc
+
+
+def test_the_record_keeps_only_what_differs_from_the_defaults() -> None:
+    """A create sets a handful of the ~70 fields: the record keeps those (nested ones likewise),
+    so reading 100 records for `docker ps` stays cheap; the reader fills in the defaults."""
+    assert host_config_to_record(HostConfig()) == {}
+    for body in (CLI_HOST_CONFIG, RICH, {}):
+        hc = created(body)
+        record = json.loads(json.dumps(host_config_to_record(hc)))
+        assert host_config_from_record(record) == hc
+    sparse = host_config_to_record(host_config_from_wire({"Memory": 1 << 20, "RestartPolicy": {"Name": "always"}}))
+    assert sparse == {"memory": 1 << 20, "restart_policy": {"name": "always"}}
 
 
 def test_a_record_of_the_previous_format_loads_and_is_rewritten() -> None:

@@ -12,11 +12,13 @@ States (Docker's `State.Status`):
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from berth.engine.containers._stored import config_from_record, endpoints_from_record, host_config_from_record
+from berth.engine.containers._stored import (
+    config_from_record, endpoints_from_record, host_config_from_record, host_config_to_record,
+)
 from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from berth.state import Database
 from berth.types.container import ContainerConfig, EndpointSettings
@@ -73,8 +75,17 @@ class Container:
     health: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        data = asdict(self)
-        del data["health"]
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "health":
+                continue  # a row of its own
+            if f.name == "host_config":
+                data[f.name] = host_config_to_record(value)  # sparse: the fields a create set
+            elif f.name == "endpoints":
+                data[f.name] = {name: asdict(e) for name, e in value.items()}
+            else:
+                data[f.name] = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
         return json.dumps(data)
 
     @classmethod

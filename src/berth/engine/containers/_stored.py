@@ -41,7 +41,9 @@ def config_from_record(data: Mapping[str, Any]) -> ContainerConfig:
 
 def _is_legacy(data: Mapping[str, Any]) -> bool:
     """The previous format: Docker's Config keys (`Hostname`, `Env`, ...), all capitalised."""
-    return any(key[:1].isupper() for key in data)
+    for key in data:  # one key tells: a record's are all snake_case, a legacy one's all CamelCase
+        return key[:1].isupper()
+    return False
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -138,52 +140,116 @@ def go_name(field_name: str) -> str:
 
 def host_config_from_record(data: Mapping[str, Any]) -> HostConfig:
     """The record's `host_config`, either format (a legacy one has CamelCase keys)."""
-    return host_config_from_legacy(data) if _is_legacy(data) else _build(HostConfig, data, str)
+    return host_config_from_legacy(data) if _is_legacy(data) else _decoder(HostConfig, False)(data)
 
 
 def host_config_from_legacy(data: Mapping[str, Any]) -> HostConfig:
     """A HostConfig stored as Docker's JSON (as sent, normalised by the engine) as typed."""
-    return _build(HostConfig, data, go_name)
+    return _decoder(HostConfig, True)(data)
 
 
-@functools.cache
-def _hints(cls: Any) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def host_config_to_record(hc: HostConfig) -> dict[str, Any]:
+    """The record's `host_config`: the fields that differ from their defaults (a create sets a
+    handful of HostConfig's ~70), nested values likewise; the reader fills in the rest."""
+    return cast(dict[str, Any], _sparse(hc))
 
 
-def _build(cls: type[T], data: Mapping[str, Any] | None, key: KeyOf) -> T:
-    """An instance of the dataclass `cls` from its JSON form, reading field `f` at `key(f)`."""
-    data = data or {}
-    hints = _hints(cast(Any, cls))
-    values = {}
-    for f in fields(cls):  # type: ignore[arg-type]  # cls is always a dataclass here
-        if key(f.name) in data:
-            values[f.name] = _value(hints[f.name], data[key(f.name)], key, f)
-    return cls(**values)
+def _sparse(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        encoder = _ENCODERS.get(type(value))
+        if encoder is None:
+            encoder = _ENCODERS[type(value)] = _compile_encoder(type(value))
+        return encoder(value)
+    if isinstance(value, (tuple, list)):
+        return [_sparse(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _sparse(v) for k, v in value.items()}
+    return value
 
 
-def _value(hint: Any, raw: Any, key: KeyOf, f: Field[Any] | None = None) -> Any:
-    """`raw` (JSON) as the type `hint`. A null where the type has no None is Go's zero value:
-    the field's default, or for a list item or map value the zero struct, "", 0 or False."""
+_ENCODERS: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
+
+
+def _compile_encoder(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    defaults = [(f.name, _default(f)) for f in fields(cls)]
+
+    def encode(obj: Any) -> dict[str, Any]:
+        out = {}
+        for name, default in defaults:
+            value = getattr(obj, name)
+            if value != default:
+                out[name] = _sparse(value)
+        return out
+
+    return encode
+
+
+# Every container read decodes a HostConfig (`docker ps` of 100 containers reads 100), so the
+# reader is compiled once per dataclass from its type hints: a converter per field, the identity
+# for the JSON scalars, instead of walking the hints on every read.
+Convert = Callable[[Any], Any]
+
+
+_DECODERS: dict[tuple[type[Any], bool], Callable[[Mapping[str, Any] | None], Any]] = {}
+
+
+def _decoder(cls: type[T], legacy: bool) -> Callable[[Mapping[str, Any] | None], T]:
+    """data → an instance of the dataclass `cls`, reading field `f` at `go_name(f)` if `legacy`."""
+    found = _DECODERS.get((cls, legacy))
+    if found is None:
+        found = _DECODERS[(cls, legacy)] = _compile(cls, legacy)
+    return cast(Callable[[Mapping[str, Any] | None], T], found)
+
+
+def _compile(cls: type[T], legacy: bool) -> Callable[[Mapping[str, Any] | None], T]:
+    hints = typing.get_type_hints(cls)
+    plan = {go_name(f.name) if legacy else f.name: (f.name, _converter(hints[f.name], legacy, f))
+            for f in fields(cast(Any, cls))}
+
+    def decode(data: Mapping[str, Any] | None) -> T:
+        values = {}
+        for key, raw in (data or {}).items():  # the record holds the set fields only
+            known = plan.get(key)
+            if known is not None:  # (a key of a later berth, or a wire key berth does not type)
+                values[known[0]] = known[1](raw)
+        return cls(**values)
+
+    return decode
+
+
+def _converter(hint: Any, legacy: bool, f: Field[Any] | None = None) -> Convert:
+    """A function from JSON to the type `hint`. A null where the type has no None is Go's zero
+    value: the field's default, or for a list item or map value the zero struct, "", 0 or False."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if raw is None:
-        if origin is types.UnionType and type(None) in args:
-            return None
-        if f is not None:
-            return _default(f)
-        return hint() if hint in (str, int, bool) or _is_dataclass_type(hint) else None
-    if origin is types.UnionType:
-        return _value(next(a for a in args if a is not type(None)), raw, key)
+    if origin is types.UnionType and type(None) in args:
+        inner = _converter(next(a for a in args if a is not type(None)), legacy)
+        return lambda raw: None if raw is None else inner(raw)
+    if f is not None:
+        zero: Callable[[], Any] = functools.partial(_default, f)
+    elif hint in (str, int, bool):
+        zero = hint
+    elif _is_dataclass_type(hint):
+        zero = functools.partial(_decoder(hint, legacy), None)
+    else:
+        zero = type(None)
     if _is_dataclass_type(hint):
-        return _build(hint, raw, key)
+        build = _decoder(hint, legacy)
+        return lambda raw: zero() if raw is None else build(raw)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _converter(args[0], legacy)
+
+        def strings(raw: Any) -> Any:
+            if raw is None:
+                return zero()
+            return tuple(item(v) for v in ([raw] if isinstance(raw, str) else raw))  # a StrSlice as one string
+        return strings
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            items = [raw] if isinstance(raw, str) else raw  # a StrSlice sent as one string
-            return tuple(_value(args[0], item, key) for item in items)
-        return tuple([*raw, *[0] * len(args)][:len(args)])  # ConsoleSize: Go's [2]uint
+        width = len(args)
+        return lambda raw: zero() if raw is None else tuple([*raw, *[0] * width][:width])  # ConsoleSize: [2]uint
     if origin is Mapping:
-        return {k: _value(args[1], v, key) for k, v in raw.items()}
-    return raw
+        value = _converter(args[1], legacy)
+        return lambda raw: zero() if raw is None else {k: value(v) for k, v in raw.items()}
+    return lambda raw: zero() if raw is None else raw
 
 
 def _is_dataclass_type(hint: Any) -> TypeGuard[type[Any]]:
