@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from berth.api.docker.create_requests import network_create_from_wire
+
 from pathlib import Path
 
 import pytest
@@ -65,7 +67,7 @@ def _names(dns: EmbeddedDns, cid: str) -> dict[str, list[str]]:
 
 def test_user_network_members_get_resolvers_and_tables(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service, dns, sockets, _ = parts
-    service.create_json({"Name": "app"})
+    service.create_json(network_create_from_wire({"Name": "app"}))
     web = _start(service, tmp_path, "a", "web", "app", ("svc",))
     cli = _start(service, tmp_path, "b", "cli", "app", ("svc",))
     assert sockets.calls == [web.network["netns_path"], cli.network["netns_path"]]
@@ -81,7 +83,7 @@ def test_default_bridge_has_no_resolver_and_restore_reopens(parts, tmp_path: Pat
     plain = _start(service, tmp_path, "c", "plain", "bridge")
     assert not dns.serves(plain.id) and plain.network["dns"] is False
     assert "127.0.0.11" not in (tmp_path / "containers" / plain.id / "resolv.conf").read_text()
-    service.create_json({"Name": "app"})
+    service.create_json(network_create_from_wire({"Name": "app"}))
     web = _start(service, tmp_path, "a", "web", "app")
     dns.close(web.id)  # what a daemon restart does to the sockets
     service.adopt(web)
@@ -93,7 +95,7 @@ def test_isolation_follows_networks(parts) -> None:  # type: ignore[no-untyped-d
     service, _, _, iptables = parts
     service.ensure_isolation()
     assert f"-A {STAGE_2} -o t0 -j DROP" in iptables.batches[-1]
-    net_id = service.create_json({"Name": "app", "Internal": True})["Id"]
+    net_id = service.create_json(network_create_from_wire({"Name": "app", "Internal": True}))["Id"]
     assert f"-o br-{net_id[:12]} -j DROP" in iptables.batches[-1] and "! -d" in iptables.batches[-1]
     iptables.rules = [line for line in iptables.batches[-1].splitlines() if line.startswith("-")]
     iptables.rules = [f"-N {c}" for c in ("BERTH-ISOLATION-1", "BERTH-ISOLATION-2")] + [

@@ -3,6 +3,8 @@ side of a start: whose namespace, hostname and /etc files the joiner gets, and w
 
 from __future__ import annotations
 
+from berth.api.docker.create_requests import network_create_from_wire
+
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +188,7 @@ def test_create_checks_the_joined_container_exists(service: NetworkService, tmp_
 
 
 def test_joiner_cannot_connect_to_networks(service: NetworkService, tmp_path: Path) -> None:
-    service.create_json({"Name": "app"})
+    service.create_json(network_create_from_wire({"Name": "app"}))
     web = _add(service, tmp_path, "a", "web", "bridge")
     _start(service, tmp_path, web)
     side = _add(service, tmp_path, "b", "side", MODE)

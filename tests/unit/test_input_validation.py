@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from berth.api.docker.create_requests import volume_create_from_wire
+
 import io
 import tarfile
 from pathlib import Path
@@ -56,7 +58,7 @@ def test_volume_filters_are_checked_even_with_no_volumes(tmp_path: Path) -> None
         with pytest.raises(InvalidArgument, match="invalid filter"):
             svc.prune(bad, all_volumes=True)
     with pytest.raises(InvalidArgument, match="too long"):
-        svc.create_json({"Name": "v" * 256})
+        svc.create_json(volume_create_from_wire({"Name": "v" * 256}))
 
 
 # --- containers ----------------------------------------------------------------------------------------

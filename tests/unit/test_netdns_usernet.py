@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from berth.api.docker.create_requests import network_create_from_wire
+
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,9 +151,9 @@ def _container(cid: str, name: str, network: str, aliases: list[str] | None = No
 
 
 def test_members_find_each_other_and_forget_leavers(service: NetworkService, tmp_path: Path) -> None:
-    service.create_json({"Name": "app"})
+    service.create_json(network_create_from_wire({"Name": "app"}))
     with pytest.raises(AlreadyExists):
-        service.create_json({"Name": "app"})
+        service.create_json(network_create_from_wire({"Name": "app"}))
     web, client = _container("a", "web", "app", ["frontend"]), _container("b", "client", "app")
     dirs = {}
     for c in (web, client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from berth.api.docker.create_requests import volume_create_from_wire
+
 from pathlib import Path
 
 import pytest
@@ -25,21 +27,21 @@ def svc(tmp_path: Path, users: dict[str, list[dict]]) -> VolumeService:
 
 
 def test_create_is_idempotent_and_lays_out_data(svc: VolumeService, tmp_path: Path) -> None:
-    first = svc.create_json({"Name": "v1", "Labels": {"a": "b"}})
+    first = svc.create_json(volume_create_from_wire({"Name": "v1", "Labels": {"a": "b"}}))
     assert first["Mountpoint"] == str(tmp_path / "volumes" / "v1" / "_data")
     assert Path(first["Mountpoint"]).is_dir()
-    assert svc.create_json({"Name": "v1"}) == first
+    assert svc.create_json(volume_create_from_wire({"Name": "v1"})) == first
     assert first["Scope"] == "local" and first["Labels"] == {"a": "b"}
 
 
 def test_errors_use_docker_wording(svc: VolumeService, users: dict[str, list[dict]]) -> None:
     with pytest.raises(InvalidArgument, match="includes invalid characters for a local volume name"):
-        svc.create_json({"Name": "a/b"})
+        svc.create_json(volume_create_from_wire({"Name": "a/b"}))
     with pytest.raises(NotFound, match="^get nope: no such volume$"):
         svc.inspect_json("nope")
     with pytest.raises(NotFound, match="plugin"):
-        svc.create_json({"Name": "xx", "Driver": "nfs"})
-    svc.create_json({"Name": "used"})
+        svc.create_json(volume_create_from_wire({"Name": "xx", "Driver": "nfs"}))
+    svc.create_json(volume_create_from_wire({"Name": "used"}))
     users["c1"] = [{"type": "volume", "name": "used"}]
     with pytest.raises(Conflict, match=r"^remove used: volume is in use - \[c1\]$"):
         svc.remove("used")
@@ -47,9 +49,9 @@ def test_errors_use_docker_wording(svc: VolumeService, users: dict[str, list[dic
 
 
 def test_list_filters_and_prune(svc: VolumeService, users: dict[str, list[dict]]) -> None:
-    svc.create_json({"Name": "named"})
+    svc.create_json(volume_create_from_wire({"Name": "named"}))
     anon = svc.store.create("a" * 64, labels={ANONYMOUS_LABEL: ""})[0]
-    svc.create_json({"Name": "kept"})
+    svc.create_json(volume_create_from_wire({"Name": "kept"}))
     users["c1"] = [{"type": "volume", "name": "kept"}]
     names = [v["Name"] for v in svc.list_json({"dangling": ["true"]})["Volumes"]]
     assert names == [anon.name, "named"]

@@ -52,6 +52,7 @@ from berth.network import (
     BUILTIN, Attachment, BridgeConfig, EmbeddedDns, Endpoint, EndpointManager, IsolatedBridge, NameEntry,
     NameTable, NetworkIsolation, NetworkManager, NetworkRegistry, PortMapping, UserNetwork, parse_mac, set_mac,
 )
+from berth.types.create_requests import IpamPool, NetworkCreate
 from berth.types.host_config import HostConfig
 
 log = logging.getLogger(__name__)
@@ -458,24 +459,19 @@ class NetworkService:
                 self._update_dns(container_id, members)
 
     # === Docker API ================================================================================
-    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        body = body or {}
-        name = body.get("Name") or ""
-        if not name:
+    def create_json(self, request: NetworkCreate) -> dict[str, Any]:
+        if not request.name:
             raise InvalidArgument("network name is required")
-        driver = body.get("Driver") or "bridge"
+        driver = request.driver or "bridge"
         if driver != "bridge":
             raise NotFound(f"could not find plugin {driver} in v1 plugin registry: plugin not found")
-        ipam = body.get("IPAM") or {}
-        pools = ipam.get("Config") or []
-        if len(pools) > 1:
+        if len(request.ipam_pools) > 1:
             raise InvalidArgument("only one IPv4 subnet per network is supported")
-        pool = pools[0] if pools else {}
+        pool = request.ipam_pools[0] if request.ipam_pools else IpamPool()
         net = self.registry.create(
-            name, subnet=pool.get("Subnet") or "", gateway=pool.get("Gateway") or "",
-            ip_range=pool.get("IPRange") or "", internal=bool(body.get("Internal")),
-            attachable=bool(body.get("Attachable")), labels=body.get("Labels") or {},
-            options=body.get("Options") or {}, ipam_options=ipam.get("Options") or {})
+            request.name, subnet=pool.subnet, gateway=pool.gateway, ip_range=pool.ip_range,
+            internal=request.internal, attachable=request.attachable, labels=dict(request.labels),
+            options=dict(request.options), ipam_options=dict(request.ipam_options))
         if self._isolation is not None:
             try:
                 self._isolation.ensure([_isolated(net)])

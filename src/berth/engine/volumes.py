@@ -30,6 +30,7 @@ from berth.engine.filters import check_keys, check_values, is_bool, label_matche
 from berth.engine.rootpath import resolve_in_root
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.runtime import Mount
+from berth.types.create_requests import VolumeCreate
 from berth.types.host_config import HostConfig
 from berth.volumes import (
     ANONYMOUS_LABEL, MS_RDONLY, LocalMount, MountPoint, Volume, VolumeMounter, VolumeStore, disk_usage, is_mounted,
@@ -68,12 +69,9 @@ class VolumeService:
         return Path(spec.source or spec.device), read_only
 
     # --- API verbs ---------------------------------------------------------------------------------
-    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        body = body or {}
-        name = body.get("Name") or secrets.token_hex(32)
-        labels = dict(body.get("Labels") or {})
-        volume, _ = self.store.create(name, labels=labels, options=dict(body.get("DriverOpts") or {}),
-                                      driver=body.get("Driver") or "local")
+    def create_json(self, request: VolumeCreate) -> dict[str, Any]:
+        volume, _ = self.store.create(request.name or secrets.token_hex(32), labels=dict(request.labels),
+                                      options=dict(request.driver_opts), driver=request.driver or "local")
         return to_json(volume)
 
     def inspect_json(self, name: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from berth.api.docker import wire
+from berth.api.docker.create_requests import volume_create_from_wire
 from berth.api.docker.backend import Backend
 from berth.api.docker.containers import parse_filters
 from berth.api.httpserver import Request, Response, Router, json_response
@@ -23,8 +24,8 @@ def register(router: Router, backend: Backend) -> None:
     svc = backend.volumes
 
     async def create(req: Request) -> Response:
-        body = check(await req.json(), wire.VOLUME_CREATE)
-        return json_response(await asyncio.to_thread(svc.create_json, body), status=201)
+        request = volume_create_from_wire(check(await req.json(), wire.VOLUME_CREATE))
+        return json_response(await asyncio.to_thread(svc.create_json, request), status=201)
 
     async def list_(req: Request) -> Response:
         filters = parse_filters(req.query("filters"))
