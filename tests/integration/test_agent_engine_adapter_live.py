@@ -9,6 +9,8 @@ that (conmons, CNI leftovers, isolation rules, bridge, mounts) is tests.helpers.
 
 from __future__ import annotations
 
+from berth.types.create_requests import IpamPool, NetworkCreate
+
 import asyncio
 import os
 import secrets
@@ -236,8 +238,8 @@ def test_images_volumes_and_networks(host: BerthDaemon) -> None:
 
         assert adapter.network_address("bridge") == (daemon.config.bridge_gateway, host.subnet)
         net = f"172.31.{secrets.randbelow(250)}"
-        await asyncio.to_thread(daemon.networks.create_json, {
-            "Name": "agent-net", "IPAM": {"Config": [{"Subnet": f"{net}.0/24", "Gateway": f"{net}.1"}]}})
+        await asyncio.to_thread(daemon.networks.create_json, NetworkCreate(
+            name="agent-net", ipam_pools=(IpamPool(subnet=f"{net}.0/24", gateway=f"{net}.1"),)))
         assert adapter.network_address("agent-net") == (f"{net}.1", f"{net}.0/24")
         await asyncio.to_thread(daemon.networks.remove, "agent-net")
 

@@ -32,6 +32,7 @@ from berth.images.distribution import Credentials
 from berth.types.container import ContainerConfig as EngineConfig
 from berth.types.container import ContainerSpec as EngineSpec
 from berth.types.container import EndpointSettings, HealthConfig
+from berth.types.create_requests import VolumeCreate
 from berth.types.host_config import DeviceMapping as EngineDevice
 from berth.types.host_config import HostConfig, LogConfig, TmpfsOptions, Ulimit
 from berth.types.host_config import Mount as EngineMount
@@ -76,7 +77,7 @@ class _Distribution(Protocol):  # berth.engine.distribution.DistributionService
 
 
 class _Volumes(Protocol):  # berth.engine.volumes.VolumeService
-    def create_json(self, body: Mapping[str, Any] | None) -> dict[str, Any]: ...
+    def create_json(self, request: VolumeCreate) -> dict[str, Any]: ...
     def remove(self, name: str, *, force: bool = False) -> None: ...
 
 
@@ -319,8 +320,8 @@ class EngineAdapter:
     async def ensure_volume(self, name: str, labels: Mapping[str, str], driver: str | None,
                             driver_opts: Mapping[str, str]) -> None:
         # VolumeStore.create returns an existing volume as is, as `docker volume create` does.
-        body = {"Name": name, "Labels": dict(labels), "Driver": driver or "local", "DriverOpts": dict(driver_opts)}
-        await asyncio.to_thread(self._volumes.create_json, body)
+        request = VolumeCreate(name=name, labels=dict(labels), driver=driver or "local", driver_opts=dict(driver_opts))
+        await asyncio.to_thread(self._volumes.create_json, request)
 
     async def remove_volume(self, name: str) -> None:
         await asyncio.to_thread(lambda: self._volumes.remove(name, force=True))  # force: absent is fine
