@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from berth.engine import secret_env
 from berth.engine.attach import detach_keys
-from berth.engine.containers import Container, check_can_exec, check_tty_size
+from berth.engine.containers import Container, check_can_exec, check_tty_size, event_attributes
 from berth.engine.events import EventBus
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import ExecProcess, ExecSpec
@@ -89,9 +89,8 @@ class ExecService:
             container = self._containers.get(instance.container_id)
         except NotFound:
             return  # removed meanwhile: dockerd has no container to log the event on either
-        attrs = {"name": container.name, "image": container.image, **container.config.labels,
-                 "execID": instance.id, **extra}
-        self._events.publish("container", action, container.id, attrs)
+        self._events.publish("container", action, container.id,
+                             event_attributes(container, execID=instance.id, **extra))
 
     @staticmethod
     def _with_command(action: str, instance: ExecInstance) -> str:

@@ -10,7 +10,7 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any
 
-from berth.api.docker.host_config_json import host_config_json
+from berth.api.docker.host_config_json import host_config_json, null_or_list
 from berth.engine import health
 from berth.engine.containers import (
     ZERO_TIME, AttachedEndpoint, ContainerConfig, ContainerSnapshot, EndpointIPAMConfig, HealthConfig, MountPoint,
@@ -117,10 +117,6 @@ def _keyed(keys: tuple[str, ...] | None) -> dict[str, Any] | None:
     return None if keys is None else {key: {} for key in keys}
 
 
-def _list(values: tuple[str, ...] | None) -> list[str] | None:
-    return None if values is None else list(values)
-
-
 def health_json(hc: HealthConfig) -> dict[str, Any]:
     """Config.Healthcheck; zero fields left out (Go's omitempty)."""
     fields = {"Test": list(hc.test), "Interval": hc.interval, "Timeout": hc.timeout,
@@ -136,12 +132,12 @@ def config_json(config: ContainerConfig) -> dict[str, Any]:
         "AttachStdin": config.attach_stdin, "AttachStdout": config.attach_stdout,
         "AttachStderr": config.attach_stderr, "ExposedPorts": _keyed(config.exposed_ports), "Tty": config.tty,
         "OpenStdin": config.open_stdin, "StdinOnce": config.stdin_once, "Env": list(config.env),
-        "Cmd": _list(config.cmd), "Image": config.image, "Volumes": _keyed(config.volumes),
-        "WorkingDir": config.working_dir, "Entrypoint": _list(config.entrypoint), "OnBuild": _list(config.on_build),
+        "Cmd": null_or_list(config.cmd), "Image": config.image, "Volumes": _keyed(config.volumes),
+        "WorkingDir": config.working_dir, "Entrypoint": null_or_list(config.entrypoint), "OnBuild": null_or_list(config.on_build),
         "Labels": dict(config.labels), "StopSignal": config.stop_signal, "StopTimeout": config.stop_timeout,
     }
     optional = {"Healthcheck": health_json(config.healthcheck) if config.healthcheck else None,
-                "Shell": _list(config.shell), "MacAddress": config.mac_address,
+                "Shell": null_or_list(config.shell), "MacAddress": config.mac_address,
                 "NetworkDisabled": config.network_disabled, "ArgsEscaped": config.args_escaped}
     out.update({key: value for key, value in optional.items() if value})
     return out
@@ -162,7 +158,7 @@ def network_entry_json(entry: NetworkEntry, container_id: str) -> dict[str, Any]
     """One `NetworkSettings.Networks` item (empty addresses while not running)."""
     config, ep = entry.config, entry.attached or AttachedEndpoint()
     return {
-        "IPAMConfig": ipam_json(config.ipam_config), "Links": _list(config.links),
+        "IPAMConfig": ipam_json(config.ipam_config), "Links": null_or_list(config.links),
         "Aliases": list(entry.aliases) or None, "MacAddress": ep.mac_address,
         "DriverOpts": None if config.driver_opts is None else dict(config.driver_opts), "GwPriority": 0,
         "NetworkID": entry.network_id, "EndpointID": container_id if ep.ip_address else "",

@@ -11,7 +11,8 @@ from berth.types.host_config import (
 )
 
 
-def _list(values: tuple[str, ...] | None) -> list[str] | None:
+def null_or_list(values: tuple[str, ...] | None) -> list[str] | None:
+    """A Go slice as JSON: nil is null."""
     return None if values is None else list(values)
 
 
@@ -71,21 +72,21 @@ def host_config_json(hc: HostConfig, *, default_runtime: str = "") -> dict[str, 
     Sysctls, KernelMemory(TCP), Mounts and Init only when set (omitempty). Runtime is the
     daemon's default when the create named none, as dockerd fills it."""
     return {
-        "Binds": _list(hc.binds), "ContainerIDFile": hc.container_id_file,
+        "Binds": null_or_list(hc.binds), "ContainerIDFile": hc.container_id_file,
         "LogConfig": {"Type": hc.log_config.type, "Config": dict(hc.log_config.config)},
         "NetworkMode": hc.network_mode,
         "PortBindings": {key: _port_bindings_json(b) for key, b in hc.port_bindings.items()},
         "RestartPolicy": {"Name": hc.restart_policy.name,
                           "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
-        "AutoRemove": hc.auto_remove, "VolumeDriver": hc.volume_driver, "VolumesFrom": _list(hc.volumes_from),
+        "AutoRemove": hc.auto_remove, "VolumeDriver": hc.volume_driver, "VolumesFrom": null_or_list(hc.volumes_from),
         "ConsoleSize": list(hc.console_size),
         **_set({"Annotations": dict(hc.annotations)}),
-        "CapAdd": _list(hc.cap_add), "CapDrop": _list(hc.cap_drop), "CgroupnsMode": hc.cgroupns_mode,
-        "Dns": _list(hc.dns), "DnsOptions": _list(hc.dns_options), "DnsSearch": _list(hc.dns_search),
-        "ExtraHosts": _list(hc.extra_hosts), "GroupAdd": _list(hc.group_add), "IpcMode": hc.ipc_mode,
-        "Cgroup": hc.cgroup, "Links": _list(hc.links), "OomScoreAdj": hc.oom_score_adj, "PidMode": hc.pid_mode,
+        "CapAdd": null_or_list(hc.cap_add), "CapDrop": null_or_list(hc.cap_drop), "CgroupnsMode": hc.cgroupns_mode,
+        "Dns": null_or_list(hc.dns), "DnsOptions": null_or_list(hc.dns_options), "DnsSearch": null_or_list(hc.dns_search),
+        "ExtraHosts": null_or_list(hc.extra_hosts), "GroupAdd": null_or_list(hc.group_add), "IpcMode": hc.ipc_mode,
+        "Cgroup": hc.cgroup, "Links": null_or_list(hc.links), "OomScoreAdj": hc.oom_score_adj, "PidMode": hc.pid_mode,
         "Privileged": hc.privileged, "PublishAllPorts": hc.publish_all_ports,
-        "ReadonlyRootfs": hc.readonly_rootfs, "SecurityOpt": _list(hc.security_opt),
+        "ReadonlyRootfs": hc.readonly_rootfs, "SecurityOpt": null_or_list(hc.security_opt),
         **_set({"StorageOpt": dict(hc.storage_opt), "Tmpfs": dict(hc.tmpfs)}),
         "UTSMode": hc.uts_mode, "UsernsMode": hc.userns_mode, "ShmSize": hc.shm_size,
         **_set({"Sysctls": dict(hc.sysctls), "Runtime": hc.runtime or default_runtime}),
@@ -99,7 +100,7 @@ def host_config_json(hc: HostConfig, *, default_runtime: str = "") -> dict[str, 
         "BlkioDeviceWriteIOps": _throttle_json(hc.blkio_device_write_iops),
         "CpuPeriod": hc.cpu_period, "CpuQuota": hc.cpu_quota, "CpuRealtimePeriod": hc.cpu_realtime_period,
         "CpuRealtimeRuntime": hc.cpu_realtime_runtime, "CpusetCpus": hc.cpuset_cpus, "CpusetMems": hc.cpuset_mems,
-        "Devices": _devices_json(hc.devices), "DeviceCgroupRules": _list(hc.device_cgroup_rules),
+        "Devices": _devices_json(hc.devices), "DeviceCgroupRules": null_or_list(hc.device_cgroup_rules),
         "DeviceRequests": None if hc.device_requests is None else [dict(r) for r in hc.device_requests],
         **_set({"KernelMemory": hc.kernel_memory, "KernelMemoryTCP": hc.kernel_memory_tcp}),
         "MemoryReservation": hc.memory_reservation, "MemorySwap": hc.memory_swap,
@@ -108,6 +109,6 @@ def host_config_json(hc: HostConfig, *, default_runtime: str = "") -> dict[str, 
         "CpuCount": hc.cpu_count, "CpuPercent": hc.cpu_percent, "IOMaximumIOps": hc.io_maximum_iops,
         "IOMaximumBandwidth": hc.io_maximum_bandwidth,
         **_set({"Mounts": [_mount_json(m) for m in hc.mounts or ()]}),
-        "MaskedPaths": _list(hc.masked_paths), "ReadonlyPaths": _list(hc.readonly_paths),
+        "MaskedPaths": null_or_list(hc.masked_paths), "ReadonlyPaths": null_or_list(hc.readonly_paths),
         **({} if hc.init is None else {"Init": hc.init}),
     }

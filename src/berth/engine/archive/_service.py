@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from berth.engine.containers import ETC_FILES, Container
+from berth.engine.containers import ETC_FILES, Container, event_attributes
 from berth.engine.archive._view import ContainerView, ViewMount
 from berth.errors import BerthError, Conflict
 from berth.images import Image
@@ -153,9 +153,7 @@ class ArchiveService:
     def _publish(self, container: Container, action: str, **extra: str) -> None:
         if self._events is None:
             return
-        attrs = {"name": container.name, "image": container.image, **container.config.labels}
-        attrs.update(extra)
-        self._events.publish("container", action, container.id, attrs)
+        self._events.publish("container", action, container.id, event_attributes(container, **extra))
 
     def _exclude(self, container: Container) -> list[str]:
         return [*INIT_PATHS, *(m["destination"] for m in container.mounts)]

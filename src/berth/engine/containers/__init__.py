@@ -27,7 +27,7 @@ from berth.types.container import (
 # The model first: modules the service imports (health_monitor, ...) import these names from this
 # package while it is still being initialised.
 from berth.engine.containers._model import (
-    ZERO_TIME, Container, ContainerRepository, ContainerState, check_can_exec, check_can_remove,
+    ZERO_TIME, Container, ContainerRepository, ContainerState, check_can_exec, check_can_remove, event_attributes,
 )
 from berth.engine.containers._checks import check_tty_size, check_wait_condition, parse_signal
 from berth.engine.containers._config import CONFLICT_MAC, CONFLICT_SHARED, joined_container
@@ -46,6 +46,6 @@ __all__ = [
     "EndpointIPAMConfig", "EndpointSettings", "HealthConfig", "ETC_FILES", "UNKNOWN_EXIT_CODE", "ZERO_TIME",
     "Container", "ContainerRepository", "ContainerService", "ContainerState", "Launcher", "LiveNetwork",
     "MountPoint", "NetworkEntry", "PortMapping", "check_can_exec", "check_can_remove", "check_list_filters",
-    "check_tty_size", "check_wait_condition", "classify", "init_info_fields", "init_version_component",
+    "check_tty_size", "check_wait_condition", "classify", "event_attributes", "init_info_fields", "init_version_component",
     "joined_container", "matches_filters", "network_entries", "parse_signal", "survey", "snapshot_of",
 ]

@@ -35,10 +35,10 @@ class NetworkDetacher(Protocol):
 
 
 class ExitTracker:
-    def __init__(self, *, runtime: Runtime, network: NetworkDetacher, background: Background | None = None) -> None:
+    def __init__(self, *, runtime: Runtime, network: NetworkDetacher, background: Background) -> None:
         self._runtime = runtime
         self._network = network
-        self._background = background or Background()
+        self._background = background
         self._exited: dict[str, asyncio.Event] = {}
         self._exit_waiters: _Waiters = {}
         self._removed_waiters: _Waiters = {}

@@ -100,6 +100,11 @@ class Container:
         return cls(**data, health=json.loads(health) if health else None)
 
 
+def event_attributes(c: Container, **extra: str) -> dict[str, str]:
+    """A container event's Actor.Attributes as dockerd sets them: name, image, the labels."""
+    return {"name": c.name, "image": c.image, **c.config.labels, **extra}
+
+
 # --- guards (moby's wording) ------------------------------------------------------------------
 
 def check_can_remove(c: Container, force: bool) -> None:

@@ -50,7 +50,7 @@ from berth.engine.containers._exits import ExitTracker
 from berth.engine.containers._list_filters import check_list_filters, matches_filters
 from berth.engine.containers._launch import ImageLayers, Launcher, MountRecords, NetworkAttacher, VolumeMounts
 from berth.engine.containers._model import (
-    Container, ContainerRepository, ContainerState, check_can_remove, now_rfc3339, rfc3339_at,
+    Container, ContainerRepository, ContainerState, check_can_remove, event_attributes, now_rfc3339, rfc3339_at,
 )
 from berth.engine.background import Background
 from berth.engine.events import EventBus
@@ -700,9 +700,7 @@ class ContainerService:
             pass
 
     def _publish(self, container: Container, action: str, **extra: str) -> None:
-        attrs = {"name": container.name, "image": container.image, **container.config.labels}
-        attrs.update(extra)
-        self._events.publish("container", action, container.id, attrs)
+        self._events.publish("container", action, container.id, event_attributes(container, **extra))
 
 
 def _init_alive(container: Container) -> bool:
